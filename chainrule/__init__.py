@@ -1,0 +1,23 @@
+"""chainrule: a readable deep-learning toolkit for visual recognition, on NumPy.
+
+    import chainrule as cr
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad  # array([2., 4.], dtype=float32)
+"""
+from .tensor import (  # noqa: F401
+    Tensor, arange, bool_, float32, float64, get_default_dtype, int32, int64, ones, ones_like, rand,
+    randn, set_default_dtype, tensor, uint8, zeros, zeros_like,
+)
+from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad  # noqa: F401
+from .ops import (  # noqa: F401
+    abs, cat, clamp, clip, concatenate, exp, flatten, log, matmul, max, maximum, mean, min, minimum,
+    pad, permute, relu, reshape, sigmoid, sqrt, squeeze, stack, sum, tanh, transpose, unsqueeze, var,
+    where,
+)
+from .gradcheck import GradcheckError, gradcheck, numerical_gradient  # noqa: F401
+from .graph import graph_dot  # noqa: F401
+from .rng import get_rng_state, manual_seed, set_rng_state  # noqa: F401
+from . import nn  # noqa: F401
+
+__version__ = "0.1.0"

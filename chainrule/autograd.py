@@ -1,0 +1,218 @@
+"""The computational graph: `Function`, its `ctx`, `no_grad`, and the backward pass.
+
+Every op is a `Function` with a static `forward(ctx, *args)` working on NumPy
+arrays and a static `backward(ctx, grad_output)` returning one gradient per
+forward argument (None where there is none). `Function.apply` runs forward
+and, when any input requires grad, records a `Node` on the output. Backward
+is the lecture's rule, applied in reverse topological order:
+
+    input gradient = local gradient x upstream gradient
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from .tensor import Tensor
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode, restoring it on exit."""
+
+    mode = True
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Disable graph recording: `with cr.no_grad(): ...` or `@cr.no_grad()`."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Re-enable graph recording inside a `no_grad` block."""
+
+    mode = True
+
+
+class Context:
+    """What forward leaves for backward: `save_for_backward(*arrays)`, then
+    `saved_tensors`; any other attribute may be set freely (shapes, flags).
+    `needs_input_grad[i]` says whether argument i needs a gradient."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]):
+        self.needs_input_grad = needs_input_grad
+        self._saved: tuple | None = ()
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._saved is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (its saved values were "
+                "freed after the first backward). Pass retain_graph=True to the first backward."
+            )
+        return self._saved
+
+
+class Node:
+    """One recorded op in the graph: the Function, its ctx and its inputs."""
+
+    __slots__ = ("fn", "ctx", "inputs", "released")
+
+    def __init__(self, fn: type, ctx: Context, inputs: tuple):
+        self.fn = fn
+        self.ctx = ctx
+        self.inputs = inputs
+        self.released = False
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__ + "Backward"
+
+    def release(self) -> None:
+        # Drop everything forward saved so the memory goes back at once.
+        self.ctx._saved = None
+        self.ctx.__dict__ = {"_saved": None, "needs_input_grad": self.ctx.needs_input_grad}
+        self.released = True
+
+
+class Function:
+    """Base class of every op. Subclasses define two static methods:
+
+    forward(ctx, *args, **kwargs) -> ndarray   (Tensor arguments arrive as ndarrays)
+    backward(ctx, grad_output) -> gradient or tuple of gradients, one per positional arg
+
+    and are called as `MyOp.apply(*args, **kwargs)`.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad_output: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = Context(needs)
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        out = cls.forward(ctx, *raw, **kwargs)
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)
+        result = Tensor.__new__(Tensor)
+        result.data = out
+        result.grad = None
+        result._retain_grad = False
+        result.requires_grad = False
+        result.grad_fn = None
+        if _grad_enabled and any(needs):
+            result.requires_grad = True
+            result.grad_fn = Node(cls, ctx, args)
+        return result
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a gradient computed in a broadcast shape back to an input's `shape`."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise ValueError(f"gradient of shape {grad.shape} cannot belong to an input of shape {shape}")
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+    )
+    g = grad.sum(axis=axes, keepdims=True) if axes else grad
+    return g.reshape(shape)
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors of the graph behind `root`, inputs before outputs (iterative DFS:
+    deep networks would overflow Python's recursion limit)."""
+    order, visited = [], set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        if t.grad_fn is not None:
+            for inp in t.grad_fn.inputs:
+                if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in visited:
+                    stack.append((inp, False))
+    return order
+
+
+def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
+    """Backpropagate from `root` (see `Tensor.backward`)."""
+    if not root.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad (no graph behind it)")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a scalar output, got shape {root.shape}; "
+                "pass grad= of that shape"
+            )
+        grad = np.ones_like(root.data)
+    else:
+        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
+        if grad.shape != root.shape:
+            raise ValueError(f"backward(grad=...) expects shape {root.shape}, got {grad.shape}")
+
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    for t in reversed(_topological_order(root)):
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        node = t.grad_fn
+        if node is None or t._retain_grad:
+            t.grad = g.copy() if t.grad is None else t.grad + g
+        if node is None:
+            continue
+        if node.released:
+            node.ctx.saved_tensors  # raises the "second time" error
+        in_grads = node.fn.backward(node.ctx, g)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for inp, ig in zip(node.inputs, in_grads):
+            if ig is None or not (isinstance(inp, Tensor) and inp.requires_grad):
+                continue
+            ig = unbroadcast(np.asarray(ig), inp.shape)
+            if ig.dtype != inp.dtype:
+                ig = ig.astype(inp.dtype)
+            prev = grads.get(id(inp))
+            grads[id(inp)] = ig if prev is None else prev + ig
+        if not retain_graph:
+            node.release()

@@ -1,0 +1,2 @@
+"""Neural-network building blocks (PyTorch's `torch.nn` names and semantics)."""
+from .parameter import Parameter  # noqa: F401

@@ -1,0 +1,327 @@
+"""Elementwise ops. Each backward is "local gradient x upstream gradient";
+broadcast inputs get their gradient summed back to shape by the engine."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+# ------------------------------------------------------------------- binary
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return np.add(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g  # the add gate distributes the gradient unchanged
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return np.subtract(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, -g
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.multiply(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        # the multiply gate swaps its inputs
+        return (g * b if ctx.needs_input_grad[0] else None,
+                g * a if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.divide(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ga = g / b if ctx.needs_input_grad[0] else None
+        gb = -g * a / (b * b) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Maximum(Function):
+    """max(a, b): the max gate routes the gradient to the larger input (half each on a tie)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        wa = (a > b) + 0.5 * (a == b)
+        return g * wa, g * (1.0 - wa)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        wa = (a < b) + 0.5 * (a == b)
+        return g * wa, g * (1.0 - wa)
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        cond = np.asarray(cond, dtype=bool)
+        ctx.save_for_backward(cond)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved_tensors
+        return None, g * cond, g * ~cond
+
+
+# -------------------------------------------------------------------- unary
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return np.negative(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(Function):
+    """a ** p for a constant exponent p."""
+
+    @staticmethod
+    def forward(ctx, a, p):
+        ctx.save_for_backward(a)
+        ctx.p = p
+        return np.power(a, p)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        p = ctx.p
+        return g * p * np.power(a, p - 1), None
+
+
+class RPow(Function):
+    """c ** a for a constant base c: d/da = c**a * log(c)."""
+
+    @staticmethod
+    def forward(ctx, c, a):
+        out = np.power(c, a)
+        ctx.save_for_backward(out)
+        ctx.logc = np.log(c)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return None, g * out * ctx.logc
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g / (2 * out)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * np.sign(a)  # PyTorch's subgradient: 0 at 0
+
+
+class Clip(Function):
+    """clip(a, lo, hi): gradient passes where lo <= a <= hi (PyTorch's clamp)."""
+
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward(a)
+        ctx.lo, ctx.hi = lo, hi
+        return np.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        mask = np.ones(a.shape, dtype=bool)
+        if ctx.lo is not None:
+            mask &= a >= ctx.lo
+        if ctx.hi is not None:
+            mask &= a <= ctx.hi
+        return g * mask, None, None
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.maximum(a, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * (out > 0)  # multiply by a mask: far faster than np.where
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, a):
+        # exp of a non-positive number never overflows
+        e = np.exp(-np.abs(a))
+        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        return g * s * (1 - s)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (t,) = ctx.saved_tensors
+        return g * (1 - t * t)
+
+
+class Cast(Function):
+    """Change dtype; the gradient is cast back to the input's dtype."""
+
+    @staticmethod
+    def forward(ctx, a, dtype, copy=False):
+        ctx.in_dtype = a.dtype
+        return a.astype(dtype, copy=copy)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.in_dtype), None, None
+
+
+# ------------------------------------------------------------ user-facing
+def add(a, b) -> Tensor: return Add.apply(a, b)
+def sub(a, b) -> Tensor: return Sub.apply(a, b)
+def mul(a, b) -> Tensor: return Mul.apply(a, b)
+def div(a, b) -> Tensor: return Div.apply(a, b)
+def neg(a) -> Tensor: return Neg.apply(a)
+def exp(a) -> Tensor: return Exp.apply(a)
+def log(a) -> Tensor: return Log.apply(a)
+def sqrt(a) -> Tensor: return Sqrt.apply(a)
+def abs(a) -> Tensor: return Abs.apply(a)  # noqa: A001
+def relu(a) -> Tensor: return ReLU.apply(a)
+def sigmoid(a) -> Tensor: return Sigmoid.apply(a)
+def tanh(a) -> Tensor: return Tanh.apply(a)
+
+
+def pow(a, exponent) -> Tensor:  # noqa: A001
+    """a ** exponent for a scalar exponent."""
+    if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
+        raise TypeError("** supports a scalar exponent only; use cr.exp(b * cr.log(a)) for tensor exponents")
+    return Pow.apply(a, exponent)
+
+
+def rpow(base, a) -> Tensor:
+    """base ** a for a positive scalar base."""
+    if np.ndim(base) != 0:
+        raise TypeError("base ** tensor supports a scalar base only")
+    return RPow.apply(base, a)
+
+
+def clip(a, min=None, max=None) -> Tensor:  # noqa: A002
+    """Clamp to [min, max] (either may be None)."""
+    if min is None and max is None:
+        raise ValueError("clip needs at least one of min and max")
+    return Clip.apply(a, min, max)
+
+
+clamp = clip
+
+
+def maximum(a, b) -> Tensor:
+    """Elementwise max; the gradient goes to the larger input."""
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b) -> Tensor:
+    """Elementwise min; the gradient goes to the smaller input."""
+    return Minimum.apply(a, b)
+
+
+def where(condition, a, b) -> Tensor:
+    """`a` where `condition` holds, else `b`; differentiable in `a` and `b`."""
+    if isinstance(condition, Tensor):
+        condition = condition.data
+    return Where.apply(condition, a, b)
+
+
+def cast(a, dtype, copy: bool = False) -> Tensor:
+    return Cast.apply(a, np.dtype(dtype), copy)

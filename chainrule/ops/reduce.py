@@ -1,0 +1,159 @@
+"""Reductions over `axis` (or PyTorch's `dim`) with `keepdims` (or `keepdim`).
+
+Backward broadcasts the upstream gradient back over the reduced axes, which is
+why each op remembers the axes and restores them with `np.expand_dims`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def _norm_axis(axis, ndim: int) -> tuple[int, ...] | None:
+    if axis is None:
+        return None
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def _expand(g: np.ndarray, axes, keepdims: bool, ndim: int) -> np.ndarray:
+    """Re-insert the reduced axes so `g` broadcasts against the input."""
+    if keepdims or ndim == 0:
+        return g
+    if axes is None:
+        return np.reshape(g, (1,) * ndim)
+    return np.expand_dims(g, axes)
+
+
+def _count(shape, axes) -> int:
+    if axes is None:
+        return int(np.prod(shape, dtype=np.int64))
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
+        return np.sum(a, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = _expand(g, ctx.axes, ctx.keepdims, len(ctx.shape))
+        return np.broadcast_to(g, ctx.shape), None, None
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
+        return np.mean(a, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = _expand(g, ctx.axes, ctx.keepdims, len(ctx.shape)) / _count(ctx.shape, ctx.axes)
+        return np.broadcast_to(g, ctx.shape), None, None
+
+
+class Max(Function):
+    """Max over axes; the gradient goes to the maximum, split evenly between ties
+    (as `torch.amax`)."""
+
+    reduce = staticmethod(np.max)
+
+    @classmethod
+    def _forward(cls, ctx, a, axes, keepdims):
+        out = cls.reduce(a, axis=axes, keepdims=True)
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return out if keepdims else np.squeeze(out, axis=axes) if axes is not None else out.reshape(())
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdims):
+        return Max._forward(ctx, a, axes, keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        g = _expand(g, ctx.axes, ctx.keepdims, a.ndim)
+        mask = a == out
+        return g * mask / mask.sum(axis=ctx.axes, keepdims=True), None, None
+
+
+class Min(Max):
+    reduce = staticmethod(np.min)
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdims):
+        return Min._forward(ctx, a, axes, keepdims)
+
+
+class Var(Function):
+    """Variance with `correction` (1: unbiased, PyTorch's default; 0: population)."""
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdims, correction):
+        n = _count(a.shape, axes)
+        mu = np.mean(a, axis=axes, keepdims=True)
+        d = a - mu
+        ctx.save_for_backward(d)
+        ctx.axes, ctx.keepdims, ctx.denom = axes, keepdims, max(n - correction, 0)
+        return np.sum(d * d, axis=axes, keepdims=keepdims) / ctx.denom
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved_tensors
+        g = _expand(g, ctx.axes, ctx.keepdims, d.ndim)
+        # d/dx_i sum_j (x_j - mu)^2 = 2 (x_i - mu): the mean's own term sums to zero
+        return g * 2 * d / ctx.denom, None, None, None
+
+
+def _resolve(axis, keepdims, dim, keepdim):
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("pass either axis or dim, not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    return axis, bool(keepdims)
+
+
+def sum(a: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    """Sum over `axis` (int, tuple or None for all)."""
+    axis, keepdims = _resolve(axis, keepdims, dim, keepdim)
+    return Sum.apply(a, _norm_axis(axis, np.ndim(a)), keepdims)
+
+
+def mean(a: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """Mean over `axis`."""
+    axis, keepdims = _resolve(axis, keepdims, dim, keepdim)
+    return Mean.apply(a, _norm_axis(axis, np.ndim(a)), keepdims)
+
+
+def max(a: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    """Max values over `axis` (like `torch.amax`; use `argmax` for indices)."""
+    axis, keepdims = _resolve(axis, keepdims, dim, keepdim)
+    return Max.apply(a, _norm_axis(axis, np.ndim(a)), keepdims)
+
+
+def min(a: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    """Min values over `axis` (like `torch.amin`)."""
+    axis, keepdims = _resolve(axis, keepdims, dim, keepdim)
+    return Min.apply(a, _norm_axis(axis, np.ndim(a)), keepdims)
+
+
+def var(a: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None,
+        correction: int = 1, unbiased: bool | None = None) -> Tensor:
+    """Variance over `axis`; unbiased (correction=1) by default, as in PyTorch."""
+    axis, keepdims = _resolve(axis, keepdims, dim, keepdim)
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    return Var.apply(a, _norm_axis(axis, np.ndim(a)), keepdims, correction)

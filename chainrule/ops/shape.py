@@ -1,0 +1,209 @@
+"""Ops that move values without computing new ones: reshape, permute, indexing,
+concatenation, stacking, padding. Their backward moves the gradient back."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        try:
+            return np.reshape(a, shape)
+        except ValueError:
+            raise ValueError(f"cannot reshape a tensor of shape {a.shape} ({a.size} elements) to {shape}") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.reshape(g, ctx.shape), None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, axes):
+        nd = np.ndim(a)
+        if len(axes) != nd or sorted(x % max(nd, 1) for x in axes) != list(range(nd)):
+            raise ValueError(f"permute: {axes} is not a permutation of the {np.ndim(a)} axes of shape {np.shape(a)}")
+        ctx.axes = axes
+        return np.transpose(a, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.transpose(g, np.argsort(ctx.axes)), None
+
+
+class GetItem(Function):
+    """Basic slicing and integer-array indexing (e.g. `scores[np.arange(N), y]`).
+
+    Backward scatters the gradient into zeros; with array indices the same
+    element may be picked twice, so `np.add.at` accumulates instead of assigning.
+    """
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        return np.asarray(a[index])
+
+    @staticmethod
+    def backward(ctx, g):
+        out = np.zeros(ctx.shape, dtype=g.dtype)
+        if _is_basic(ctx.index):
+            out[ctx.index] = g
+        else:
+            np.add.at(out, ctx.index, g)
+        return out, None
+
+
+def _is_basic(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([x.shape[axis] for x in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (None, *np.split(g, ctx.bounds, axis=ctx.axis))
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        ctx.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (None, *np.moveaxis(g, ctx.axis, 0))
+
+
+class Pad(Function):
+    """Constant padding; backward slices the padding off again."""
+
+    @staticmethod
+    def forward(ctx, a, pad_width, value):
+        ctx.slices = tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, a.shape))
+        return np.pad(a, pad_width, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.slices], None, None
+
+
+# ------------------------------------------------------------ user-facing
+def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """View `a` with a new shape (one entry may be -1)."""
+    return Reshape.apply(a, tuple(int(s) for s in shape))
+
+
+view = reshape
+
+
+def permute(a: Tensor, axes: Sequence[int]) -> Tensor:
+    """Reorder axes: `permute(x, (0, 2, 3, 1))` turns NCHW into NHWC."""
+    return Permute.apply(a, tuple(int(x) for x in axes))
+
+
+def transpose(a: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
+    """Swap two axes (the last two by default)."""
+    return a.transpose(dim0, dim1)
+
+
+def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge axes start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) with start_dim=1."""
+    shape = a.shape
+    if len(shape) == 0:
+        return reshape(a, (1,))
+    s, e = start_dim % len(shape), end_dim % len(shape)
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {shape}")
+    merged = int(np.prod(shape[s:e + 1], dtype=np.int64))
+    return reshape(a, shape[:s] + (merged,) + shape[e + 1:])
+
+
+def squeeze(a: Tensor, dim: int | None = None) -> Tensor:
+    """Remove axes of length 1 (all of them, or only `dim` if it has length 1)."""
+    shape = a.shape
+    if dim is None:
+        return reshape(a, tuple(n for n in shape if n != 1))
+    d = dim % len(shape)
+    return reshape(a, shape[:d] + shape[d + 1:]) if shape[d] == 1 else a
+
+
+def unsqueeze(a: Tensor, dim: int) -> Tensor:
+    """Insert an axis of length 1 at `dim`."""
+    shape = a.shape
+    d = dim % (len(shape) + 1)
+    return reshape(a, shape[:d] + (1,) + shape[d:])
+
+
+def getitem(a: Tensor, index: Any) -> Tensor:
+    """`a[index]` with slices, ints, None, Ellipsis and integer or boolean arrays."""
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, list):
+        index = np.asarray(index)
+    return GetItem.apply(a, index)
+
+
+def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Concatenate along an existing axis (`dim` accepted as in PyTorch)."""
+    axis = dim if dim is not None else axis
+    if len(tensors) == 0:
+        raise ValueError("cat needs at least one tensor")
+    shapes = [np.shape(t) for t in tensors]
+    nd = len(shapes[0])
+    ax = axis % nd
+    for s in shapes:
+        if len(s) != nd or s[:ax] + s[ax + 1:] != shapes[0][:ax] + shapes[0][ax + 1:]:
+            raise ValueError(f"cat along axis {axis}: shapes {shapes} differ outside that axis")
+    return Cat.apply(ax, *tensors)
+
+
+concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Stack equal-shaped tensors along a new axis."""
+    axis = dim if dim is not None else axis
+    shapes = [np.shape(t) for t in tensors]
+    if len(shapes) == 0 or any(s != shapes[0] for s in shapes):
+        raise ValueError(f"stack needs one or more tensors of equal shape, got {shapes}")
+    return Stack.apply(axis % (len(shapes[0]) + 1), *tensors)
+
+
+def pad(a: Tensor, pad: Sequence, value: float = 0.0) -> Tensor:
+    """Constant padding.
+
+    pad: NumPy style, one (before, after) pair per axis, e.g. ((0, 0), (0, 0), (1, 1), (1, 1));
+         or PyTorch style, a flat tuple starting from the last axis, e.g. (1, 1, 1, 1)
+         pads W then H by one on each side.
+    """
+    shape = np.shape(a)
+    pad = list(pad)
+    if pad and all(np.ndim(p) == 0 for p in pad):  # PyTorch's flat form
+        if len(pad) % 2 or len(pad) // 2 > len(shape):
+            raise ValueError(f"pad {tuple(pad)} needs an even length of at most 2 * ndim ({2 * len(shape)})")
+        pairs = [(0, 0)] * len(shape)
+        for i in range(len(pad) // 2):
+            pairs[len(shape) - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    else:
+        pairs = [tuple(int(v) for v in p) for p in pad]
+        if len(pairs) != len(shape):
+            raise ValueError(f"pad needs one (before, after) pair per axis of shape {shape}, got {len(pairs)}")
+    if any(v < 0 for p in pairs for v in p):
+        raise ValueError("pad widths must be non-negative")
+    return Pad.apply(a, tuple(pairs), value)
