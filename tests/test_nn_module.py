@@ -104,6 +104,8 @@ def test_apply_and_double_float():
     assert all(p.dtype == np.float64 for p in m.parameters())
     assert m[1].running_mean.dtype == np.float64 and m[1].running_var.dtype == np.float64
     assert m[1].num_batches_tracked.dtype == np.int64  # integer buffers keep their dtype
+    assert m(cr.randn(5, 3, dtype="float64")).dtype == np.float64
+    assert m[1].running_mean.dtype == np.float64
     m.float()
     assert all(p.dtype == np.float32 for p in m.parameters()) and m[1].running_var.dtype == np.float32
 
@@ -259,3 +261,15 @@ def test_config_errors():
         module_from_config({"class": "os:system", "args": {}})
     with pytest.raises(ValueError, match="takes no argument"):
         module_from_config({"class": "chainrule.nn.linear:Linear", "args": {"in_features": 2, "out_features": 2, "bogus": 1}})
+
+
+def test_deepcopy_is_independent():
+    import copy
+
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m2 = copy.deepcopy(m)
+    assert m2[0].weight is not m[0].weight
+    np.testing.assert_array_equal(m2[0].weight.data, m[0].weight.data)
+    m2(cr.randn(5, 3))
+    assert int(m2[1].num_batches_tracked) == 1 and int(m[1].num_batches_tracked) == 0
+    assert module_to_config(m2) == module_to_config(m)

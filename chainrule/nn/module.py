@@ -68,14 +68,27 @@ class _ModuleMeta(type):
             _CONFIG_REGISTRY[f"{cls.__module__}:{cls.__qualname__}"] = cls
 
     def __call__(cls, *args, **kwargs):
+        # Copy lists/dicts first: a constructor that edits its list argument must not edit the record.
+        rec_args, rec_kwargs = _snapshot(args), _snapshot(kwargs)
         obj = super().__call__(*args, **kwargs)
         if isinstance(obj, Module):
             d = obj.__dict__
-            d["_init_args"] = args
-            d["_init_kwargs"] = kwargs
+            d["_init_args"] = rec_args
+            d["_init_kwargs"] = rec_kwargs
             d["_changed_children"] = []
             d["_constructed"] = True
         return obj
+
+
+def _snapshot(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_snapshot(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_snapshot(x) for x in v)
+    if isinstance(v, dict):
+        return type(v)((k, _snapshot(x)) for k, x in v.items()) if isinstance(v, OrderedDict) else \
+            {k: _snapshot(x) for k, x in v.items()}
+    return v
 
 
 class Module(metaclass=_ModuleMeta):
