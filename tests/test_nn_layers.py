@@ -219,3 +219,25 @@ def test_state_dict_to_torch_and_back_gives_equal_outputs():
     ours2 = _pair_models()[0].eval()
     ours2.load_state_dict(theirs2.state_dict())
     np.testing.assert_allclose(ours2(cr.tensor(x)).data, theirs2(torch.tensor(x)).detach().numpy(), atol=1e-5)
+
+
+def test_small_network_learns_a_toy_problem():
+    """Linear + BatchNorm1d + ReLU + Dropout + Linear trained by plain SGD on 3 Gaussian blobs."""
+    cr.manual_seed(0)
+    rng = np.random.default_rng(0)
+    centers = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
+    y = rng.integers(0, 3, 300)
+    x = cr.tensor((centers[y] + 0.5 * rng.standard_normal((300, 2))).astype(np.float32))
+    model = nn.Sequential(nn.Linear(2, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 3))
+    first = None
+    for _ in range(60):
+        loss = F.cross_entropy(model(x), y)
+        first = first if first is not None else loss.item()
+        model.zero_grad()
+        loss.backward()
+        with cr.no_grad():
+            for p in model.parameters():
+                p -= 0.5 * p.grad
+    model.eval()
+    acc = (model(x).argmax(1).data == y).mean()
+    assert loss.item() < 0.3 * first and acc > 0.95

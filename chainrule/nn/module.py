@@ -357,6 +357,9 @@ class Module(metaclass=_ModuleMeta):
                     m._buffers[name] = b.astype(dtype)
         return self
 
+    def cpu(self) -> "Module":
+        return self
+
     def double(self) -> "Module":
         """Convert floating-point parameters and buffers to float64 (in place; returns self)."""
         return self._cast(np.float64)
@@ -366,7 +369,10 @@ class Module(metaclass=_ModuleMeta):
         return self._cast(np.float32)
 
     def to(self, dtype: Any) -> "Module":
-        """`module.to(cr.float64)`: convert floating-point parameters and buffers."""
+        """`module.to(cr.float64)`: convert floating-point parameters and buffers.
+        `module.to("cpu")` is accepted and does nothing (chainrule runs on the CPU)."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise ValueError(f"Module.to expects a floating-point dtype, got {dtype}")
