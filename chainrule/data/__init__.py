@@ -5,3 +5,7 @@
 """
 from .splits import Splits, make_splits, stratified_split  # noqa: F401
 from .digits import load_digits  # noqa: F401
+from .errors import DataFileError  # noqa: F401
+from .mnist import load_fashion_mnist, load_mnist  # noqa: F401
+from .cifar import load_cifar10  # noqa: F401
+from .image_folder import load_image_folder  # noqa: F401
