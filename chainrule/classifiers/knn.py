@@ -196,7 +196,8 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
 
     def predict(self, X, num_loops: int = 0) -> np.ndarray:
         """Predicted labels (M,) by majority vote of the k nearest neighbours."""
-        return self.classes_[np.argmax(self._votes(self.kneighbors(X, num_loops)[1]), axis=1)]
+        votes = self._votes(self.kneighbors(X, num_loops)[1])
+        return self.classes_[np.argmax(votes, axis=1)]  # argmax takes the first (smallest) label
 
     def predict_proba(self, X) -> np.ndarray:
         """(M, C) fraction of the k neighbours voting for each class in `classes_`."""

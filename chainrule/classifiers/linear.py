@@ -137,7 +137,8 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Labels (N,) of the highest-scoring class."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)  # checks fitted first
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
 class LinearSVM(LinearClassifier):
