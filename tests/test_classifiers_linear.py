@@ -222,4 +222,4 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="X has 3 features per sample but the model was fit with 4"):
         clf.predict(X[:, :3])
     with pytest.raises(ValueError, match="diverged.*smaller learning rate"):
-        LinearSVM(lr=1e300, num_iters=50).fit(X * 1e10, y)
+        LinearSVM(lr=10.0, reg=10.0, num_iters=500).fit(X, y)  # W *= -199 per step

@@ -108,14 +108,15 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         for it in range(self.num_iters):
             idx = next(batches)
             # Augment only the minibatch: the training set itself is never copied.
-            loss, dW = self.loss(W, augment(X[idx].astype(np.float64)), y_idx[idx], self.reg)
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+                loss, dW = self.loss(W, augment(X[idx].astype(np.float64)), y_idx[idx], self.reg)
+            if not (np.isfinite(loss) and np.all(np.isfinite(dW))):
+                raise ValueError(f"{name}: the loss diverged to {loss} at iteration {it}; "
+                                 f"expected a smaller learning rate than lr={self.lr}")
             W -= self.lr * dW
             history[it] = loss
             if self.verbose and (it % 100 == 0 or it == self.num_iters - 1):
                 print(f"iteration {it} / {self.num_iters}: loss {loss:.6f}")
-            if not np.isfinite(loss):
-                raise ValueError(f"{name}: the loss diverged to {loss} at iteration {it}; "
-                                 f"expected a smaller learning rate than lr={self.lr}")
         self.W_ = W
         self.loss_history_ = history
         self.n_features_in_ = dim
