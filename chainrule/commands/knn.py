@@ -22,8 +22,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cap the training set at this many images (for the big datasets)")
 
 
-def load_data(args: argparse.Namespace):
-    """The dataset's Splits with images as float32 in [0, 1] (uint8 pixels are divided by 255)."""
+def load_data(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The dataset as ({"X_train", "y_train", "X_val", ...}, class names).
+
+    Images are float32 in [0, 1]: uint8 pixels are divided by 255.
+    """
     from chainrule import data
 
     if args.subsample is not None and args.subsample < 1:
@@ -34,11 +37,11 @@ def load_data(args: argparse.Namespace):
         loader = {"mnist": data.load_mnist, "fashion-mnist": data.load_fashion_mnist,
                   "cifar10": data.load_cifar10}[args.data]
         splits = loader(root=args.data_dir, subsample=args.subsample)
-    for part in ("train", "val", "test"):
-        X = splits["X_" + part]
-        if X.dtype == np.uint8:
-            splits["X_" + part] = X.astype(np.float32) / np.float32(255.0)
-    return splits
+    arrays = {key: splits[key] for key in splits}
+    for key, X in arrays.items():
+        if key.startswith("X_") and X.dtype == np.uint8:
+            arrays[key] = X.astype(np.float32) / np.float32(255.0)
+    return arrays, list(splits.classes)
 
 
 def parse_ints(text: str, what: str) -> list[int]:
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.viz.classifiers import plot_cv_accuracy
 
     ks = sorted(set(parse_ints(args.ks, "--ks")))
-    splits = load_data(args)
+    splits, _ = load_data(args)
     # Cross-validate on train + val together: the folds do the validating.
     X = np.concatenate([splits["X_train"], splits["X_val"]])
     y = np.concatenate([splits["y_train"], splits["y_val"]])

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.classifiers import LinearSVM, Softmax, visualize_templates
     from chainrule.viz.classifiers import plot_loss_curve
 
-    splits = load_data(args)
+    splits, classes = load_data(args)
     # Centre the data on the training set's mean image (fit on train only).
     mean_image = splits["X_train"].mean(axis=0)
     X = {p: splits["X_" + p] - mean_image for p in ("train", "val", "test")}
@@ -49,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
                            title=f"{cls.__name__} on {args.data}: minibatch loss")
     print(f"saved loss curve to {path}")
     image_shape = tuple(np.shape(splits["X_train"])[1:])
-    visualize_templates(clf, image_shape, path=stem + "_templates.png", class_names=splits.classes)
+    visualize_templates(clf, image_shape, path=stem + "_templates.png", class_names=classes)
     print(f"saved class templates to {stem}_templates.png")
     return 0
