@@ -39,7 +39,7 @@ def main() -> None:
         ("LinearSVM(lr=0.5, reg=1e-4), 1500 SGD steps of 200", LinearSVM(lr=0.5, reg=1e-4),
          "LinearSVC(C=1)", LinearSVC(C=1.0, max_iter=5000)),
         ("Softmax(lr=0.5, reg=1e-4), 1500 SGD steps of 200", Softmax(lr=0.5, reg=1e-4),
-         "LogisticRegression(C=1)", LogisticRegression(C=1.0, max_iter=5000)),
+         "LogisticRegression(C=1, newton-cg)", LogisticRegression(C=1.0, solver="newton-cg")),
         ("KNearestNeighbor(k=1)", KNearestNeighbor(k=1),
          "KNeighborsClassifier(1, brute)", KNeighborsClassifier(1, algorithm="brute")),
         ("KNearestNeighbor(k=5, l1)", KNearestNeighbor(k=5, metric="l1"),

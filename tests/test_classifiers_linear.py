@@ -146,7 +146,7 @@ def test_initial_loss_sanity_checks(digits):
 
 
 @pytest.mark.parametrize("cls,ref", [(LinearSVM, LinearSVC(max_iter=5000)),
-                                     (Softmax, LogisticRegression(max_iter=5000))])
+                                     (Softmax, LogisticRegression(solver="newton-cg"))])
 def test_digits_accuracy_close_to_sklearn(digits, cls, ref):
     Xtr, ytr, Xte, yte = digits
     clf = cls(lr=0.5, reg=1e-4, num_iters=1500, batch_size=200, seed=0).fit(Xtr, ytr)
