@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         if value.dtype == torch.bfloat16:  # NumPy has no bfloat16
             value = value.float()
-        # safetensors needs contiguous arrays that own their memory (no shared storage).
-        out[name] = np.ascontiguousarray(value.detach().cpu().numpy()).copy()
+        # safetensors needs C-contiguous arrays that own their memory (no shared storage);
+        # np.array keeps 0-d tensors (BN's num_batches_tracked) 0-d.
+        out[name] = np.array(value.detach().cpu().numpy(), order="C", copy=True)
     if not out:
         raise CLIError(f"{args.input} holds no tensors")
     save_file(out, args.output)
