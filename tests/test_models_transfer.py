@@ -30,12 +30,12 @@ def _example():
                     reason=f"Fashion-MNIST / MNIST IDX files not found under {DATA}")
 def test_transfer_example_small(tmp_path):
     ex = _example()
-    res = ex.main(["--data-dir", str(DATA), "--fashion-train", "256", "--fashion-test", "200",
+    res = ex.main(["--data-dir", str(DATA), "--fashion-train", "128", "--fashion-test", "200",
                    "--pretrain-epochs", "1", "--labelled", "64", "--mnist-test", "200", "--head-epochs", "10",
                    "--finetune-epochs", "1", "--scratch-epochs", "1", "--json", str(tmp_path / "r.json")])
     for k in ("fashion_test_acc", "frozen_head_acc", "finetune_acc", "scratch_acc"):
         assert 0.0 <= res[k] <= 1.0
-    # even 256 Fashion images for one epoch give features a head can use on digits
+    # even 128 Fashion images for one epoch give features a head can use on digits
     assert res["frozen_head_acc"] > 0.3
     assert (tmp_path / "r.json").exists()
 
