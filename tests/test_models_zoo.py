@@ -64,7 +64,9 @@ def test_resnet_cifar_parameter_counts_match_the_paper():
 
 
 def test_resnet_cifar_option_a_shortcut_is_subsample_and_zero_pad():
-    sc = cr.models.resnet_cifar.__globals__["ZeroPadShortcut"](16, 32, 2)
+    from chainrule.models.resnet_cifar import ZeroPadShortcut
+
+    sc = ZeroPadShortcut(16, 32, 2)
     x = cr.randn(2, 16, 8, 8)
     y = sc(x).data
     assert y.shape == (2, 32, 4, 4)
