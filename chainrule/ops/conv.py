@@ -120,6 +120,12 @@ def col2im(dcols: np.ndarray, dxp: np.ndarray, KH: int, KW: int, sh: int, sw: in
     return dxp
 
 
+def _im2col_cached(x, KH, KW, sh, sw, ph, pw, OH, OW) -> np.ndarray:
+    N, C = x.shape[:2]
+    cols = buffers.get("conv.cols", (C * KH * KW, N * OH * OW), x.dtype)
+    return im2col(_padded(x, ph, pw, "conv.xpad"), KH, KW, sh, sw, OH, OW, out=cols)
+
+
 def _check(x: np.ndarray, w: np.ndarray, b, stride, padding) -> tuple:
     if np.ndim(x) != 4:
         raise ValueError(f"conv2d: expected a 4-D input (N, C, H, W), got shape {np.shape(x)}")
@@ -162,9 +168,10 @@ class Conv2d(Function):
         OH, OW = conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw)
         M = N * OH * OW
 
-        xp = _padded(x, ph, pw, "conv.xpad")
-        # cols is saved for backward, so it is a fresh array, not a cached one.
-        cols = im2col(xp, KH, KW, sh, sw, OH, OW)
+        # cols lives in the cache and backward rebuilds it from x: saving a fresh
+        # cols (C*KH*KW times the input's size) would cost as much in page faults
+        # as the rebuild does, and pin hundreds of MB per layer until backward.
+        cols = _im2col_cached(x, KH, KW, sh, sw, ph, pw, OH, OW)
         prod = buffers.get("conv.prod", (F, M), dtype)
         np.matmul(w.reshape(F, -1), cols, out=prod)
 
@@ -175,13 +182,13 @@ class Conv2d(Function):
         else:  # the bias add rides along with the (F, N) -> (N, F) reordering copy
             np.add(prod3, b.astype(dtype, copy=False)[:, None], out=out.reshape(N, F, OH * OW))
 
-        ctx.save_for_backward(cols, w)
+        ctx.save_for_backward(x, w)
         ctx.geom = (x.shape, sh, sw, ph, pw, OH, OW)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        cols, w = ctx.saved_tensors
+        x, w = ctx.saved_tensors
         (N, C, H, W), sh, sw, ph, pw, OH, OW = ctx.geom
         F, _, KH, KW = w.shape
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
@@ -192,10 +199,13 @@ class Conv2d(Function):
         np.copyto(g2.reshape(F, N, OH * OW), g.reshape(N, F, OH * OW).transpose(1, 0, 2))
 
         db = g2.sum(axis=1) if need_b else None
-        dw = (g2 @ cols.T).reshape(w.shape) if need_w else None
+        dw = None
+        if need_w:
+            cols = _im2col_cached(x, KH, KW, sh, sw, ph, pw, OH, OW)
+            dw = (g2 @ cols.T).reshape(w.shape)
         dx = None
-        if need_x:
-            dcols = buffers.get("conv.dcols", cols.shape, w.dtype)
+        if need_x:  # dcols may take cols' buffer: cols is not needed any more
+            dcols = buffers.get("conv.cols", (C * KH * KW, N * OH * OW), w.dtype)
             np.matmul(w.reshape(F, -1).T, g2, out=dcols)
             Hp, Wp = H + 2 * ph, W + 2 * pw
             dxp = buffers.get("conv.dxpad!", (C, N, Hp, Wp), w.dtype, zero=True)
