@@ -45,8 +45,9 @@ def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, np.ndarray], 
         if isinstance(v, np.ndarray):
             if path in tensors:
                 raise ValueError(f"flatten_state: two arrays map to the key {path!r}")
-            # safetensors needs C-contiguous data it owns; a copy also freezes the value now
-            tensors[path] = np.ascontiguousarray(v).copy()
+            # safetensors needs C-contiguous data; a copy also freezes the value now
+            # (not np.ascontiguousarray: it turns 0-d arrays into shape (1,))
+            tensors[path] = np.array(v, order="C", copy=True)
             return {_TENSOR: path}
         if isinstance(v, dict):
             out = {}
@@ -88,6 +89,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -101,6 +103,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
