@@ -179,3 +179,20 @@ def test_loss_bad_targets(fn, name):
 def test_mse_shape_error():
     with pytest.raises(ValueError, match=r"mse_loss: expected target of the input's shape \(4, 3\), got \(4,\)"):
         F.mse_loss(cr.randn(4, 3), cr.randn(4))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(deadline=None, max_examples=25)
+@given(n=st.integers(1, 5), c=st.integers(2, 6), scale=st.sampled_from([1e-3, 1.0, 50.0, 1e4]),
+       seed=st.integers(0, 10_000))
+def test_property_cross_entropy_is_minus_log_softmax(n, c, scale, seed):
+    rng = np.random.default_rng(seed)
+    s = cr.tensor(rng.standard_normal((n, c)) * scale)
+    y = rng.integers(0, c, n)
+    ls = F.log_softmax(s, 1).data
+    np.testing.assert_allclose(F.softmax(s, 1).data.sum(1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(F.cross_entropy(s, y, reduction="none").data, -ls[np.arange(n), y], rtol=1e-9, atol=1e-12)
+    assert np.all(F.svm_loss(s, y, reduction="none").data >= 0)

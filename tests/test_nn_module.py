@@ -104,6 +104,8 @@ def test_apply_and_double_float():
     assert all(p.dtype == np.float64 for p in m.parameters())
     assert m[1].running_mean.dtype == np.float64 and m[1].running_var.dtype == np.float64
     assert m[1].num_batches_tracked.dtype == np.int64  # integer buffers keep their dtype
+    assert m(cr.randn(5, 3, dtype="float64")).dtype == np.float64
+    assert m[1].running_mean.dtype == np.float64
     m.float()
     assert all(p.dtype == np.float32 for p in m.parameters()) and m[1].running_var.dtype == np.float32
 
@@ -259,3 +261,66 @@ def test_config_errors():
         module_from_config({"class": "os:system", "args": {}})
     with pytest.raises(ValueError, match="takes no argument"):
         module_from_config({"class": "chainrule.nn.linear:Linear", "args": {"in_features": 2, "out_features": 2, "bogus": 1}})
+
+
+def test_deepcopy_is_independent():
+    import copy
+
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m2 = copy.deepcopy(m)
+    assert m2[0].weight is not m[0].weight
+    np.testing.assert_array_equal(m2[0].weight.data, m[0].weight.data)
+    m2(cr.randn(5, 3))
+    assert int(m2[1].num_batches_tracked) == 1 and int(m[1].num_batches_tracked) == 0
+    assert module_to_config(m2) == module_to_config(m)
+
+
+class Block(nn.Module):
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.relu(self.bn1(self.conv1(x)))
+
+
+class TinyResNet(nn.Module):
+    def __init__(self, block, layers, num_classes=10, widths=(4, 8)):
+        super().__init__()
+        self.stem = nn.Conv2d(3, widths[0], 3, padding=1)
+        stages, c = [], widths[0]
+        for w, n in zip(widths, layers):
+            stages.append(nn.Sequential(*[block(c if i == 0 else w, w) for i in range(n)]))
+            c = w
+        layers.append(99)  # a constructor that edits its argument must not edit the recorded config
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for s in self.stages:
+            x = s(x)
+        return self.fc(self.pool(x).flatten(1))
+
+
+register_module(Block)
+register_module(TinyResNet)
+
+
+def test_config_resnet_like_with_block_class_and_deep_changes():
+    m = TinyResNet(Block, [2, 1])
+    m.fc = nn.Linear(8, 3)                        # new head
+    m.stages[0][1].conv1 = nn.Conv2d(4, 4, 1)     # deep inside a constructor-built child
+    m2, cfg = _roundtrip(m)
+    assert cfg["args"]["block"] == {"__class__": f"{Block.__module__}:Block"}
+    assert cfg["args"]["layers"] == [2, 1]
+    assert set(cfg["changes"]) == {"fc", "stages.0.1.conv1"}
+    assert m2.stages[0][1].conv1.kernel_size == (1, 1) and m2.fc.out_features == 3
+    m2.load_state_dict(m.state_dict())
+    m.eval()
+    m2.eval()
+    x = cr.randn(2, 3, 6, 6)
+    np.testing.assert_array_equal(m(x).data, m2(x).data)

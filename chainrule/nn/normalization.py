@@ -7,8 +7,6 @@ unbiased as in PyTorch) for eval mode. The buffers' names and
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..tensor import Tensor, get_default_dtype
