@@ -120,3 +120,30 @@ def test_help_everywhere(capsys):
             main([cmd, "--help"])
         assert e.value.code == 0
         assert "usage: chainrule" in capsys.readouterr().out
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from chainrule.solver import Solver
+
+    original = Solver._train_step
+
+    def step_then_ctrl_c(self, X, y):
+        loss = original(self, X, y)
+        if self.step == 2:   # during the third iteration
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(Solver, "_train_step", step_then_ctrl_c)
+    out = tmp_path / "int"
+    rc = main(["train", "--epochs", "2", "--out", str(out), *SMALL])
+    err = capsys.readouterr().err
+    ck = out / "checkpoints" / "last.safetensors"
+    assert rc == 130 and f"chainrule train --resume {ck}" in err
+    assert not (out / "model.safetensors").exists()
+    monkeypatch.setattr(Solver, "_train_step", original)
+    assert main(["train", "--resume", str(ck)]) == 0
+    assert "from epoch 0, iteration 3" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["results"]["epochs_done"] == 2
