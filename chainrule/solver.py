@@ -24,11 +24,9 @@ that was never interrupted.
 """
 from __future__ import annotations
 
-import copy
 import signal
 import sys
 import threading
-import time
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
