@@ -20,6 +20,7 @@ test reference.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +37,9 @@ class _BufferCache:
     """Scratch arrays reused across calls, keyed by (tag, shape, dtype).
 
     Only for temporaries that die before the call returns: never hand one out
-    as an op's output or save one for backward. Padded-input buffers keep
-    their zero border because only the interior is ever written.
+    as an op's output or save one for backward. `zero=True` zeroes a new
+    buffer only: padded-input buffers keep their zero border because only the
+    interior is ever written.
     """
 
     def __init__(self, max_bytes: int = 1 << 30):
@@ -54,8 +56,6 @@ class _BufferCache:
             while self._bytes > self.max_bytes and self._arrays:  # evict least recently used
                 _, old = self._arrays.popitem(last=False)
                 self._bytes -= old.nbytes
-        elif zero and tag.endswith("!"):
-            arr.fill(0)
         self._arrays[key] = arr
         return arr
 
@@ -77,30 +77,51 @@ def _default_threads() -> int:
 
 _num_threads = _default_threads()
 _pool: ThreadPoolExecutor | None = None
+_blas = None  # threadpoolctl controller, made on first use
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for the im2col/col2im copies (the GEMMs use BLAS's own threads).
-    Defaults to $CHAINRULE_NUM_THREADS, $OMP_NUM_THREADS, $OPENBLAS_NUM_THREADS or the core count."""
+    """Threads for conv2d (each handles a block of examples). Defaults to
+    $CHAINRULE_NUM_THREADS, $OMP_NUM_THREADS, $OPENBLAS_NUM_THREADS or the core count."""
     global _num_threads, _pool
     _num_threads = max(1, int(n))
     _pool = None
 
 
-def _split(fn, n: int, work: int) -> None:
-    """Run fn(lo, hi) over [0, n) in up to `_num_threads` chunks. NumPy releases the
-    GIL inside its copy and add loops, so the memory-bound im2col/col2im copies run
-    on every core like the GEMMs do. Small jobs stay on this thread."""
+def _single_threaded_blas():
+    """Context in which BLAS runs on the calling thread only (threadpoolctl,
+    installed with scikit-learn); a no-op context when it is missing."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController()
+        except ImportError:  # pragma: no cover
+            _blas = False
+    return _blas.limit(limits=1, user_api="blas") if _blas else contextlib.nullcontext()
+
+
+def _blocks(fn, n: int, work: int) -> None:
+    """Run fn(i, lo, hi) over blocks [lo, hi) of the n examples, one per thread.
+
+    Each thread does everything for its examples (im2col, GEMM, col2im) with
+    single-threaded BLAS. NumPy releases the GIL in its loops and in BLAS, so
+    the copies, which dominate, use every core too; and a GEMM whose inner
+    dimension is N*OH*OW (conv's dW) no longer makes BLAS threads wait on each
+    other hundreds of times per call, which on a loaded machine cost seconds.
+    Small jobs run on this thread."""
     global _pool
     parts = min(_num_threads, n) if work >= (1 << 20) else 1
     if parts <= 1:
-        fn(0, n)
+        fn(0, 0, n)
         return
     if _pool is None:
         _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="chainrule")
     bounds = [n * i // parts for i in range(parts + 1)]
-    for f in [_pool.submit(fn, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
-        f.result()
+    with _single_threaded_blas():
+        futures = [_pool.submit(fn, i, lo, hi) for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
+        for f in futures:
+            f.result()
 
 
 # ------------------------------------------------------------------ helpers
@@ -131,46 +152,35 @@ def _padded(x: np.ndarray, ph: int, pw: int, tag: str) -> np.ndarray:
     return xp
 
 
-def im2col(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int,
-           out: np.ndarray | None = None) -> np.ndarray:
-    """Columns (C*KH*KW, N*OH*OW) of the (already padded) input xp: (N, C, Hp, Wp).
-
-    One strided view holds every window; a single copy lays it out (no loops).
-    """
+def _windows(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int) -> np.ndarray:
+    """Every window of the padded input xp: (N, C, Hp, Wp), as a (C, KH, KW, N, OH, OW)
+    strided view: entry [c, kh, kw, n, oh, ow] = xp[n, c, oh*sh + kh, ow*sw + kw]."""
     N, C = xp.shape[:2]
     s0, s1, s2, s3 = xp.strides
-    windows = as_strided(xp, (C, KH, KW, N, OH, OW), (s1, s2, s3, s0, s2 * sh, s3 * sw), writeable=False)
+    return as_strided(xp, (C, KH, KW, N, OH, OW), (s1, s2, s3, s0, s2 * sh, s3 * sw), writeable=False)
+
+
+def im2col(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """Columns (C*KH*KW, N*OH*OW) of the (already padded) input xp: (N, C, Hp, Wp):
+    one copy of a strided view that holds every window (no loops)."""
+    N, C = xp.shape[:2]
     if out is None:
         out = np.empty((C * KH * KW, N * OH * OW), xp.dtype)
-    out6 = out.reshape(C, KH, KW, N, OH, OW)
-
-    def copy(lo, hi):  # examples lo:hi
-        np.copyto(out6[:, :, :, lo:hi], windows[:, :, :, lo:hi])
-
-    _split(copy, N, out.size)
+    np.copyto(out.reshape(C, KH, KW, N, OH, OW), _windows(xp, KH, KW, sh, sw, OH, OW))
     return out
 
 
 def col2im(dcols: np.ndarray, dxp: np.ndarray, KH: int, KW: int, sh: int, sw: int,
            OH: int, OW: int) -> np.ndarray:
-    """Adjoint of im2col: add the columns back into dxp: (C, N, Hp, Wp), which must
-    start at zero. One strided slice-add per kernel offset."""
+    """Adjoint of im2col: add dcols (C*KH*KW, N*OH*OW) back into dxp: (C, N, Hp, Wp),
+    which must start at zero. One strided slice-add per kernel offset."""
     C, N = dxp.shape[:2]
     d6 = dcols.reshape(C, KH, KW, N, OH, OW)
-
-    def add(lo, hi):  # examples lo:hi
-        for kh in range(KH):
-            for kw in range(KW):
-                dxp[:, lo:hi, kh:kh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw] += d6[:, kh, kw, lo:hi]
-
-    _split(add, N, dcols.size)
+    for kh in range(KH):
+        for kw in range(KW):
+            dxp[:, :, kh:kh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw] += d6[:, kh, kw]
     return dxp
-
-
-def _im2col_cached(x, KH, KW, sh, sw, ph, pw, OH, OW) -> np.ndarray:
-    N, C = x.shape[:2]
-    cols = buffers.get("conv.cols", (C * KH * KW, N * OH * OW), x.dtype)
-    return im2col(_padded(x, ph, pw, "conv.xpad"), KH, KW, sh, sw, OH, OW, out=cols)
 
 
 def _check(x: np.ndarray, w: np.ndarray, b, stride, padding) -> tuple:
@@ -203,7 +213,10 @@ def _check(x: np.ndarray, w: np.ndarray, b, stride, padding) -> tuple:
 
 # --------------------------------------------------------------------- fast
 class Conv2d(Function):
-    """x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) or None -> (N, F, OH, OW)."""
+    """x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) or None -> (N, F, OH, OW).
+
+    Columns are ordered (n, oh, ow), so the examples lo:hi own the column block
+    lo*P:hi*P (P = OH*OW) and each thread works on its own block end to end."""
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
@@ -213,52 +226,69 @@ class Conv2d(Function):
         N, C, H, W = x.shape
         F, _, KH, KW = w.shape
         OH, OW = conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw)
-        M = N * OH * OW
+        P, K = OH * OW, C * KH * KW
+        w2 = w.reshape(F, K)
+        bias = None if b is None else b.astype(dtype, copy=False)[:, None]
 
         # cols lives in the cache and backward rebuilds it from x: saving a fresh
         # cols (C*KH*KW times the input's size) would cost as much in page faults
         # as the rebuild does, and pin hundreds of MB per layer until backward.
-        cols = _im2col_cached(x, KH, KW, sh, sw, ph, pw, OH, OW)
-        prod = buffers.get("conv.prod", (F, M), dtype)
-        np.matmul(w.reshape(F, -1), cols, out=prod)
-
+        windows = _windows(_padded(x, ph, pw, "conv.xpad"), KH, KW, sh, sw, OH, OW)
+        cols = buffers.get("conv.cols", (K, N * P), dtype)
+        prod = buffers.get("conv.prod", (F, N * P), dtype)
         out = np.empty((N, F, OH, OW), dtype)
-        prod3 = prod.reshape(F, N, OH * OW).transpose(1, 0, 2)
-        if b is None:
-            np.copyto(out.reshape(N, F, OH * OW), prod3)
-        else:  # the bias add rides along with the (F, N) -> (N, F) reordering copy
-            np.add(prod3, b.astype(dtype, copy=False)[:, None], out=out.reshape(N, F, OH * OW))
 
+        def block(i, lo, hi):
+            np.copyto(cols.reshape(C, KH, KW, N, OH, OW)[:, :, :, lo:hi], windows[:, :, :, lo:hi])  # im2col
+            np.matmul(w2, cols[:, lo * P:hi * P], out=prod[:, lo * P:hi * P])
+            # (F, n, P) -> (n, F, P), the bias add riding along with the copy
+            src = prod[:, lo * P:hi * P].reshape(F, hi - lo, P).transpose(1, 0, 2)
+            dst = out[lo:hi].reshape(hi - lo, F, P)
+            np.copyto(dst, src) if bias is None else np.add(src, bias, out=dst)
+
+        _blocks(block, N, cols.size)
         ctx.save_for_backward(x, w)
-        ctx.geom = (x.shape, sh, sw, ph, pw, OH, OW)
+        ctx.geom = (sh, sw, ph, pw, OH, OW)
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        (N, C, H, W), sh, sw, ph, pw, OH, OW = ctx.geom
+        sh, sw, ph, pw, OH, OW = ctx.geom
+        N, C, H, W = x.shape
         F, _, KH, KW = w.shape
+        P, K = OH * OW, C * KH * KW
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        g = g.astype(w.dtype, copy=False)
+        dtype = w.dtype
+        g = g.astype(dtype, copy=False)
+        w2 = w.reshape(F, K)
 
-        # dout as (F, N*OH*OW), the column layout of the forward product
-        g2 = buffers.get("conv.g2", (F, N * OH * OW), w.dtype)
-        np.copyto(g2.reshape(F, N, OH * OW), g.reshape(N, F, OH * OW).transpose(1, 0, 2))
+        windows = _windows(_padded(x, ph, pw, "conv.xpad"), KH, KW, sh, sw, OH, OW) if need_w else None
+        cols = buffers.get("conv.cols", (K, N * P), dtype)
+        g2 = buffers.get("conv.g2", (F, N * P), dtype)  # dout in the forward product's layout
+        dxp = buffers.get("conv.dxpad", (C, N, H + 2 * ph, W + 2 * pw), dtype) if need_x else None
+        dx = np.empty((N, C, H, W), dtype) if need_x else None
+        parts: dict = {}
 
-        db = g2.sum(axis=1) if need_b else None
-        dw = None
-        if need_w:
-            cols = _im2col_cached(x, KH, KW, sh, sw, ph, pw, OH, OW)
-            dw = (g2 @ cols.T).reshape(w.shape)
-        dx = None
-        if need_x:  # dcols may take cols' buffer: cols is not needed any more
-            dcols = buffers.get("conv.cols", (C * KH * KW, N * OH * OW), w.dtype)
-            np.matmul(w.reshape(F, -1).T, g2, out=dcols)
-            Hp, Wp = H + 2 * ph, W + 2 * pw
-            dxp = buffers.get("conv.dxpad!", (C, N, Hp, Wp), w.dtype, zero=True)
-            col2im(dcols, dxp, KH, KW, sh, sw, OH, OW)
-            dx = np.empty((N, C, H, W), w.dtype)
-            np.copyto(dx, dxp[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3))
+        def block(i, lo, hi):
+            cb = slice(lo * P, hi * P)
+            np.copyto(g2[:, cb].reshape(F, hi - lo, P), g[lo:hi].reshape(hi - lo, F, P).transpose(1, 0, 2))
+            if need_b:
+                parts["db", i] = g2[:, cb].sum(axis=1)
+            if need_w:  # dW = dout2 @ cols^T, summed over the blocks below
+                np.copyto(cols.reshape(C, KH, KW, N, OH, OW)[:, :, :, lo:hi], windows[:, :, :, lo:hi])
+                parts["dw", i] = g2[:, cb] @ cols[:, cb].T
+            if need_x:  # dcols = W2^T @ dout2 reuses this block of cols: it is done with
+                np.matmul(w2.T, g2[:, cb], out=cols[:, cb])
+                d = dxp[:, lo:hi]
+                d.fill(0)
+                col2im(cols[:, cb], d, KH, KW, sh, sw, OH, OW)
+                dx[lo:hi] = d[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
+
+        _blocks(block, N, cols.size)
+        n_blocks = 1 + max((k[1] for k in parts), default=0)
+        dw = sum(parts["dw", i] for i in range(n_blocks)).reshape(w.shape) if need_w else None
+        db = sum(parts["db", i] for i in range(n_blocks)) if need_b else None
         return dx, dw, db, None, None
 
 
