@@ -18,7 +18,7 @@ from . import _runs
 HELP = "train a model (default: a small CNN on the built-in digits) into a run folder"
 
 # The defaults are tuned for `chainrule train` with no arguments (see docs/training.md).
-DEFAULTS = dict(model="small_cnn", data="digits", epochs=15, batch_size=64, optimizer="adam", lr=3e-3,
+DEFAULTS = dict(model="small_cnn", data="digits", epochs=20, batch_size=64, optimizer="adam", lr=1e-2,
                 lr_schedule="cosine", weight_decay=1e-4, augment="crop:1", preprocess="perchannel", seed=0,
                 threads=1)
 
