@@ -16,7 +16,8 @@ The recipe (target: >= 92% test accuracy in <= 10 minutes on 2 cores):
 - the model with the best validation accuracy is kept (cr.Solver does this; the torch loop too).
 
 Both frameworks use the same data pipeline (chainrule's DataLoader, transforms and preprocessing in
-NumPy), so the comparison times the network and the optimiser. BLAS/torch threads: --threads (default 2).
+NumPy), so the comparison times the network and the optimiser. Threads: --threads (default 2) sets
+torch.set_num_threads, or for chainrule its convolution threads and (threadpoolctl) the BLAS threads.
 """
 from __future__ import annotations
 
@@ -144,6 +145,9 @@ def main(argv=None) -> int:
         args.data_dir = None
     from threadpoolctl import threadpool_limits
 
+    from chainrule.ops import conv
+
+    conv.set_num_threads(args.threads)   # chainrule's convolution splits examples over its own threads
     with threadpool_limits(limits=args.threads, user_api="blas"):
         t0 = time.perf_counter()
         res = (run_chainrule if args.framework == "chainrule" else run_torch)(args)
