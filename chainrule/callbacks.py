@@ -3,7 +3,8 @@
 A callback sees the training loop at fixed points; the Solver sets `callback.solver`
 before training. Epochs are counted from 1 (on_epoch_end(3, logs) runs after the
 third epoch). Epoch logs: {"epoch", "loss" (mean over the epoch), "train_acc",
-"val_acc", "lr", "step"}; batch logs: {"epoch", "loss", "lr", "batch_size"}.
+"val_acc", "lr", "step"}; batch logs: {"epoch", "loss", "lr", "batch_size", "correct"} (examples of
+the batch classified right, in train mode, before the step).
 Set `solver.stop_training = True` to stop after the current epoch. An exception
 raised in a callback propagates out of `Solver.train()` unchanged.
 
@@ -203,11 +204,12 @@ class CSVLogger(_EpochLogger):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch with loss, accuracy, learning rate and images per second, and
-    one summary line per epoch (the Solver adds one when verbose=True)."""
+    """A tqdm bar per epoch with the loss, the running training accuracy of the epoch's batches
+    (train mode, augmented), the learning rate, images per second and the last validation
+    accuracy; and one summary line per epoch (the Solver adds one when verbose=True)."""
 
-    def __init__(self, file: Any = None):
-        self.file = file
+    def __init__(self, file: Any = None, mininterval: float = 0.1):
+        self.file, self.mininterval = file, float(mininterval)
         self._bar = None
 
     def on_epoch_begin(self, epoch, logs):
@@ -216,15 +218,18 @@ class ProgressBar(Callback):
         s = self.solver
         done = s.loader.state_dict()["batch"]
         self._bar = tqdm(total=s.batches_per_epoch, initial=done, desc=f"epoch {epoch}/{s.num_epochs}",
-                         unit="batch", leave=False, file=self.file, dynamic_ncols=True)
-        self._t0, self._images = time.perf_counter(), 0
+                         unit="batch", leave=False, file=self.file, dynamic_ncols=True,
+                         mininterval=self.mininterval)
+        self._t0, self._images, self._correct = time.perf_counter(), 0, 0
 
     def on_batch_end(self, step, logs):
         if self._bar is None:
             return
         self._images += logs["batch_size"]
+        self._correct += logs.get("correct", 0)
         ips = self._images / max(time.perf_counter() - self._t0, 1e-9)
-        post = {"loss": f"{logs['loss']:.4f}", "lr": f"{logs['lr']:.3g}", "img/s": f"{ips:.0f}"}
+        post = {"loss": f"{logs['loss']:.4f}", "acc": f"{self._correct / self._images:.3f}",
+                "lr": f"{logs['lr']:.3g}", "img/s": f"{ips:.0f}"}
         if self.solver.val_acc_history:
             post["val_acc"] = f"{self.solver.val_acc_history[-1]:.3f}"
         self._bar.set_postfix(post, refresh=False)

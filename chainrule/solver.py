@@ -401,10 +401,11 @@ class Solver:
         lr = self.lr
         self.model.train()
         for X_batch, y_batch in self.loader:
-            loss = self._train_step(X_batch, y_batch)
+            loss, correct = self._train_step(X_batch, y_batch)
             self.step += 1
             self.loss_history.append(loss)
-            blogs = {"epoch": epoch, "loss": loss, "lr": lr, "batch_size": int(y_batch.shape[0])}
+            blogs = {"epoch": epoch, "loss": loss, "lr": lr, "batch_size": int(y_batch.shape[0]),
+                     "correct": correct}
             for c in self.callbacks:
                 c.on_batch_end(self.step, blogs)
             if self.checkpoint_every and self.step % self.checkpoint_every == 0:
@@ -413,7 +414,8 @@ class Solver:
                 self._on_interrupt()
         self._end_epoch(epoch, lr)
 
-    def _train_step(self, X_batch: np.ndarray, y_batch: np.ndarray) -> float:
+    def _train_step(self, X_batch: np.ndarray, y_batch: np.ndarray) -> tuple[float, int]:
+        """One SGD step -> (loss, number of batch examples classified right before the step)."""
         scores = self.model(Tensor(X_batch))
         loss = self.loss_fn(scores, y_batch)
         value = float(loss.data)
@@ -422,7 +424,7 @@ class Solver:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return value
+        return value, int(np.sum(np.asarray(scores.data).argmax(axis=1) == y_batch))
 
     def _end_epoch(self, epoch: int, lr: float) -> None:
         sub = self._train_subsample

@@ -29,8 +29,13 @@ def make(data, **kw):
 
 
 def test_histories_and_best_params_restored(data):
-    seen_modes = []
-    cb = C.LambdaCallback(on_batch_end=lambda step, logs: seen_modes.append(s.model.training))
+    seen_modes, correct = [], []
+
+    def on_batch_end(step, logs):
+        seen_modes.append(s.model.training)
+        correct.append((logs["correct"], logs["batch_size"]))
+
+    cb = C.LambdaCallback(on_batch_end=on_batch_end)
     s = make(data, callbacks=[cb], train_acc_samples=100, preprocess=T.PerChannelNormalize())
     s.model.eval()  # the Solver must give this mode back
     s.train()
@@ -40,6 +45,7 @@ def test_histories_and_best_params_restored(data):
     assert all(np.isfinite(s.loss_history))
     assert s.loss_history[-1] < s.loss_history[0]
     assert seen_modes and all(seen_modes)          # train mode for every step
+    assert all(0 <= c <= n for c, n in correct) and correct[-1][0] > correct[0][0]
     assert s.model.training is False               # restored
     assert s.best_val_acc == max(s.val_acc_history)
     assert s.best_epoch == 1 + int(np.argmax(s.val_acc_history))
@@ -190,7 +196,7 @@ def test_bad_arguments(data):
 def test_progress_bar_verbose(data, capsys):
     import io
     buf = io.StringIO()
-    s = make(data, num_epochs=1, callbacks=[C.ProgressBar(file=buf)], verbose=True)
+    s = make(data, num_epochs=1, callbacks=[C.ProgressBar(file=buf, mininterval=0)], verbose=True)
     s.train()
     out = buf.getvalue()
-    assert "(Epoch 1 / 1)" in out and "img/s" in out and "val acc" in out
+    assert "(Epoch 1 / 1)" in out and "img/s" in out and "val acc" in out and "acc=" in out
