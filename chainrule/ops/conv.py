@@ -13,7 +13,10 @@ Backward is two more matrix products and col2im, the adjoint of im2col:
 col2im adds one strided slice per kernel offset (a loop over KH*KW, never
 over examples or pixels). The GEMMs run near BLAS peak; the time goes to the
 copies, so temporaries that never leave a call live in a small buffer cache
-(fresh multi-MB arrays cost a page fault per 4 KiB page on every call).
+(fresh multi-MB arrays cost a page fault per 4 KiB page on every call), and
+large convolutions split the examples into one block per thread, each doing
+its own im2col, GEMM and col2im (see `_blocks`): one matrix product per
+thread instead of one BLAS call whose threads leave the copies single-threaded.
 
 `conv2d_naive` is the lecture's plain-loop version, kept for teaching and as a
 test reference.
