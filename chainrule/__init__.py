@@ -28,3 +28,15 @@ from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
 
 __version__ = "0.1.0"
+
+# Subpackages that pull in heavy libraries (scikit-learn, matplotlib, Optuna) load on first use,
+# so `import chainrule` and every CLI command start fast.
+_LAZY = {"classifiers", "diagnostics", "tune", "viz"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

@@ -174,8 +174,14 @@ def main(argv=None) -> dict:
     p.add_argument("--scratch-epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="limit NumPy's BLAS threads (needs threadpoolctl); 1 is much faster on a busy machine")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     a = p.parse_args(argv)
+    if a.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(a.threads)
     res = run(a.data_dir, a.fashion_train, a.fashion_test, a.pretrain_epochs, a.labelled, a.mnist_test,
               a.head_epochs, a.finetune_epochs, a.scratch_epochs, a.batch_size, a.seed)
     if a.json:

@@ -64,7 +64,9 @@ def test_resnet_cifar_parameter_counts_match_the_paper():
 
 
 def test_resnet_cifar_option_a_shortcut_is_subsample_and_zero_pad():
-    sc = cr.models.resnet_cifar.__globals__["ZeroPadShortcut"](16, 32, 2)
+    from chainrule.models.resnet_cifar import ZeroPadShortcut
+
+    sc = ZeroPadShortcut(16, 32, 2)
     x = cr.randn(2, 16, 8, 8)
     y = sc(x).data
     assert y.shape == (2, 32, 4, 4)
@@ -202,3 +204,19 @@ def test_vgg_cifar_on_mnist_and_digit_sizes():
     pools8 = sum(isinstance(l, nn.MaxPool2d) for l in m8)
     assert pools8 == 3 and m8(cr.zeros(1, 1, 8, 8)).shape == (1, 10)
     assert m28(cr.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+@pytest.mark.parametrize("name", ["vgg11_bn", "resnet34"])
+def test_imagenet_models_train_step_on_a_tiny_batch(name):
+    """The code paths not compared with torch (VGG with batch norm, ResNet-34's
+    basic-block stages) in training mode: forward, backward, finite gradients."""
+    with cr.models.skip_init():
+        m = cr.models.get(name, num_classes=5)
+    tile = np.random.default_rng(0).standard_normal(4099).astype(np.float32) * 0.02  # cheap, non-constant fill
+    for p in m.parameters():
+        p.data.reshape(-1)[:] = np.resize(tile, p.numel())
+    x = cr.randn(2, 3, 32, 32)
+    out, loss = _train_step(m, x, np.array([1, 4]))
+    assert out.shape == (2, 5) and np.isfinite(loss.item())
+    for pname, p in m.named_parameters():
+        assert p.grad is not None and np.isfinite(p.grad).all(), pname

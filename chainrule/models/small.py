@@ -2,7 +2,7 @@
 8x8 digits, 28x28 MNIST, 32x32 CIFAR-10).
 
 Everything here is a plain `nn.Sequential` of standard layers, so it prints,
-saves (`cr.save`) and summarises like any other model.
+rebuilds from its JSON config and summarises like any other model.
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ parameters, activations and multiply-adds, as in the lecture's VGG-16 walk-throu
 It runs one forward pass on a batch of one zero image with forward hooks on
 the leaf modules. By default (`shapes_only=True`) the convolution, pooling and
 linear layers do not compute: each returns zeros of the shape it would produce
-(see `_shapes.py`), so VGG-16 at 224x224 takes well under a second instead of
-~15 G multiply-adds of NumPy.
+(see `_shapes.py`): VGG-16 at 224x224 (15.5 G multiply-adds) is summarised in
+~0.01 s instead of ~0.5 s, and a model too big to run still gets its table.
 
 Counting (the lecture's): activations per image are the input plus every
 layer's output, except layers that work in place or only re-view their input
