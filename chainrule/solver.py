@@ -243,7 +243,7 @@ class Solver:
         preprocessing (e.g. cr.data.transforms.Compose([RandomCrop(8, padding=1), ...])).
     preprocess: a cr.data.transforms preprocessor (PerChannelNormalize, MeanImage, ...), fitted on
         X_train here if it is not fitted yet, applied once to every split; without one X is cast
-        to float32 as it is.
+        to the parameters' dtype (float32 by default) as it is.
     seed: seeds shuffling, augmentation, dropout and the train-accuracy subsample.
     checkpoint_dir: if set, `last.safetensors` is written there after every epoch (and every
         `checkpoint_every` iterations if that is set) and when training is interrupted.
