@@ -9,3 +9,5 @@ from .errors import DataFileError  # noqa: F401
 from .mnist import load_fashion_mnist, load_mnist  # noqa: F401
 from .cifar import load_cifar10  # noqa: F401
 from .image_folder import load_image_folder  # noqa: F401
+from .loader import DataLoader  # noqa: F401
+from . import transforms  # noqa: F401

@@ -71,6 +71,6 @@ def load_image_folder(root, size=32, val_size: int | float | None = 0.1,
     train, test = stratified_split(y, test_size, seed=seed, what="test_size")
     info = dict(name=root.name, source=str(root), image_shape=(3, h, w), dtype="uint8",
                 value_range=(0, 255), test_size=test_size,
-                files={"train": [str(files[i]) for i in train], "test": [str(files[i]) for i in test]})
+                test_files=[str(files[i]) for i in test])
     return make_splits(X[train], y[train], X[test], y[test], classes, info,
                        val_size=val_size, subsample=subsample, seed=seed)
