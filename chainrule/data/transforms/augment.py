@@ -150,7 +150,7 @@ class RandomResizedCrop(RandomAugmentation):
 
     def apply(self, x, params):
         boxes = np.stack([params["top"], params["left"], params["height"], params["width"]], 1)
-        return crop_resize(x, boxes.astype(np.float64), self.size)
+        return crop_resize(x, boxes.astype(np.float64), self.size, clamp="box")
 
 
 _GREY = np.array([0.299, 0.587, 0.114], np.float32)   # ITU-R 601 luma, as torchvision
