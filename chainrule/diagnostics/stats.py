@@ -239,18 +239,22 @@ class UpdateRatio(Callback):
     on iterations 1, 1 + every, ... from the values just before and just after the optimiser step
     (so it includes momentum, Adam's scaling and weight decay: the update actually applied).
 
-    low, high: warn (once per parameter) when a weight matrix's ratio leaves [low, high]
-        (the rule of thumb: about 1e-3). Only parameters with 2 or more dimensions (Linear
-        and Conv weights) are warned about; biases and BatchNorm scales are recorded too.
+    low, high: warn (once per parameter) when the median of a weight matrix's last `window`
+        measured ratios leaves [low, high] (the rule of thumb: about 1e-3). The median of a few
+        measurements, because single steps are noisy and Adam's first steps are lr-sized in every
+        coordinate. Only parameters with 2 or more dimensions (Linear and Conv weights) are
+        warned about; biases and BatchNorm scales are recorded too.
     history: list of {"step", "param", "ratio", "update_norm", "weight_norm", "grad_norm", "lr"}.
     """
 
-    def __init__(self, every: int = 10, low: float = 1e-5, high: float = 1e-2, warn: bool = True):
+    def __init__(self, every: int = 10, low: float = 1e-5, high: float = 1e-2, window: int = 5, warn: bool = True):
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"UpdateRatio: every must be a positive int, got {every!r}")
         if not 0 <= low < high:
             raise ValueError(f"UpdateRatio: need 0 <= low < high, got low={low}, high={high}")
         self.every, self.low, self.high, self.warn = every, float(low), float(high), warn
+        self.window = max(1, int(window))
+        self._recent: dict[str, list[float]] = {}
         self.history: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         self._warned: set[str] = set()
@@ -275,10 +279,16 @@ class UpdateRatio(Callback):
             gn = float(np.linalg.norm(p.grad)) if p.grad is not None else float("nan")
             rows.append({"step": int(step), "param": name, "ratio": ratio, "update_norm": un,
                          "weight_norm": wn, "grad_norm": gn, "lr": float(lr)})
-            if p.data.ndim >= 2 and np.isfinite(ratio) and not self.low <= ratio <= self.high:
-                which = "high: lower the learning rate" if ratio > self.high else "low: raise the learning rate"
-                _warn_once(self, name, f"UpdateRatio: {name} update/weight ratio {ratio:.2e} at iteration {step} "
-                                       f"is far from ~1e-3 (outside [{self.low:g}, {self.high:g}]; too {which})")
+            if p.data.ndim >= 2 and np.isfinite(ratio):
+                recent = self._recent.setdefault(name, [])
+                recent.append(ratio)
+                del recent[:-self.window]
+                med = float(np.median(recent))
+                if len(recent) == self.window and not self.low <= med <= self.high:
+                    which = "high: lower the learning rate" if med > self.high else "low: raise the learning rate"
+                    _warn_once(self, name, f"UpdateRatio: {name} update/weight ratio {med:.2e} (median of the last "
+                                           f"{self.window} measurements, iteration {step}) is far from ~1e-3 "
+                                           f"(outside [{self.low:g}, {self.high:g}]; too {which})")
         self.history.extend(rows)
         self._before = None
         return rows
