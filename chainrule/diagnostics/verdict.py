@@ -54,8 +54,8 @@ def diagnose_gap(train_acc_history: Sequence[float], val_acc_history: Sequence[f
     big_gap: gap above this is overfitting. small_gap, low_acc: a gap below small_gap with a
         training accuracy below low_acc is underfitting (the right low_acc depends on the task:
         0.9 suits digits/MNIST; use ~0.6 for CIFAR-10 from scratch).
-    rising: validation accuracy "still rising" if the mean of the last `window` epochs beats
-        the mean of the `window` epochs before by more than this.
+    rising: validation accuracy is "still rising" if a straight line through its last
+        `window` + 1 epochs gains more than this over `window` epochs.
     """
     t = np.asarray(train_acc_history, dtype=np.float64)
     v = np.asarray(val_acc_history, dtype=np.float64)
@@ -77,12 +77,14 @@ def diagnose_gap(train_acc_history: Sequence[float], val_acc_history: Sequence[f
         codes.append("underfitting")
         lines.append(f"- no gap (< {small_gap:.2f}) and low training accuracy (< {low_acc:.2f}): underfitting; "
                      "increase model capacity (wider/deeper), or lower the regularisation")
-    if v.size >= 2:
-        prev = v[-2 * k:-k] if v.size >= 2 * k else v[:-k]
-        if prev.size and va - float(np.mean(prev)) > rising:
+    n = min(v.size, k + 1)
+    if n >= 2:
+        # the trend of the last k + 1 epochs (a least-squares line), as a gain over k epochs
+        gain = float(np.polyfit(np.arange(n), v[-n:], 1)[0]) * k
+        if gain > rising:
             codes.append("still_rising")
-            lines.append(f"- validation accuracy still rising (+{va - float(np.mean(prev)):.3f} over the last "
-                         f"{k} epoch{'s' * (k > 1)}): train longer")
+            lines.append(f"- validation accuracy still rising (+{gain:.3f} over the last {k} epoch{'s' * (k > 1)}): "
+                         "train longer")
     if not codes:
         codes.append("ok")
         lines.append("- the gap is moderate and validation accuracy has levelled off: reasonable; tune "
