@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .classifiers import _save
 
@@ -75,6 +76,7 @@ def plot_training_curves(loss_history: Sequence[float], train_acc_history: Seque
             ax.scatter([best + 1], [va[best]], s=80, facecolors="none", edgecolors="C1", zorder=3,
                        label=f"best val {va[best]:.3f}")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy (gap = overfitting)")
     ax.grid(alpha=0.3)
@@ -87,12 +89,14 @@ def plot_training_curves(loss_history: Sequence[float], train_acc_history: Seque
         if np.all(lr > 0) and lr.max() / lr.min() > 10:
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("learning rate")
         ax.set_title("Learning rate")
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.06 if panels == 3 else 0.08, right=0.98, bottom=0.13, top=0.85 if title else 0.91,
+                        wspace=0.3)
     return _save(fig, _path(path))
 
 
@@ -184,7 +188,8 @@ def plot_activation_histograms(activations: Mapping[str, np.ndarray], path: str 
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.03, right=0.97, bottom=0.08 / rows, top=1 - 0.85 / (2.6 * rows + 0.5),
+                        hspace=0.6, wspace=0.15)
     return _save(fig, _path(path))
 
 
@@ -246,8 +251,9 @@ def _display(img: np.ndarray) -> np.ndarray:
 def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequence[int], path: str | os.PathLike,
                        classes: Sequence[str] | None = None, max_images: int = 25, cols: int = 5,
                        title: str = "Misclassified examples") -> str:
-    """A grid of (up to max_images of) the examples whose prediction is wrong, each titled
-    "true -> predicted". images: (N, C, H, W) or (N, H, W[, C]), any value range."""
+    """A grid of (up to max_images of) the examples whose prediction is wrong, each labelled
+    "true -> predicted". images: (N, C, H, W) or (N, H, W[, C]), any value range (each image
+    is scaled to its own range)."""
     images = np.asarray(images)
     t, p = np.asarray(y_true), np.asarray(y_pred)
     if not (images.shape[0] == t.shape[0] == p.shape[0]):
@@ -256,21 +262,33 @@ def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequen
     wrong = np.flatnonzero(t != p)[:max_images]
     name = (lambda k: str(classes[int(k)])) if classes is not None else (lambda k: str(int(k)))
     n = len(wrong)
-    cols = max(1, min(cols, n)) if n else 1
+    cols = max(1, min(cols, n))
     rows = max(1, int(np.ceil(n / cols)))
-    fig = Figure(figsize=(1.8 * cols + 0.4, 1.9 * rows + 0.6))
-    for k, i in enumerate(wrong):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        img = _display(images[i])
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest", vmin=0, vmax=1)
-        ax.set_title(f"{name(t[i])} -> {name(p[i])}", fontsize=9, color="C3")
-        ax.axis("off")
-    if not n:
-        ax = fig.add_subplot()
+    fig = Figure(figsize=(1.8 * cols + 0.4, 2.0 * rows + 0.6))
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.96 - 0.5 / (2.0 * rows + 0.6)))
+    ax.axis("off")
+    if n:
+        # One mosaic in one axes (many small axes make matplotlib slow); a label row above each image.
+        tiles = [_display(images[i]) for i in wrong]
+        colour = any(tl.ndim == 3 for tl in tiles)
+        tiles = [np.repeat(tl[..., None], 3, axis=2) if colour and tl.ndim == 2 else tl for tl in tiles]
+        H, W = tiles[0].shape[:2]
+        gap, label = max(1, W // 8), max(3, H // 3)
+        mosaic = np.full((rows * (H + label + gap), cols * (W + gap)) + ((3,) if colour else ()), np.nan)
+        for k, tl in enumerate(tiles):
+            r, c = divmod(k, cols)
+            y0, x0 = r * (H + label + gap) + label, c * (W + gap)
+            mosaic[y0:y0 + H, x0:x0 + W] = tl
+            ax.text(x0 + W / 2, y0 - 0.5, f"{name(t[wrong[k]])} -> {name(p[wrong[k]])}", ha="center",
+                    va="bottom", fontsize=9, color="C3")
+        if colour:
+            alpha = np.isfinite(mosaic[..., :1]).astype(np.float64)
+            ax.imshow(np.concatenate([np.nan_to_num(mosaic), alpha], axis=2), interpolation="nearest")
+        else:
+            ax.imshow(np.ma.masked_invalid(mosaic), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
         ax.text(0.5, 0.5, "no misclassified examples", ha="center", va="center")
-        ax.axis("off")
     fig.suptitle(f"{title}: {int(np.sum(t != p))} of {t.shape[0]} (true -> predicted)")
-    fig.tight_layout()
     return _save(fig, _path(path))
 
 
