@@ -27,5 +27,6 @@ from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
 from . import models  # noqa: F401
 from .models.summary import summary  # noqa: F401
+from . import diagnostics  # noqa: F401
 
 __version__ = "0.1.0"

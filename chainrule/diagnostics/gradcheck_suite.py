@@ -248,7 +248,8 @@ def format_table(results: list[CaseResult], tol: float = TOLERANCE) -> str:
              "PASS" if r.passed else "FAIL") for r in results]
     w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     fmt = "  ".join("{:<%d}" % n for n in w)
-    out = [fmt.format(*head), fmt.format(*("-" * n for n in w))] + [fmt.format(*r) for r in rows]
+    out = [fmt.format(*head).rstrip(), fmt.format(*("-" * n for n in w)).rstrip()]
+    out += [fmt.format(*r).rstrip() for r in rows]
     for r in results:
         if r.error:
             out.append(f"{r.name}: {r.error}")

@@ -66,8 +66,8 @@ class SanityReport:
         rows = [(c.name, "PASS" if c.passed else "FAIL", c.measured, c.expected) for c in self.checks]
         w = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
         fmt = "  ".join("{:<%d}" % n for n in w)
-        out = [fmt.format(*head), fmt.format(*("-" * n for n in w))]
-        out += [fmt.format(*r) for r in rows]
+        out = [fmt.format(*head).rstrip(), fmt.format(*("-" * n for n in w)).rstrip()]
+        out += [fmt.format(*r).rstrip() for r in rows]
         notes = [f"- {c.name}: {c.note}" for c in self.checks if c.note]
         if notes:
             out += [""] + notes
