@@ -19,14 +19,24 @@ from .gradcheck import GradcheckError, gradcheck, numerical_gradient  # noqa: F4
 from .graph import graph_dot  # noqa: F401
 from .rng import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from . import nn  # noqa: F401
-from . import data  # noqa: F401
 from . import optim  # noqa: F401
-from . import classifiers  # noqa: F401
+from . import data  # noqa: F401
 from .solver import Solver  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
 from . import models  # noqa: F401
 from .models.summary import summary  # noqa: F401
-from . import diagnostics  # noqa: F401
 
 __version__ = "0.1.0"
+
+# Subpackages that pull in heavy libraries (scikit-learn, matplotlib, Optuna) load on first use,
+# so `import chainrule` and every CLI command start fast.
+_LAZY = {"classifiers", "diagnostics", "tune", "viz"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

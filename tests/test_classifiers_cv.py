@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from chainrule.classifiers import KNearestNeighbor, Softmax, cross_validate, parameter_grid, visualize_templates
+from chainrule.classifiers import (KNearestNeighbor, Softmax, cross_validate, parameter_grid,
+                                   visualize_templates)
 
 
 class Recorder:
@@ -104,3 +105,16 @@ def test_templates_colour_channels_first_and_last():
     assert visualize_templates(clf, (2, 2, 3)).shape == (3, 2, 2, 3)
     with pytest.raises(ValueError, match=r"image_shape \(5, 5\) has 25 values but the classifier has 12"):
         visualize_templates(clf, (5, 5))
+
+
+def test_cross_validate_linear_learning_rate_and_reg():
+    from functools import partial
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:600] / 16.0 - (X[:600] / 16.0).mean(axis=0)
+    res = cross_validate(partial(Softmax, num_iters=100), X, y[:600],
+                         {"lr": [1e-4, 0.5], "reg": [1e-4, 10.0]}, num_folds=3)
+    assert [p["lr"] for p in res.params] == [1e-4, 1e-4, 0.5, 0.5]
+    assert res.best_params == {"lr": 0.5, "reg": 1e-4}
+    # lr too small underfits; lr * 2 reg = 10 > 2 makes W oscillate and grow (W *= -9 per step).
+    assert res.best_score > 0.9 and res.mean[0] < 0.85 and res.mean[3] < 0.5

@@ -1,4 +1,4 @@
-"""Linear SVM and softmax: losses (naive = vectorised, numerical gradients, lecture examples), SGD training."""
+"""Linear SVM and softmax: losses (naive = vectorised, gradients, lecture examples), SGD training."""
 import math
 
 import numpy as np
@@ -12,7 +12,8 @@ import chainrule as cr
 from chainrule.classifiers import (LinearSVM, Softmax, augment, regularization, softmax_loss_naive,
                                    softmax_loss_vectorized, svm_loss_naive, svm_loss_vectorized)
 
-LOSSES = {"svm": (svm_loss_naive, svm_loss_vectorized), "softmax": (softmax_loss_naive, softmax_loss_vectorized)}
+LOSSES = {"svm": (svm_loss_naive, svm_loss_vectorized),
+          "softmax": (softmax_loss_naive, softmax_loss_vectorized)}
 REG_TYPES = ["l2", "l1", "elastic"]
 
 
@@ -122,7 +123,8 @@ def test_regularization_values_and_bias_not_penalised():
     assert regularization(W, 0.1, "l1", bias_row=True)[0] == pytest.approx(0.1 * 3.5)
     R, dR = regularization(W, 0.1, "elastic", beta=0.5, bias_row=True)
     assert R == pytest.approx(0.1 * (0.5 * 5.25 + 3.5))
-    np.testing.assert_allclose(dR, 0.1 * np.array([[2 * 0.5 * 1 + 1, 2 * 0.5 * -2 - 1], [0.5 + 1, 0.0], [0, 0]]))
+    # 2 beta W + sign(W) on the weights (sign(0) = 0), zero on the bias row
+    np.testing.assert_allclose(dR, 0.1 * np.array([[2.0, -3.0], [1.5, 0.0], [0.0, 0.0]]))
     assert regularization(W, 0.1, "l2", bias_row=False)[0] == pytest.approx(0.1 * 30.25)
 
 

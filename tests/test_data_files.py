@@ -158,11 +158,17 @@ def test_idx_header_checks(tmp_path):
 
 # ---------------------------------------------------------- where files are looked for
 def test_search_order_env_and_cache(tmp_path, monkeypatch):
+    from chainrule.data import paths
+    assert paths.SYSTEM_DIRS["fashion-mnist"] == [Path("/usr/share/datasets/fashion-mnist")]
+    system = tmp_path / "usr-share-datasets" / "fashion-mnist"   # stands in for Debian's folder
+    monkeypatch.setitem(paths.SYSTEM_DIRS, "fashion-mnist", [system])
     with pytest.raises(FileNotFoundError) as e:
         load_fashion_mnist()
     msg = str(e.value)
     assert "xdg-cache/chainrule/fashion-mnist" in msg and "download=True" in msg
-    assert "fashion-mnist.s3-website" in msg and "/usr/share/datasets/fashion-mnist" in msg
+    assert "fashion-mnist.s3-website" in msg and str(system) in msg
+    _write_mnist(system)
+    assert load_fashion_mnist(val_size=0).info["source"] == str(system)
     _write_mnist(tmp_path / "xdg-cache" / "chainrule" / "mnist", seed=1)
     assert load_mnist(val_size=0).info["source"].endswith("xdg-cache/chainrule/mnist")
     _write_mnist(tmp_path / "envdata" / "mnist", seed=2)

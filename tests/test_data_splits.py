@@ -86,3 +86,30 @@ def test_splits_rejects_bad_shapes():
         Splits(X, y, X[0], y, X, y, classes=["a"])
     with pytest.raises(ValueError, match="y_test"):
         Splits(X, y, X, y, X, y[:3], classes=["a"])
+
+
+def test_splits_copy_and_pickle_roundtrip():
+    import copy
+    import pickle
+    s = load_digits(subsample=20)
+    for c in (copy.deepcopy(s), pickle.loads(pickle.dumps(s))):
+        assert np.array_equal(c.X_train, s.X_train) and c.classes == s.classes and c.info == s.info
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(deadline=None, max_examples=40)
+@given(counts=st.lists(st.integers(1, 30), min_size=1, max_size=6), frac=st.floats(0, 0.99),
+       seed=st.integers(0, 2**31))
+def test_stratified_split_properties(counts, frac, seed):
+    y = np.repeat(np.arange(len(counts)), counts)
+    rest, picked = stratified_split(y, frac, seed=seed)
+    n = len(y)
+    assert len(picked) == int(round(frac * n))
+    assert np.array_equal(np.sort(np.concatenate([rest, picked])), np.arange(n))
+    # each class within one example of its exact share
+    got = np.bincount(y[picked], minlength=len(counts))
+    assert np.all(np.abs(got - np.array(counts) * len(picked) / n) < 1 + 1e-9)
+    r2, p2 = stratified_split(y, frac, seed=seed)
+    assert np.array_equal(picked, p2)

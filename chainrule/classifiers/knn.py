@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import as_2d, as_labels, check_features
 
 _METRICS = ("l2", "l1")
+_L1_BLOCK_MB = 2.0  # working-set cap of one L1 block (see _distance_chunks)
 
 
 class KNearestNeighbor(ClassifierMixin, BaseEstimator):
@@ -122,9 +123,12 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
                 # Rounding can make the expansion slightly negative for (near-)equal images.
                 yield slice(start, start + len(A)), np.sqrt(np.maximum(d2, 0.0))
         else:
-            # |a - b|_1 has no matrix-product form: broadcast (rows, cols, D) blocks.
-            rows = min(X.shape[0], self._chunk_rows(8 * n_train * dim))
-            cols = min(n_train, self._chunk_rows(8 * rows * dim))
+            # |a - b|_1 has no matrix-product form: broadcast (rows, cols, D) blocks, kept
+            # small (<= 2 MB) because the reduction over D is memory-bound: blocks that
+            # stay in cache run several times faster than one big block.
+            budget = min(self.memory_mb, _L1_BLOCK_MB) * 2**20
+            rows = int(min(X.shape[0], max(1, budget // (8 * n_train * dim))))
+            cols = int(min(n_train, max(1, budget // (8 * rows * dim))))
             for start in range(0, X.shape[0], rows):
                 A = X[start:start + rows]
                 out = np.empty((len(A), n_train))

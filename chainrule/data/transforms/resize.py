@@ -42,16 +42,16 @@ def crop_resize(x: np.ndarray, boxes: np.ndarray, size: tuple[int, int],
     boxes = np.asarray(boxes, dtype=np.float64).reshape(N, 4)
     y0, y1, wy = _coords(boxes[:, 0], boxes[:, 2], h, H, clamp == "box")
     x0, x1, wx = _coords(boxes[:, 1], boxes[:, 3], w, W, clamp == "box")
-    n = np.arange(N)[:, None, None]
-    # gather rows then columns; fancy indices (N,h,1)/(N,1,w) put (N,h,w) first, channels last
-    def at(rows, cols):
-        return x[n, :, rows[:, :, None], cols[:, None, :]]  # (N, h, w, C)
-    wy_ = wy[:, :, None, None].astype(x.dtype)   # float32 images keep float32 arithmetic
-    wx_ = wx[:, None, :, None].astype(x.dtype)
-    top = at(y0, x0) * (1 - wx_) + at(y0, x1) * wx_
-    bottom = at(y1, x0) * (1 - wx_) + at(y1, x1) * wx_
-    out = top * (1 - wy_) + bottom * wy_
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2)).astype(x.dtype, copy=False)
+    # separable: interpolate along H (gathering whole rows), then along W; fancy indexing
+    # on a leading axis is much faster than take_along_axis with a broadcast index
+    n = np.arange(N)[:, None]
+    xr = x.transpose(0, 2, 1, 3)                                  # (N, H, C, W)
+    wy_ = wy[:, :, None, None].astype(x.dtype)                    # float32 stays float32
+    t = xr[n, y0] * (1 - wy_) + xr[n, y1] * wy_                   # (N, h, C, W)
+    tc = t.transpose(0, 3, 1, 2)                                  # (N, W, h, C)
+    wx_ = wx[:, :, None, None].astype(x.dtype)
+    out = tc[n, x0] * (1 - wx_) + tc[n, x1] * wx_                 # (N, w, h, C)
+    return np.ascontiguousarray(out.transpose(0, 3, 2, 1))        # (N, C, h, w)
 
 
 def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
