@@ -127,3 +127,26 @@ def test_conv2d_rejects_bad_bias_and_padding():
         conv2d(cr.zeros(1, 3, 4, 4), cr.zeros(4, 3, 3, 3), cr.zeros(3))
     with pytest.raises(ValueError, match=r"conv2d: padding must be non-negative"):
         conv2d(cr.zeros(1, 3, 4, 4), cr.zeros(4, 3, 3, 3), padding=-1)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_conv2d_threaded_copies_match_torch(threads):
+    # big enough (>= 1M column entries) that im2col/col2im split examples over threads
+    torch = pytest.importorskip("torch")
+    from chainrule.ops import conv as conv_module
+
+    rng = np.random.default_rng(5)
+    x, w = _rand((17, 8, 32, 32), rng, np.float32), _rand((6, 8, 3, 3), rng, np.float32)
+    conv_module.set_num_threads(threads)
+    try:
+        X, Wt = cr.Tensor(x, requires_grad=True), cr.Tensor(w, requires_grad=True)
+        y = conv2d(X, Wt, None, 1, 1)
+        g = _rand(y.shape, rng, np.float32)
+        y.backward(g)
+    finally:
+        conv_module.set_num_threads(conv_module._default_threads())
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, None, 1, 1)
+    yt.backward(torch.tensor(g))
+    for ours, theirs in [(y.data, yt.detach()), (X.grad, xt.grad), (Wt.grad, wt.grad)]:
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-4 * np.abs(theirs.numpy()).max())

@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    f"(default {d['data']})")
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: chainrule's search path)")
     p.add_argument("--subsample", type=int, default=None, help="use at most this many training examples")
-    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"epochs (default {d['epochs']})")
+    p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {d['epochs']}; with --resume: "
+                   "train until this many epochs are done)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"(default {d['batch_size']})")
     p.add_argument("--optimizer", default=d["optimizer"],
                    help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw (default adam)")
@@ -77,6 +78,8 @@ def _new_run(args) -> tuple[Path, dict]:
     if (out / "config.json").exists():
         raise CLIError(f"run folder {out} already exists; choose another --out, or continue it with "
                        f"--resume {out / 'checkpoints' / 'last.safetensors'}")
+    if args.epochs is None:
+        args.epochs = DEFAULTS["epochs"]
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -91,7 +94,7 @@ def _resume_config(args) -> tuple[Path, dict]:
         raise CLIError(f"checkpoint {ck} does not exist")
     run_dir = ck.parent.parent if ck.parent.name == "checkpoints" else ck.parent
     run_dir, cfg = _runs.read_config(run_dir)
-    if args.epochs != DEFAULTS["epochs"]:
+    if args.epochs is not None:
         cfg["args"]["epochs"] = args.epochs
     cfg["args"]["quiet"] = args.quiet
     return run_dir, cfg

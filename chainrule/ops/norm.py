@@ -18,6 +18,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .conv import buffers
 
 
 def _channels_last_axis(x: np.ndarray) -> np.ndarray:
@@ -101,9 +102,11 @@ class BatchNorm(Function):
             a = gamma * invstd
             if ctx.training:
                 # dx = a * dy - a/m * sum(dy) - a/m * invstd * sum(dy*xhat) * (x - mean)
-                dx = np.multiply(g3, _per_channel(a, C, g.dtype))
                 b = -a * invstd * sum_dy_xhat / m
-                dx += xc * _per_channel(b, C, g.dtype)
+                tmp = buffers.get("bn.tmp", xc.shape, g.dtype)  # scratch: avoids a fresh temporary
+                np.multiply(xc, _per_channel(b, C, g.dtype), out=tmp)
+                dx = np.multiply(g3, _per_channel(a, C, g.dtype))
+                dx += tmp
                 dx -= _per_channel(a * sum_dy / m, C, g.dtype)
             else:  # the statistics are constants: backward of an affine map
                 dx = g3 * _per_channel(a, C, g.dtype)
