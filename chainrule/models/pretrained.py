@@ -64,14 +64,14 @@ def load_pretrained(model: nn.Module, weights: str | os.PathLike | Mapping[str, 
         unexpected=[k for k in weights if k not in own],
     )
     to_load = {}
-    for k, v in weights.items():
-        if k not in own:
+    for k, target in own.items():  # in the model's order
+        if k not in weights:
             continue
-        v = np.asarray(v)
-        if tuple(v.shape) != tuple(own[k].shape):
-            report.mismatched.append((k, tuple(own[k].shape), tuple(v.shape)))
+        v = np.asarray(weights[k])
+        if tuple(v.shape) != tuple(target.shape):
+            report.mismatched.append((k, tuple(target.shape), tuple(v.shape)))
             continue
-        to_load[k] = v.astype(own[k].dtype, copy=False)
+        to_load[k] = v.astype(target.dtype, copy=False)
     if report.mismatched and not skip_mismatched:
         raise ValueError("load_pretrained: shape mismatch for "
                          + "; ".join(f"{k}: model {a}, file {b}" for k, a, b in report.mismatched)

@@ -201,6 +201,13 @@ def _human(n: float) -> str:
     return f"{n:g}"
 
 
+def _bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:g} B"
+
+
 def _shape_str(shape: tuple) -> str:
     return "x".join(str(s) for s in shape)
 
@@ -210,7 +217,7 @@ def _totals_lines(totals: dict) -> list[str]:
     return [
         f"Total params: {t['params']:,} (trainable: {t['trainable_params']:,})",
         f"Activations per image: {t['activations']:,} ({_human(t['activations'])}) x {t['itemsize']} bytes = "
-        f"{t['forward_bytes'] / 1e6:.1f} MB forward, {t['forward_backward_bytes'] / 1e6:.1f} MB forward+backward",
+        f"{_bytes(t['forward_bytes'])} forward, {_bytes(t['forward_backward_bytes'])} forward+backward",
         f"Multiply-adds per image: {t['macs']:,} ({_human(t['macs'])})",
     ]
 
