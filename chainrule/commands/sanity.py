@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preprocess", default="perchannel", help="perchannel | center | mean-image | none "
                    "(default perchannel)")
     p.add_argument("--seed", type=int, default=0, help="(default 0)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads (default 1: fastest for small nets on a busy machine; 0 = library default)")
 
 
 def _model(name: str, data):
@@ -36,6 +38,13 @@ def _model(name: str, data):
 
 
 def run(args: argparse.Namespace) -> int:
+    from . import _runs
+
+    with _runs.blas_threads(args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import chainrule as cr
     from ..cli import CLIError
     from ..diagnostics.sanity import sanity_check
