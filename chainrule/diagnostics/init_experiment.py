@@ -83,7 +83,8 @@ def build_deep_net(activation: str = "tanh", init: str = "xavier", layers: int =
                    in_features: int | None = None) -> nn.Sequential:
     """Linear(bias=False) + nonlinearity, `layers` times, initialised by name (see INITS)."""
     if activation not in ACTIVATIONS:
-        raise ValueError(f"init_experiment: unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+        raise ValueError(f"init_experiment: unknown activation {activation!r}; "
+                         f"expected one of {', '.join(ACTIVATIONS)}")
     if init not in INITS:
         raise ValueError(f"init_experiment: unknown init {init!r}; expected one of {', '.join(INITS)}")
     if layers < 1 or width < 1:

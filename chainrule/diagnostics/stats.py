@@ -127,8 +127,8 @@ class ActivationStats(Callback):
     saturation; the output is kept in the graph (`retain_grad`) so that after backward
     the gradient dL/d(output) is summarised too.
 
-    every: record iterations 1, 1 + every, 1 + 2 every, ... (and `step % every == 0`'s neighbours
-        are not special: iteration numbers are the Solver's, counted from 1).
+    every: record iterations 1, 1 + every, 1 + 2 every, ... (the Solver's iteration numbers,
+        counted from 1). A module called twice in one forward pass (a shared ReLU) keeps its last output.
     dead_threshold: warn when a ReLU layer has more than this fraction of dead units.
     keep_values: keep up to this many output values per layer of the last recorded batch
         in `last_values` (for histograms; 0 keeps none).
@@ -142,7 +142,8 @@ class ActivationStats(Callback):
                  warn: bool = True):
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"ActivationStats: every must be a positive int, got {every!r}")
-        self.every, self.dead_threshold, self.keep_values, self.warn = every, float(dead_threshold), int(keep_values), warn
+        self.every, self.dead_threshold, self.warn = every, float(dead_threshold), warn
+        self.keep_values = int(keep_values)
         self.history: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         self.last_values: OrderedDict[str, np.ndarray] = OrderedDict()
