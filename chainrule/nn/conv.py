@@ -1,0 +1,80 @@
+"""`Conv2d`: a learnable bank of filters slid over the image (the kernel is chainrule.ops.conv)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, get_default_dtype
+from . import functional as F
+from . import init
+from .linear import layer_name
+from .module import Module
+from .parameter import Parameter
+
+
+def _pair(v: Any, name: str) -> tuple[int, int]:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    t = tuple(int(a) for a in v)
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or a pair, got {v!r}")
+    return t
+
+
+class Conv2d(Module):
+    """x: (N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = (H + 2 pad - KH) // stride + 1.
+
+    weight: (out_channels, in_channels, KH, KW), bias: (out_channels,), initialised as in PyTorch
+    (kaiming_uniform_(a=sqrt(5)); bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))). dilation and groups
+    other than 1 are not supported.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros"):
+        super().__init__()
+        if _pair(dilation, "dilation") != (1, 1) or groups != 1 or padding_mode != "zeros":
+            raise ValueError("Conv2d: only dilation=1, groups=1 and padding_mode='zeros' are supported, "
+                             f"got dilation={dilation}, groups={groups}, padding_mode={padding_mode!r}")
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"Conv2d: channel counts must be positive, got {in_channels}, {out_channels}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair(kernel_size, "Conv2d kernel_size")
+        self.stride = _pair(stride, "Conv2d stride")
+        self.padding = _pair(padding, "Conv2d padding")
+        dt = get_default_dtype()
+        self.weight = Parameter(np.empty((self.out_channels, self.in_channels, *self.kernel_size), dtype=dt))
+        self.register_parameter("bias", Parameter(np.empty(self.out_channels, dtype=dt)) if bias else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = np.shape(x)
+        if len(shape) != 4 or shape[1] != self.in_channels:
+            raise ValueError(
+                f"{layer_name(self)}: expected input of shape (N, {self.in_channels}, H, W), got {shape}"
+            )
+        kh, kw = self.kernel_size
+        ph, pw = self.padding
+        if shape[2] + 2 * ph < kh or shape[3] + 2 * pw < kw:
+            raise ValueError(
+                f"{layer_name(self)}: input of spatial size {shape[2:]} (padded by {self.padding}) "
+                f"is smaller than the kernel {self.kernel_size}"
+            )
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s

@@ -1,0 +1,145 @@
+"""Loss functions as fused ops: softmax cross-entropy, multiclass SVM (hinge), MSE.
+
+Fusing softmax with the log-likelihood gives the lecture's famous gradient,
+(softmax(s) - onehot(y)) / N, and stays exact for logits of any size thanks
+to the log-sum-exp trick (subtract each row's maximum first).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "mean":
+        return np.asarray(losses.mean(), dtype=losses.dtype)
+    if reduction == "sum":
+        return np.asarray(losses.sum(), dtype=losses.dtype)
+    return losses
+
+
+def _per_example_grad(g: np.ndarray, n: int, reduction: str) -> np.ndarray:
+    """Upstream gradient of each example's loss, as a column (N, 1)."""
+    if reduction == "none":
+        return g.reshape(n, 1)
+    return np.full((n, 1), g / n if reduction == "mean" else g, dtype=g.dtype)
+
+
+def _check_reduction(name: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _class_targets(name: str, scores: Any, target: Any) -> np.ndarray:
+    """Validate (N, C) scores and (N,) integer labels in [0, C); return the labels as int64."""
+    shape = np.shape(scores)
+    if len(shape) != 2:
+        raise ValueError(f"{name}: expected scores of shape (N, C), got shape {shape}")
+    if np.asarray(scores.data if isinstance(scores, Tensor) else scores).dtype.kind != "f":
+        raise ValueError(f"{name}: expected floating-point scores, got dtype {np.asarray(scores).dtype}")
+    y = np.asarray(target.data if isinstance(target, Tensor) else target)
+    n, c = shape
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"{name}: expected target of integer class indices (int64), got dtype {y.dtype}")
+    if y.shape != (n,):
+        raise ValueError(f"{name}: expected target of shape ({n},) for scores of shape {shape}, got shape {y.shape}")
+    if n and (y.min() < 0 or y.max() >= c):
+        bad = y[(y < 0) | (y >= c)]
+        raise ValueError(f"{name}: expected class indices in [0, {c - 1}] for {c} classes, got {bad[:5].tolist()}")
+    return y.astype(np.int64, copy=False)
+
+
+class CrossEntropy(Function):
+    """-log softmax(s)[y], per example."""
+
+    @staticmethod
+    def forward(ctx, s, y, reduction):
+        n = s.shape[0]
+        rows = np.arange(n)
+        shifted = s - s.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = shifted - lse
+        ctx.save_for_backward(log_probs, y)
+        ctx.reduction = reduction
+        return _reduce(-log_probs[rows, y], reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        log_probs, y = ctx.saved_tensors
+        n = log_probs.shape[0]
+        ds = np.exp(log_probs)  # softmax
+        ds[np.arange(n), y] -= 1  # minus the one-hot target
+        return ds * _per_example_grad(g, n, ctx.reduction), None, None
+
+
+class MulticlassSVM(Function):
+    """sum over j != y of max(0, s_j - s_y + margin), per example (CS231n's hinge loss)."""
+
+    @staticmethod
+    def forward(ctx, s, y, margin, reduction):
+        n = s.shape[0]
+        rows = np.arange(n)
+        margins = np.maximum(0, s - s[rows, y][:, None] + margin)
+        margins[rows, y] = 0  # the correct class does not compete with itself
+        ctx.save_for_backward(margins > 0, y)
+        ctx.reduction = reduction
+        return _reduce(margins.sum(axis=1), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        active, y = ctx.saved_tensors
+        n = active.shape[0]
+        ds = active.astype(g.dtype)
+        # each violated margin pushes s_j up by 1 and the correct score s_y down by 1
+        ds[np.arange(n), y] = -active.sum(axis=1)
+        return ds * _per_example_grad(g, n, ctx.reduction), None, None, None
+
+
+class MSE(Function):
+    @staticmethod
+    def forward(ctx, x, t, reduction):
+        d = x - t
+        ctx.save_for_backward(d)
+        ctx.reduction = reduction
+        return _reduce(d * d, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved_tensors
+        scale = 2.0 / d.size if ctx.reduction == "mean" else 2.0
+        gd = d * (g * scale)
+        return gd, -gd, None
+
+
+def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy. logits: (N, C) floats; target: (N,) int class indices.
+    reduction: "mean" (over N), "sum" or "none" (a (N,) tensor)."""
+    _check_reduction("cross_entropy", reduction)
+    y = _class_targets("cross_entropy", logits, target)
+    return CrossEntropy.apply(logits, y, reduction)
+
+
+def svm_loss(scores: Tensor, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Multiclass hinge loss: mean over examples of sum_{j != y} max(0, s_j - s_y + margin).
+    (torch's multi_margin_loss divides each example's sum by C as well.)"""
+    _check_reduction("svm_loss", reduction)
+    y = _class_targets("svm_loss", scores, target)
+    return MulticlassSVM.apply(scores, y, float(margin), reduction)
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean (or sum, or elementwise) squared error; input and target of the same shape."""
+    _check_reduction("mse_loss", reduction)
+    if np.shape(input) != np.shape(target):
+        raise ValueError(
+            f"mse_loss: expected target of the input's shape {np.shape(input)}, got {np.shape(target)}"
+        )
+    if not isinstance(target, Tensor):
+        target = np.asarray(target, dtype=np.asarray(input.data).dtype)
+    return MSE.apply(input, target, reduction)
