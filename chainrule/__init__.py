@@ -20,5 +20,6 @@ from .graph import graph_dot  # noqa: F401
 from .rng import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from . import nn  # noqa: F401
 from . import optim  # noqa: F401
+from . import data  # noqa: F401
 
 __version__ = "0.1.0"

@@ -1,0 +1,13 @@
+"""Datasets, batches, preprocessing and augmentation (`cr.data`).
+
+    data = cr.data.load_digits()            # Splits: X_train, y_train, X_val, ...
+    loader = cr.data.DataLoader(data.X_train, data.y_train, batch_size=64)
+"""
+from .splits import Splits, make_splits, stratified_split  # noqa: F401
+from .digits import load_digits  # noqa: F401
+from .errors import DataFileError  # noqa: F401
+from .mnist import load_fashion_mnist, load_mnist  # noqa: F401
+from .cifar import load_cifar10  # noqa: F401
+from .image_folder import load_image_folder  # noqa: F401
+from .loader import DataLoader  # noqa: F401
+from . import transforms  # noqa: F401
