@@ -117,8 +117,10 @@ def is_solver(obj: Any) -> bool:
 def train_solver(solver: Any, trial: TuneTrial) -> float:
     """Train a Solver with a pruning callback; the trial's value is its best val accuracy."""
     callbacks = list(getattr(solver, "callbacks", None) or [])
-    callbacks.append(_make_pruning_callback(trial))
-    solver.callbacks = callbacks
+    if not any(isinstance(cb, PruningCallback) for cb in callbacks):
+        # A factory that did not attach one: the Solver reads `solver.callbacks` when train() starts.
+        callbacks.append(_make_pruning_callback(trial))
+        solver.callbacks = callbacks
     solver.train()
     trial.set_user_attr("val_acc_history", [float(v) for v in solver.val_acc_history])
     return float(solver.best_val_acc)
