@@ -62,7 +62,7 @@ case "$cmd" in
     if [ -f "$state" ]; then
       # shellcheck disable=SC1090
       . "$state"
-      as_db "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+      as_db "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
       rm -rf "$PG_DIR" "$state"
       say "stopped and removed $PG_DIR"
     else
@@ -106,7 +106,7 @@ EOF
 
 # Local (unix socket) connections are trusted, so this script can create the role; TCP needs the password.
 as_db "$bindir/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
-  -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+  -E UTF8 --no-instructions --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
 # fsync off: a throw-away test server, durability does not matter, speed does.
 as_db "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
   -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=60 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \

@@ -208,12 +208,12 @@ Space = Mapping[str, Dimension]
 
 
 def check_space(space: Mapping[str, Any]) -> dict[str, Dimension]:
-    """Validate a space dict; a plain list/tuple value is read as a Choice."""
+    """Validate a space dict; a plain list value is read as a Choice."""
     if not isinstance(space, Mapping) or len(space) == 0:
         raise ValueError(f"search space: expected a non-empty dict name -> LogUniform/Uniform/IntUniform/Choice, got {space!r}")
     out: dict[str, Dimension] = {}
     for name, dim in space.items():
-        if isinstance(dim, (list, tuple)):
+        if isinstance(dim, list):
             dim = Choice(dim)
         if not isinstance(dim, Dimension):
             raise ValueError(
