@@ -12,7 +12,7 @@ from typing import Any
 HELP = "search hyperparameters (random/TPE/grid, coarse-to-fine, pruning) on one machine or many"
 
 # Options a worker on another machine may leave out: they are read back from the study.
-STORED = ("model", "data", "data_root", "subsample", "objective", "trials", "space", "epochs", "batch_size",
+STORED = ("model", "data", "data_root", "subsample", "set", "objective", "trials", "space", "epochs", "batch_size",
           "optimizer", "sampler", "pruner", "rounds", "keep_top", "seed", "direction")
 DEFAULTS = {"epochs": 3, "batch_size": 128, "optimizer": "adam", "sampler": "random", "pruner": "median",
             "rounds": 1, "keep_top": 0.2, "seed": 0, "direction": "maximize", "workers": 1}
@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     what.add_argument("--epochs", type=int, help=f"epochs per trial (default {DEFAULTS['epochs']})")
     what.add_argument("--batch-size", type=int, help=f"default {DEFAULTS['batch_size']}")
     what.add_argument("--optimizer", help=f"default {DEFAULTS['optimizer']}")
+    what.add_argument("--set", action="append", metavar="NAME=VALUE",
+                      help="repeatable: a fixed model/Solver argument, e.g. --set num_filters=16 --set momentum=0.9")
     what.add_argument("--objective", metavar="MODULE:FUNC",
                       help="an importable objective f(params, report) or f(trial) instead of --model/--data")
     how = p.add_argument_group("the search")
@@ -105,7 +107,20 @@ def _objective(args: argparse.Namespace) -> Any:
         raise CLIError(str(e)) from None
     return SolverObjective(args.model, args.data, epochs=args.epochs, batch_size=args.batch_size,
                            optimizer=args.optimizer, data_root=args.data_root, subsample=args.subsample,
-                           data_seed=args.seed)
+                           data_seed=args.seed, fixed=_fixed(args.set or []))
+
+
+def _fixed(items: list[str]) -> dict[str, Any]:
+    from chainrule.cli import CLIError
+    from chainrule.tune.space import parse_scalar
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise CLIError(f"--set: expected NAME=VALUE, got {item!r}")
+        out[name.strip()] = parse_scalar(value.strip())
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -254,7 +254,7 @@ def _number(text: str, what: str) -> float:
         raise ValueError(f"--space {what}: expected a number, got {text!r}") from None
 
 
-def _scalar(text: str) -> Any:
+def parse_scalar(text: str) -> Any:
     """A choice value: int if it looks like one, else float, else bool/None, else the string."""
     for conv in (int, float):
         try:
@@ -292,7 +292,7 @@ def parse_dimension(text: str) -> tuple[str, Dimension]:
         if "log" in flags:
             return name, LogUniform(low, high)
         return name, Uniform(low, high)
-    return name, Choice([_scalar(v.strip()) for v in spec.split(",") if v.strip() != ""])
+    return name, Choice([parse_scalar(v.strip()) for v in spec.split(",") if v.strip() != ""])
 
 
 def parse_space(items: Iterable[str]) -> dict[str, Dimension]:
