@@ -264,3 +264,17 @@ def test_table_csv_json_and_plot(tmp_path):
         pick_axes(SPACE, x="momentum")
     img = __import__("matplotlib.image", fromlist=["imread"]).imread(png)
     assert img.shape[0] > 100 and np.ptp(img) > 0
+
+
+def test_fail_running_frees_the_budget_left_by_a_dead_worker(tmp_path):
+    from chainrule.tune import create_study, load_study
+    from chainrule.tune.storage import fail_running
+
+    path = str(tmp_path / "s.journal")
+    study = create_study(path, "s")
+    study.ask()  # a trial left RUNNING by a worker that died
+    res = search(bowl, SPACE, 4, storage=path, study_name="s", warn_border=False)
+    assert len(res.completed) == 3  # the stale trial still counts against the budget
+    assert fail_running(path, "s") == [0]
+    res = search(bowl, SPACE, 4, storage=path, study_name="s", warn_border=False)
+    assert len(res.completed) == 4 and load_study(path, "s").trials[0].state.name == "FAIL"

@@ -151,3 +151,19 @@ def study_attrs(study: optuna.Study) -> dict[str, Any]:
 def _check_direction(direction: str) -> None:
     if direction not in ("maximize", "minimize"):
         raise ValueError(f"direction: expected 'maximize' or 'minimize', got {direction!r}")
+
+
+def fail_running(storage: Any, study_name: str, numbers: Any = None) -> list[int]:
+    """Mark RUNNING trials (all, or those numbered in `numbers`) as FAIL: for trials left behind
+    by a worker that died. They then stop counting against the budget, so the next worker runs
+    replacements. Only call this when no live worker is running those trials."""
+    from optuna.trial import TrialState
+
+    study = load_study(storage, study_name)
+    wanted = None if numbers is None else {int(n) for n in numbers}
+    done = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if wanted is None or t.number in wanted:
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            done.append(t.number)
+    return done
