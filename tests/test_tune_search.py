@@ -278,3 +278,25 @@ def test_fail_running_frees_the_budget_left_by_a_dead_worker(tmp_path):
     assert fail_running(path, "s") == [0]
     res = search(bowl, SPACE, 4, storage=path, study_name="s", warn_border=False)
     assert len(res.completed) == 4 and load_study(path, "s").trials[0].state.name == "FAIL"
+
+
+def test_callers_chainrule_rng_state_is_restored():
+    from chainrule.rng import get_generator, manual_seed
+
+    manual_seed(123)
+    expected = get_generator().random()
+    manual_seed(123)
+    search(lambda p, r: float(get_generator().random()), {"x": Uniform(0, 1)}, 3, warn_border=False)
+    assert get_generator().random() == expected
+
+
+def test_minimize_ranks_and_warns_the_other_way():
+    def loss(params, report):
+        return (math.log10(params["lr"]) + 3) ** 2
+
+    res = search(loss, {"lr": LogUniform(1e-5, 1e-1)}, 20, direction="minimize", warn_border=False)
+    assert res.best_value == min(t.value for t in res.trials)
+    assert [r["value"] for r in res.rows()] == sorted(t.value for t in res.trials)
+    assert res.border_warnings() == []
+    with pytest.raises(ValueError, match="direction"):
+        search(loss, {"lr": LogUniform(1e-5, 1e-1)}, 2, direction="down")

@@ -111,14 +111,21 @@ def run_worker(study: optuna.Study, cfg: _Config, worker: int = 0) -> list[int]:
             print(progress_line(t, st.study_name, worker), flush=True)
 
     budget = cfg.budget()
+    from chainrule.rng import get_rng_state, set_rng_state
+
+    rng_state = get_rng_state()  # trials reseed chainrule's generator; give the caller theirs back
     # ERROR: also hides Optuna's warning for the (expected) surplus trial; real objective
     # errors still propagate as exceptions.
-    with _storage.quiet_optuna(logging.ERROR):
-        while not runner.surplus:
-            if len(study.get_trials(deepcopy=False, states=COUNTED)) >= budget:
-                break
-            study.optimize(runner, n_trials=1, catch=(_Surplus,), callbacks=[progress, *cfg.callbacks],
-                           gc_after_trial=False)
+    try:
+        with _storage.quiet_optuna(logging.ERROR):
+            while not runner.surplus:
+                if len(study.get_trials(deepcopy=False, states=COUNTED)) >= budget:
+                    break
+                study.optimize(runner, n_trials=1, catch=(_Surplus,), callbacks=[progress, *cfg.callbacks],
+                               gc_after_trial=False)
+    finally:
+        if cfg.seed_chainrule:
+            set_rng_state(rng_state)
     return runner.ran
 
 
