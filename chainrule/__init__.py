@@ -19,7 +19,12 @@ from .gradcheck import GradcheckError, gradcheck, numerical_gradient  # noqa: F4
 from .graph import graph_dot  # noqa: F401
 from .rng import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from . import nn  # noqa: F401
-from . import optim  # noqa: F401
 from . import data  # noqa: F401
+from . import optim  # noqa: F401
+from . import models  # noqa: F401
+from .models.summary import summary  # noqa: F401
+from .solver import Solver  # noqa: F401
+from .serialization import load, save  # noqa: F401
+from . import callbacks  # noqa: F401
 
 __version__ = "0.1.0"

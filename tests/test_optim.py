@@ -169,6 +169,12 @@ def test_param_groups_have_their_own_settings():
     np.testing.assert_allclose(extra.data, -1.0)
 
 
+def test_numpy_scalar_settings_become_python_scalars():
+    opt = optim.SGD([{"params": [Parameter(np.zeros(2))], "lr": np.float32(0.5)}], momentum=np.float64(0.9))
+    assert type(opt.param_groups[0]["lr"]) is float and type(opt.param_groups[0]["momentum"]) is float
+    json.dumps(opt.state_dict()["param_groups"])
+
+
 def test_adagrad_state_covers_params_added_later():
     p, q = Parameter(np.zeros(2)), Parameter(np.zeros(3))
     opt = optim.Adagrad([p], initial_accumulator_value=0.5)

@@ -8,13 +8,12 @@ classifiers (`aux_logits=False`, the default here).
 from __future__ import annotations
 
 from collections import namedtuple
-
-import numpy as np
+from contextlib import nullcontext as _nothing
 
 from .. import nn
 from ..nn import functional as F
 from ..ops import cat
-from ..rng import get_generator
+from ._init import constant_, deferred_init, trunc_normal_
 from .registry import register_model
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
@@ -90,6 +89,20 @@ class GoogLeNet(nn.Module):
             raise ValueError(f"GoogLeNet: transform_input needs 3 input channels, got {in_channels}")
         self.aux_logits = aux_logits
         self.transform_input = transform_input
+        with deferred_init(nn.Conv2d) if init_weights else _nothing():  # convs are re-drawn below
+            self._build(num_classes, aux_logits, dropout, dropout_aux, in_channels)
+        if init_weights:
+            # torchvision: truncated normal, std 0.01, cut at +-2 (absolute), for conv and fc
+            # weights (the fc biases keep PyTorch's default); batch norm 1 / 0.
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    trunc_normal_(m.weight, std=0.01, a=-2.0, b=2.0)
+                elif isinstance(m, nn.BatchNorm2d):
+                    constant_(m.weight, 1.0)
+                    constant_(m.bias, 0.0)
+
+    def _build(self, num_classes: int, aux_logits: bool, dropout: float, dropout_aux: float,
+               in_channels: int) -> None:
         self.conv1 = BasicConv2d(in_channels, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv2d(64, 64, kernel_size=1)
@@ -115,16 +128,6 @@ class GoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(1024, num_classes)
-        if init_weights:
-            # torchvision: truncated normal, std 0.01, cut at +-2 (absolute), for convs and fcs.
-            for m in self.modules():
-                if isinstance(m, (nn.Conv2d, nn.Linear)):
-                    _trunc_normal_(m.weight, std=0.01, a=-2.0, b=2.0)
-                    if m.bias is not None:
-                        m.bias.data[...] = 0.0
-                elif isinstance(m, nn.BatchNorm2d):
-                    m.weight.data[...] = 1.0
-                    m.bias.data[...] = 0.0
 
     def _transform_input(self, x):
         if not self.transform_input:
@@ -150,17 +153,6 @@ class GoogLeNet(nn.Module):
         if self.training and self.aux_logits:
             return GoogLeNetOutputs(x, aux2, aux1)
         return x
-
-
-def _trunc_normal_(t, std: float, a: float, b: float) -> None:
-    """Normal(0, std) values, redrawing any outside [a, b] (a, b absolute, as torch's)."""
-    rng = get_generator()
-    out = rng.standard_normal(t.data.shape, dtype=np.float32) * np.float32(std)
-    bad = (out < a) | (out > b)
-    while bad.any():
-        out[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32) * np.float32(std)
-        bad = (out < a) | (out > b)
-    t.data[...] = out
 
 
 @register_model

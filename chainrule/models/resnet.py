@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import nn
-from ..nn import init
+from ._init import constant_, deferred_init, kaiming_normal_fan_out_
 from .registry import register_model
 
 
@@ -90,6 +90,22 @@ class ResNet(nn.Module):
             block_cls = _BLOCKS[block]
         except KeyError:
             raise ValueError(f"ResNet: block must be one of {sorted(_BLOCKS)}, got {block!r}") from None
+        with deferred_init(nn.Conv2d):  # every conv is re-initialised below
+            self._build(block_cls, layers, num_classes, in_channels)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                kaiming_normal_fan_out_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                constant_(m.weight, 1.0)
+                constant_(m.bias, 0.0)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    constant_(m.bn3.weight, 0.0)
+                elif isinstance(m, BasicBlock):
+                    constant_(m.bn2.weight, 0.0)
+
+    def _build(self, block_cls, layers: Sequence[int], num_classes: int, in_channels: int) -> None:
         self.inplanes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -100,19 +116,7 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(block_cls, 256, layers[2], stride=2)
         self.layer4 = self._make_layer(block_cls, 512, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512 * block_cls.expansion, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                init.constant_(m.weight, 1.0)
-                init.constant_(m.bias, 0.0)
-        if zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, Bottleneck):
-                    init.constant_(m.bn3.weight, 0.0)
-                elif isinstance(m, BasicBlock):
-                    init.constant_(m.bn2.weight, 0.0)
+        self.fc = nn.Linear(512 * block_cls.expansion, num_classes)  # PyTorch's default init
 
     def _make_layer(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         needs_projection = stride != 1 or self.inplanes != planes * block.expansion

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .. import nn
 from ..nn import functional as F
-from ..nn import init
+from ._init import constant_, deferred_init, kaiming_normal_fan_out_
 from ..ops import pad
 from .registry import register_model
 
@@ -73,19 +73,21 @@ class ResNetCifar(nn.Module):
         if n < 1:
             raise ValueError(f"ResNetCifar: n (blocks per stage) must be >= 1, got {n}")
         w1, w2, w3 = widths
-        self.conv1 = nn.Conv2d(in_channels, w1, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(w1)
-        self.layer1 = self._stage(w1, w1, n, 1, shortcut)
-        self.layer2 = self._stage(w1, w2, n, 2, shortcut)
-        self.layer3 = self._stage(w2, w3, n, 2, shortcut)
+        with deferred_init(nn.Conv2d):  # every conv is initialised below
+            self.conv1 = nn.Conv2d(in_channels, w1, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(w1)
+            self.layer1 = self._stage(w1, w1, n, 1, shortcut)
+            self.layer2 = self._stage(w1, w2, n, 2, shortcut)
+            self.layer3 = self._stage(w2, w3, n, 2, shortcut)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w3, num_classes)
+        # He et al.: "We initialize the weights as in [13]" (He init), BN scale 1, shift 0.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                kaiming_normal_fan_out_(m.weight)
             elif isinstance(m, nn.BatchNorm2d):
-                init.constant_(m.weight, 1.0)
-                init.constant_(m.bias, 0.0)
+                constant_(m.weight, 1.0)
+                constant_(m.bias, 0.0)
 
     @staticmethod
     def _stage(in_planes: int, planes: int, n: int, stride: int, shortcut: str) -> nn.Sequential:

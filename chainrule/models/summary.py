@@ -13,7 +13,8 @@ linear layers do not compute: each returns zeros of the shape it would produce
 
 Counting (the lecture's): activations per image are the input plus every
 layer's output, except layers that work in place or only re-view their input
-(ReLU, Dropout, Flatten, Identity). For VGG-16 this gives 15,237,608 numbers,
+(ReLU, Dropout, Flatten, Identity) and adaptive pools with nothing to do
+(torchvision VGG's 7x7 pool on the 7x7 map). For VGG-16 this gives 15,237,608 numbers,
 61 MB of float32 per image forward, ~122 MB with the backward pass. (The
 lecture's slide says "24M * 4 bytes ~= 93MB", but its own per-layer lines add
 up to 15.2M; see docs/models.md.) Multiply-adds count convolutions and linear
@@ -38,8 +39,11 @@ NOT_STORED = ("ReLU", "Dropout", "Flatten", "Identity")
 
 
 class Summary(list):
-    """The rows (dicts: name, type, output_shape, params, activations, macs) in
-    call order, plus `totals` (a dict) and `str()` giving the printed table."""
+    """The rows in call order, plus `totals` (a dict); `str()` gives the table.
+
+    Each row is a dict: name, type (class name), output_shape (one example),
+    params, activations (numbers per example), macs (multiply-adds per
+    example), stored (counted in the activation total) and module."""
 
     def __init__(self, rows: list[dict], totals: dict, style: str = "table"):
         super().__init__(rows)
@@ -75,6 +79,14 @@ def _macs(m: nn.Module, in_shape: tuple, out_shape: tuple) -> int:
     if isinstance(m, nn.Linear):
         return per_example * m.in_features
     return 0
+
+
+def _stores_output(m: nn.Module, in_shape: tuple, out_shape: tuple) -> bool:
+    """False for layers the lecture does not count: in place or views, and an
+    adaptive pool that has nothing to do (VGG's 7x7 pool on a 7x7 map)."""
+    if type(m).__name__ in NOT_STORED:
+        return False
+    return not (isinstance(m, nn.AdaptiveAvgPool2d) and in_shape == out_shape)
 
 
 def _shape_only_forward(name: str):
@@ -134,7 +146,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], print_table: bool = Tr
     input_shape = tuple(int(s) for s in input_shape)
     names = {id(m): n for n, m in model.named_modules()}
     rows: list[dict] = [{"name": "input", "type": "Input", "output_shape": input_shape, "params": 0,
-                         "activations": _numel(input_shape), "macs": 0, "module": None}]
+                         "activations": _numel(input_shape), "macs": 0, "stored": True, "module": None}]
     seen: set[int] = set()
 
     def hook(module, inputs, output):
@@ -144,13 +156,15 @@ def summary(model: nn.Module, input_shape: Sequence[int], print_table: bool = Tr
         first = id(module) not in seen  # a module called twice counts its parameters once
         seen.add(id(module))
         x = _first_tensor(inputs)
+        in_shape = tuple(x.shape) if x is not None else ()
         rows.append({
             "name": names.get(id(module), type(module).__name__),
             "type": type(module).__name__,
             "output_shape": tuple(out.shape[1:]),
             "params": sum(p.numel() for p in module.parameters()) if first else 0,
             "activations": _numel(out.shape[1:]),
-            "macs": _macs(module, tuple(x.shape) if x is not None else (), tuple(out.shape)),
+            "macs": _macs(module, in_shape, tuple(out.shape)),
+            "stored": _stores_output(module, in_shape, tuple(out.shape)),
             "module": module,
         })
 
@@ -158,7 +172,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], print_table: bool = Tr
         model(zeros((1, *input_shape), dtype=dtype or get_default_dtype()))
 
     itemsize = np.dtype(dtype or get_default_dtype()).itemsize
-    stored = sum(r["activations"] for r in rows if r["type"] not in NOT_STORED)
+    stored = sum(r["activations"] for r in rows if r["stored"])
     params = list(model.parameters())
     totals = {
         "params": sum(p.numel() for p in params),
@@ -206,12 +220,12 @@ def format_table(rows: Summary) -> str:
     lines = [header, "-" * len(header)]
     for r in rows:
         label = f"{r['name']} ({r['type']})"
-        acts = f"{r['activations']:,}" if r["type"] not in NOT_STORED else f"({r['activations']:,})"
+        acts = f"{r['activations']:,}" if r["stored"] else f"({r['activations']:,})"
         lines.append(f"{label:<40} {_shape_str(r['output_shape']):>16} {acts:>13} {r['params']:>13,} "
                      f"{r['macs']:>16,}")
     lines.append("-" * len(header))
     lines += _totals_lines(rows.totals)
-    lines.append("(Activations in parentheses are in-place or views: not counted in the total.)")
+    lines.append("(Activations in parentheses are in place or pass-through: not in the total, as in the lecture.)")
     return "\n".join(lines)
 
 
@@ -254,7 +268,7 @@ def lecture_line(row: dict, prev_shape: tuple | None = None) -> str:
 def format_lecture(rows: Summary) -> str:
     lines, prev = [], None
     for r in rows:
-        if r["type"] in NOT_STORED:
+        if not r["stored"]:
             continue
         lines.append(lecture_line(r, prev))
         prev = r["output_shape"]

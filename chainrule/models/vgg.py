@@ -5,10 +5,11 @@ them (102,764,544) in the first fully connected layer.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext as _nothing
 from typing import Sequence
 
 from .. import nn
-from ..nn import init
+from ._init import constant_, deferred_init, kaiming_normal_fan_out_, normal_
 from .registry import register_model
 
 # Filter counts of the 3x3 convolutions; "M" is a 2x2 max pool with stride 2.
@@ -45,31 +46,35 @@ class VGG(nn.Module):
     def __init__(self, cfg="D", batch_norm: bool = False, num_classes: int = 1000, in_channels: int = 3,
                  init_weights: bool = True, dropout: float = 0.5):
         super().__init__()
+        if isinstance(cfg, str) and cfg not in CONFIGS:
+            raise ValueError(f"VGG: cfg must be one of {sorted(CONFIGS)} or a list, got {cfg!r}")
         layers = CONFIGS[cfg] if isinstance(cfg, str) else list(cfg)
-        self.features = make_layers(layers, batch_norm, in_channels)
-        # 224x224 inputs give 7x7 here; smaller ones are spread out to 7x7.
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096),
-            nn.ReLU(True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, num_classes),
-        )
+        # The layers' default draws would be overwritten below: skip them (see _init.py).
+        with deferred_init(nn.Linear, nn.Conv2d) if init_weights else _nothing():
+            self.features = make_layers(layers, batch_norm, in_channels)
+            # 224x224 inputs give 7x7 here; smaller ones are spread out to 7x7.
+            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            self.classifier = nn.Sequential(
+                nn.Linear(512 * 7 * 7, 4096),
+                nn.ReLU(True),
+                nn.Dropout(p=dropout),
+                nn.Linear(4096, 4096),
+                nn.ReLU(True),
+                nn.Dropout(p=dropout),
+                nn.Linear(4096, num_classes),
+            )
         if init_weights:  # torchvision's initialisation
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):
-                    init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    kaiming_normal_fan_out_(m.weight)
                     if m.bias is not None:
-                        init.constant_(m.bias, 0.0)
+                        constant_(m.bias, 0.0)
                 elif isinstance(m, nn.BatchNorm2d):
-                    init.constant_(m.weight, 1.0)
-                    init.constant_(m.bias, 0.0)
+                    constant_(m.weight, 1.0)
+                    constant_(m.bias, 0.0)
                 elif isinstance(m, nn.Linear):
-                    init.normal_(m.weight, 0.0, 0.01)
-                    init.constant_(m.bias, 0.0)
+                    normal_(m.weight, 0.01)
+                    constant_(m.bias, 0.0)
 
     def forward(self, x):
         x = self.avgpool(self.features(x))

@@ -68,14 +68,27 @@ class _ModuleMeta(type):
             _CONFIG_REGISTRY[f"{cls.__module__}:{cls.__qualname__}"] = cls
 
     def __call__(cls, *args, **kwargs):
+        # Copy lists/dicts first: a constructor that edits its list argument must not edit the record.
+        rec_args, rec_kwargs = _snapshot(args), _snapshot(kwargs)
         obj = super().__call__(*args, **kwargs)
         if isinstance(obj, Module):
             d = obj.__dict__
-            d["_init_args"] = args
-            d["_init_kwargs"] = kwargs
+            d["_init_args"] = rec_args
+            d["_init_kwargs"] = rec_kwargs
             d["_changed_children"] = []
             d["_constructed"] = True
         return obj
+
+
+def _snapshot(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_snapshot(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_snapshot(x) for x in v)
+    if isinstance(v, dict):
+        return type(v)((k, _snapshot(x)) for k, x in v.items()) if isinstance(v, OrderedDict) else \
+            {k: _snapshot(x) for k, x in v.items()}
+    return v
 
 
 class Module(metaclass=_ModuleMeta):
@@ -344,6 +357,9 @@ class Module(metaclass=_ModuleMeta):
                     m._buffers[name] = b.astype(dtype)
         return self
 
+    def cpu(self) -> "Module":
+        return self
+
     def double(self) -> "Module":
         """Convert floating-point parameters and buffers to float64 (in place; returns self)."""
         return self._cast(np.float64)
@@ -353,7 +369,10 @@ class Module(metaclass=_ModuleMeta):
         return self._cast(np.float32)
 
     def to(self, dtype: Any) -> "Module":
-        """`module.to(cr.float64)`: convert floating-point parameters and buffers."""
+        """`module.to(cr.float64)`: convert floating-point parameters and buffers.
+        `module.to("cpu")` is accepted and does nothing (chainrule runs on the CPU)."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise ValueError(f"Module.to expects a floating-point dtype, got {dtype}")

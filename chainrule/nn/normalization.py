@@ -7,8 +7,6 @@ unbiased as in PyTorch) for eval mode. The buffers' names and
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..tensor import Tensor, get_default_dtype
@@ -23,19 +21,17 @@ class _BatchNorm(Module):
     _shape_text = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True):
+                 affine: bool = True, track_running_stats: bool = True, *, bias: bool = True):
         super().__init__()
         if num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be positive, got {num_features}")
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         dt = get_default_dtype()
-        if affine:
-            self.weight = Parameter(np.ones(self.num_features, dtype=dt))
-            self.bias = Parameter(np.zeros(self.num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        # affine=True learns a scale (weight) and, unless bias=False, a shift (bias), as torch >= 2.6
+        self.register_parameter("weight", Parameter(np.ones(self.num_features, dtype=dt)) if affine else None)
+        self.register_parameter(
+            "bias", Parameter(np.zeros(self.num_features, dtype=dt)) if affine and bias else None)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dt))
             self.register_buffer("running_var", np.ones(self.num_features, dtype=dt))
@@ -72,7 +68,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

@@ -20,7 +20,9 @@ test reference.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -65,6 +67,42 @@ class _BufferCache:
 buffers = _BufferCache()
 
 
+# ------------------------------------------------------------------ threads
+def _default_threads() -> int:
+    for var in ("CHAINRULE_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return int(os.environ[var])
+    return min(os.cpu_count() or 1, 8)
+
+
+_num_threads = _default_threads()
+_pool: ThreadPoolExecutor | None = None
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for the im2col/col2im copies (the GEMMs use BLAS's own threads).
+    Defaults to $CHAINRULE_NUM_THREADS, $OMP_NUM_THREADS, $OPENBLAS_NUM_THREADS or the core count."""
+    global _num_threads, _pool
+    _num_threads = max(1, int(n))
+    _pool = None
+
+
+def _split(fn, n: int, work: int) -> None:
+    """Run fn(lo, hi) over [0, n) in up to `_num_threads` chunks. NumPy releases the
+    GIL inside its copy and add loops, so the memory-bound im2col/col2im copies run
+    on every core like the GEMMs do. Small jobs stay on this thread."""
+    global _pool
+    parts = min(_num_threads, n) if work >= (1 << 20) else 1
+    if parts <= 1:
+        fn(0, n)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="chainrule")
+    bounds = [n * i // parts for i in range(parts + 1)]
+    for f in [_pool.submit(fn, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+        f.result()
+
+
 # ------------------------------------------------------------------ helpers
 def _pair(v, name: str, op: str = "conv2d") -> tuple[int, int]:
     if isinstance(v, (tuple, list)):
@@ -104,7 +142,12 @@ def im2col(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int,
     windows = as_strided(xp, (C, KH, KW, N, OH, OW), (s1, s2, s3, s0, s2 * sh, s3 * sw), writeable=False)
     if out is None:
         out = np.empty((C * KH * KW, N * OH * OW), xp.dtype)
-    np.copyto(out.reshape(C, KH, KW, N, OH, OW), windows)
+    out6 = out.reshape(C, KH, KW, N, OH, OW)
+
+    def copy(lo, hi):  # examples lo:hi
+        np.copyto(out6[:, :, :, lo:hi], windows[:, :, :, lo:hi])
+
+    _split(copy, N, out.size)
     return out
 
 
@@ -114,9 +157,13 @@ def col2im(dcols: np.ndarray, dxp: np.ndarray, KH: int, KW: int, sh: int, sw: in
     start at zero. One strided slice-add per kernel offset."""
     C, N = dxp.shape[:2]
     d6 = dcols.reshape(C, KH, KW, N, OH, OW)
-    for kh in range(KH):
-        for kw in range(KW):
-            dxp[:, :, kh:kh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw] += d6[:, kh, kw]
+
+    def add(lo, hi):  # examples lo:hi
+        for kh in range(KH):
+            for kw in range(KW):
+                dxp[:, lo:hi, kh:kh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw] += d6[:, kh, kw, lo:hi]
+
+    _split(add, N, dcols.size)
     return dxp
 
 

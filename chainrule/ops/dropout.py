@@ -2,8 +2,6 @@
 survivors by 1/(1-p) at train time, so nothing changes at test time."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import rng
 from ..autograd import Function
 from ..tensor import Tensor

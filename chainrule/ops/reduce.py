@@ -5,6 +5,8 @@ why each op remembers the axes and restores them with `np.expand_dims`.
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from ..autograd import Function
@@ -18,7 +20,7 @@ def _norm_axis(axis, ndim: int) -> tuple[int, ...] | None:
     out = []
     for a in axes:
         a = int(a)
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < builtins.max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
         out.append(a % ndim if ndim else 0)
     return tuple(sorted(set(out)))
@@ -105,7 +107,7 @@ class Var(Function):
         mu = np.mean(a, axis=axes, keepdims=True)
         d = a - mu
         ctx.save_for_backward(d)
-        ctx.axes, ctx.keepdims, ctx.denom = axes, keepdims, max(n - correction, 0)
+        ctx.axes, ctx.keepdims, ctx.denom = axes, keepdims, builtins.max(n - correction, 0)
         return np.sum(d * d, axis=axes, keepdims=keepdims) / ctx.denom
 
     @staticmethod

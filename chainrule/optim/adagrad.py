@@ -50,12 +50,16 @@ class Adagrad(Optimizer):
 
     def _init_group_state(self, group: dict[str, Any]) -> None:
         for p in group["params"]:
-            self.state[p] = {"step": 0,
-                             "sum": np.full_like(p.data, group["initial_accumulator_value"])}
+            self._init_state(p, group)
+
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> None:
+        self.state[p] = {"step": 0, "sum": np.full_like(p.data, group["initial_accumulator_value"])}
 
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         for p, g in self._grads(group):
+            if "sum" not in self.state[p]:  # a loaded state dict that lacked this parameter
+                self._init_state(p, group)
             state = self.state[p]
             state["step"] += 1
             if group["maximize"]:

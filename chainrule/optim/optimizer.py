@@ -95,6 +95,9 @@ class Optimizer:
                              f"{sorted(unknown)}; known: {sorted(self.defaults)}")
         for name, default in self.defaults.items():
             group.setdefault(name, default)
+        for name, value in group.items():
+            if isinstance(value, np.generic):
+                group[name] = value.item()  # np.float64(0.1) -> 0.1: settings stay JSON-able
         self._check(group)
 
         ids = [id(p) for p in group["params"]]

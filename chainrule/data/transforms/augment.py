@@ -150,7 +150,7 @@ class RandomResizedCrop(RandomAugmentation):
 
     def apply(self, x, params):
         boxes = np.stack([params["top"], params["left"], params["height"], params["width"]], 1)
-        return crop_resize(x, boxes.astype(np.float64), self.size)
+        return crop_resize(x, boxes.astype(np.float64), self.size, clamp="box")
 
 
 _GREY = np.array([0.299, 0.587, 0.114], np.float32)   # ITU-R 601 luma, as torchvision
@@ -160,7 +160,8 @@ def _grey(x: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (N, 1, H, W) luma (the channel itself for C = 1)."""
     if x.shape[1] == 1:
         return x
-    return np.einsum("nchw,c->nhw", x, _GREY.astype(x.dtype))[:, None]
+    g = _GREY.astype(x.dtype)
+    return g[0] * x[:, 0:1] + g[1] * x[:, 1:2] + g[2] * x[:, 2:3]
 
 
 class ColorJitter(RandomAugmentation):

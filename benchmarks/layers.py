@@ -1,0 +1,197 @@
+"""Forward + backward time of the heavy layers: chainrule vs PyTorch CPU.
+
+    python benchmarks/layers.py                # 3 alternating rounds, table + JSON
+    python benchmarks/layers.py --rounds 5 --steps 7 --threads 2
+
+Each framework runs in its own subprocess with the same thread count (BLAS
+threads for NumPy, torch.set_num_threads for PyTorch); the two alternate for
+several rounds so that load from other processes hits both alike. Every round
+warms up, then times `--steps` steps per layer; the table shows the median over
+all rounds. Results go to benchmarks/results/layers.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name, kind, input shape, params, FLOPs of one forward (None where FLOPs mean little)
+LAYERS = [
+    ("conv 7x7 3->32, pad 3", "conv", (128, 3, 32, 32), dict(f=32, k=7, pad=3)),
+    ("conv 3x3 64->64, pad 1", "conv", (128, 64, 32, 32), dict(f=64, k=3, pad=1)),
+    ("conv 3x3 128->128, pad 1", "conv", (128, 128, 16, 16), dict(f=128, k=3, pad=1)),
+    ("max pool 2x2/2", "maxpool", (128, 64, 32, 32), dict(k=2)),
+    ("batch norm 2d (train)", "bn", (128, 64, 32, 32), {}),
+    ("linear 8192->100", "linear", (128, 8192), dict(out=100)),
+]
+
+
+def forward_flops(kind: str, shape, p) -> float | None:
+    if kind == "conv":
+        N, C, H, W = shape
+        OH, OW = H + 2 * p["pad"] - p["k"] + 1, W + 2 * p["pad"] - p["k"] + 1
+        return 2.0 * N * p["f"] * OH * OW * C * p["k"] ** 2
+    if kind == "linear":
+        return 2.0 * shape[0] * shape[1] * p["out"]
+    return None
+
+
+# ---------------------------------------------------------------- workers
+def _make_chainrule(kind, shape, p, rng):
+    import numpy as np
+
+    import chainrule as cr
+    from chainrule.ops.conv import conv2d
+    from chainrule.ops.norm import batch_norm
+    from chainrule.ops.pool import max_pool2d
+
+    def t(*s, grad=True):
+        return cr.Tensor(rng.standard_normal(s).astype(np.float32), requires_grad=grad)
+
+    x = t(*shape)
+    if kind == "conv":
+        w, b = t(p["f"], shape[1], p["k"], p["k"]), t(p["f"])
+        return lambda: conv2d(x, w, b, 1, p["pad"])
+    if kind == "maxpool":
+        return lambda: max_pool2d(x, p["k"])
+    if kind == "bn":
+        C = shape[1]
+        rm, rv = np.zeros(C, np.float32), np.ones(C, np.float32)
+        w, b = t(C), t(C)
+        return lambda: batch_norm(x, rm, rv, w, b, training=True)
+    if kind == "linear":
+        w, b = t(p["out"], shape[1]), t(p["out"])
+        return lambda: x @ w.T + b
+    raise ValueError(kind)
+
+
+def _make_torch(kind, shape, p, rng):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    def t(*s):
+        return torch.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+
+    x = t(*shape)
+    if kind == "conv":
+        w, b = t(p["f"], shape[1], p["k"], p["k"]), t(p["f"])
+        return lambda: F.conv2d(x, w, b, 1, p["pad"])
+    if kind == "maxpool":
+        return lambda: F.max_pool2d(x, p["k"])
+    if kind == "bn":
+        C = shape[1]
+        rm, rv = torch.zeros(C), torch.ones(C)
+        w, b = t(C), t(C)
+        return lambda: F.batch_norm(x, rm, rv, w, b, training=True)
+    if kind == "linear":
+        w, b = t(p["out"], shape[1]), t(p["out"])
+        return lambda: F.linear(x, w, b)
+    raise ValueError(kind)
+
+
+def worker(framework: str, steps: int, warmup: int) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+        make, to_grad = _make_torch, torch.from_numpy
+    else:
+        sys.path.insert(0, str(ROOT))
+        make, to_grad = _make_chainrule, (lambda a: a)
+    results = {}
+    for name, kind, shape, p in LAYERS:
+        step = make(kind, shape, p, rng)
+        g = None
+        fwd, bwd = [], []
+        for i in range(warmup + steps):
+            t0 = time.perf_counter()
+            y = step()
+            t1 = time.perf_counter()
+            if g is None:
+                g = to_grad(rng.standard_normal(tuple(y.shape)).astype(np.float32))
+            y.backward(g)
+            t2 = time.perf_counter()
+            del y
+            if i >= warmup:
+                fwd.append(t1 - t0)
+                bwd.append(t2 - t1)
+        results[name] = {"fwd": fwd, "bwd": bwd}
+    return results
+
+
+# ------------------------------------------------------------------ driver
+def run_worker(framework: str, threads: int, steps: int, warmup: int) -> dict:
+    env = dict(os.environ, BENCH_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    cmd = [sys.executable, __file__, "--worker", framework, "--steps", str(steps), "--warmup", str(warmup)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "layers.json"))
+    ap.add_argument("--worker", choices=["chainrule", "torch"], help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.steps, args.warmup)))
+        return 0
+
+    import numpy as np
+
+    times = {fw: {} for fw in ("chainrule", "torch")}
+    for r in range(args.rounds):
+        order = ("chainrule", "torch") if r % 2 == 0 else ("torch", "chainrule")
+        for fw in order:
+            res = run_worker(fw, args.threads, args.steps, args.warmup)
+            for name, d in res.items():
+                acc = times[fw].setdefault(name, {"fwd": [], "bwd": []})
+                acc["fwd"] += d["fwd"]
+                acc["bwd"] += d["bwd"]
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+
+    rows = []
+    for name, kind, shape, p in LAYERS:
+        row = {"layer": name, "input": list(shape)}
+        flops = forward_flops(kind, shape, p)
+        for fw in ("chainrule", "torch"):
+            f = 1e3 * float(np.median(times[fw][name]["fwd"]))
+            b = 1e3 * float(np.median(times[fw][name]["bwd"]))
+            row[fw] = {"fwd_ms": f, "bwd_ms": b,
+                       "gflops": None if flops is None else 3 * flops / ((f + b) * 1e6)}
+        row["ratio"] = (row["chainrule"]["fwd_ms"] + row["chainrule"]["bwd_ms"]) / (
+            row["torch"]["fwd_ms"] + row["torch"]["bwd_ms"])
+        rows.append(row)
+
+    head = f"{'layer':<26} {'cr fwd':>8} {'cr bwd':>8} {'cr GF/s':>8} {'pt fwd':>8} {'pt bwd':>8} {'pt GF/s':>8} {'ratio':>6}"
+    print(f"threads={args.threads} rounds={args.rounds} steps={args.steps} (ms, median; ratio = chainrule/PyTorch, fwd+bwd)")
+    print(head)
+    for row in rows:
+        c, t = row["chainrule"], row["torch"]
+        gf = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+        print(f"{row['layer']:<26} {c['fwd_ms']:8.1f} {c['bwd_ms']:8.1f} {gf(c['gflops']):>8} "
+              f"{t['fwd_ms']:8.1f} {t['bwd_ms']:8.1f} {gf(t['gflops']):>8} {row['ratio']:6.2f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"threads": args.threads, "rounds": args.rounds, "steps": args.steps,
+                               "numpy": np.__version__, "rows": rows, "raw": times}, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Checkpoint files: safetensors tensors + one JSON metadata string, written atomically.
+
+A checkpoint is a nested state (dicts of dicts, lists, numbers, strings and
+NumPy arrays). `flatten_state` splits it into
+
+- tensors: every ndarray, under its dotted path ("model.fc1.weight",
+  "optim.state.3.exp_avg"), saved by safetensors (no pickle, ever);
+- a JSON skeleton: the same nesting with each array replaced by
+  {"__tensor__": "optim.state.3.exp_avg"}.
+
+The skeleton goes into the safetensors header as metadata["chainrule"] (safetensors
+metadata is dict[str, str], so it is one JSON string) together with
+metadata["format"] = "chainrule-checkpoint" and metadata["format_version"].
+
+Writes are atomic: the bytes go to a temporary file in the same folder, which is
+flushed and fsynced, then renamed over the target with os.replace, and the folder
+is fsynced; a crash at any moment leaves either the old file or the new one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "chainrule-checkpoint"
+FORMAT_VERSION = 1
+_TENSOR = "__tensor__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint (or saved model) file that cannot be read: missing, truncated,
+    corrupted, or not written by chainrule. The message names the file."""
+
+
+# ------------------------------------------------------------------ flattening
+def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, np.ndarray], Any]:
+    """Split a nested state into ({dotted key: ndarray}, JSON-able skeleton)."""
+    tensors: dict[str, np.ndarray] = {}
+
+    def walk(v: Any, path: str) -> Any:
+        if isinstance(v, np.ndarray):
+            if path in tensors:
+                raise ValueError(f"flatten_state: two arrays map to the key {path!r}")
+            # safetensors needs C-contiguous data; a copy also freezes the value now
+            # (not np.ascontiguousarray: it turns 0-d arrays into shape (1,))
+            tensors[path] = np.array(v, order="C", copy=True)
+            return {_TENSOR: path}
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                if not isinstance(k, (str, int, np.integer)):
+                    raise ValueError(f"flatten_state: key {k!r} at {path or '<root>'} is not a str or int")
+                out[str(k)] = walk(x, f"{path}.{k}" if path else str(k))
+            return out
+        if isinstance(v, (list, tuple)):
+            return [walk(x, f"{path}.{i}" if path else str(i)) for i, x in enumerate(v)]
+        if isinstance(v, np.generic):
+            return v.item()
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        raise ValueError(f"flatten_state: value at {path or '<root>'} has type {type(v).__name__}, "
+                         "which a checkpoint cannot store (use arrays, numbers, strings, lists, dicts)")
+
+    return tensors, walk(state, prefix)
+
+
+def unflatten_state(tensors: dict[str, np.ndarray], skeleton: Any) -> Any:
+    """Inverse of `flatten_state`."""
+    if isinstance(skeleton, dict):
+        if set(skeleton) == {_TENSOR}:
+            key = skeleton[_TENSOR]
+            if key not in tensors:
+                raise KeyError(key)
+            return tensors[key]
+        return {k: unflatten_state(tensors, v) for k, v in skeleton.items()}
+    if isinstance(skeleton, list):
+        return [unflatten_state(tensors, v) for v in skeleton]
+    return skeleton
+
+
+# ----------------------------------------------------------------- atomic write
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` so that a crash leaves the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# ------------------------------------------------------------------ save / load
+def save_state(path: str | os.PathLike, state: dict[str, Any], kind: str = "checkpoint") -> Path:
+    """Write a nested state as a safetensors file (atomically). `kind` is recorded
+    ("checkpoint" for a resumable Solver state, "model" for cr.save)."""
+    from safetensors.numpy import save
+
+    tensors, skeleton = flatten_state(state)
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind,
+                "chainrule": json.dumps(skeleton, allow_nan=True)}
+    return atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors, raw metadata) of any safetensors file, with errors that name the file."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint file {path} does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, expected a .safetensors file")
+    data = path.read_bytes()
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, TypeError, OverflowError) as e:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file (truncated or corrupted? {len(data)} bytes): {e}"
+        ) from None
+    metadata = _read_metadata(path, data)
+    return tensors, metadata
+
+
+def _read_metadata(path: Path, data: bytes) -> dict[str, str]:
+    # The safetensors layout: 8-byte little-endian header size, then a JSON header
+    # whose "__metadata__" entry holds the string dict (already validated by load()).
+    n = int.from_bytes(data[:8], "little")
+    try:
+        header = json.loads(data[8:8 + n])
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupted safetensors header ({e})") from None
+    meta = header.get("__metadata__") or {}
+    return dict(meta)
+
+
+def load_state(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Read a file written by `save_state` -> (nested state, raw metadata).
+
+    Raises CheckpointError naming the file if it is missing, truncated, corrupted,
+    of another format or version, or (with `kind`) of another kind.
+    """
+    path = Path(path)
+    tensors, meta = read_file(path)
+    if meta.get("format") != FORMAT or "chainrule" not in meta:
+        raise CheckpointError(f"{path} is a safetensors file but not a chainrule checkpoint or model "
+                              f"(no '{FORMAT}' metadata)")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError:
+        raise CheckpointError(f"{path}: bad format_version {meta.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {version}; this chainrule reads versions up to "
+                              f"{FORMAT_VERSION} (upgrade chainrule)")
+    if kind is not None and meta.get("kind") != kind:
+        raise CheckpointError(f"{path} holds a chainrule {meta.get('kind')!r}, expected a {kind!r}")
+    try:
+        skeleton = json.loads(meta["chainrule"])
+        state = unflatten_state(tensors, skeleton)
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: corrupted chainrule metadata ({type(e).__name__}: {e})") from None
+    return state, meta

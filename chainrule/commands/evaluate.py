@@ -1,0 +1,60 @@
+"""`chainrule evaluate RUN`: accuracy of a run's saved model on its test (or val) split."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..cli import CLIError
+from . import _runs
+
+HELP = "accuracy of a trained run's model on the test split (--tta: average over crops/flips)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="run folder made by `chainrule train` (runs/NAME)")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test", help="which split (default test)")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average the softmax over ten crops of the zero-padded "
+                        "image (corners + centre, and their mirrors if the run trained with flips)")
+    p.add_argument("--data-dir", default=None, help="dataset folder, if not where training found it")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (0 = library default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    run_dir, cfg = _runs.read_config(args.run)
+    a = cfg["args"]
+    model = _runs.load_model(run_dir)
+    data = _runs.load_data(a["data"], args.data_dir or a.get("data_dir"), a.get("subsample"))
+    X, y = data["X_" + args.split], data["y_" + args.split]
+    if X.shape[0] == 0:
+        raise CLIError(f"the {args.split} split of {a['data']} is empty")
+    with _runs.blas_threads(args.threads):
+        Xp = _runs.prepare(model, X)
+        if args.tta:
+            probs = _tta(model, Xp, a, args.batch_size)
+        else:
+            probs = _runs.scores(model, Xp, args.batch_size)
+    acc = float(np.mean(probs.argmax(axis=1) == y))
+    how = " with TTA" if args.tta else ""
+    print(f"{run_dir}: {args.split} accuracy{how} {acc:.4f} ({int(round(acc * len(y)))}/{len(y)})")
+    return 0
+
+
+def _tta(model, Xp: np.ndarray, a: dict, batch_size: int) -> np.ndarray:
+    from ..data.transforms import TenCrop, predict_tta
+
+    _, H, W = Xp.shape[1:]
+    pad = _runs.crop_padding(a.get("augment"), Xp.shape[1:]) or 1
+    mirrors = "flip" in (a.get("augment") or "")
+    tencrop = TenCrop((H, W))
+
+    def views(X):
+        # crops of the zero-padded image (zero = the training mean after preprocessing), as in training
+        Xpad = np.pad(X, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        v = tencrop(Xpad)
+        return v if mirrors else v[:5]  # mirrored digits are other shapes: skip them unless trained on
+
+    return predict_tta(lambda v: _runs.scores(model, v, batch_size), Xp, crops=views, logits=True,
+                       batch_size=batch_size)

@@ -1,0 +1,173 @@
+"""`chainrule train`: train a model from the zoo on a dataset, into a run folder.
+
+With no arguments it trains the zoo's small_cnn on the built-in 8x8 digits
+(cr.data.load_digits) and prints where the results are and the test accuracy.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..cli import CLIError
+from . import _runs
+
+HELP = "train a model (default: a small CNN on the built-in digits) into a run folder"
+
+# The defaults are tuned for `chainrule train` with no arguments (see docs/training.md).
+DEFAULTS = dict(model="small_cnn", data="digits", epochs=15, batch_size=64, optimizer="adam", lr=3e-3,
+                lr_schedule="cosine", weight_decay=1e-4, augment="crop:1", preprocess="perchannel", seed=0,
+                threads=1)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = DEFAULTS
+    p.add_argument("--model", default=d["model"], help=f"zoo model name (default {d['model']})")
+    p.add_argument("--model-args", default=None, metavar="JSON",
+                   help='extra builder arguments as JSON, e.g. \'{"channels": [32, 64, 64]}\'')
+    p.add_argument("--data", default=d["data"], help="digits | mnist | fashion-mnist | cifar10 | folder:PATH "
+                   f"(default {d['data']})")
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: chainrule's search path)")
+    p.add_argument("--subsample", type=int, default=None, help="use at most this many training examples")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"epochs (default {d['epochs']})")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"(default {d['batch_size']})")
+    p.add_argument("--optimizer", default=d["optimizer"],
+                   help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw (default adam)")
+    p.add_argument("--lr", type=float, default=d["lr"], help=f"learning rate (default {d['lr']})")
+    p.add_argument("--lr-schedule", default=d["lr_schedule"],
+                   help="none | step:N[:G] | multistep:A,B[:G] | exp:G | cosine | plateau | warmup:N[+REST] "
+                        f"(default {d['lr_schedule']})")
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help=f"(default {d['weight_decay']})")
+    p.add_argument("--augment", default=d["augment"],
+                   help=f"comma list of flip[:P], crop[:PAD], or none (default {d['augment']})")
+    p.add_argument("--preprocess", default=d["preprocess"], help="perchannel | center | mean-image | none "
+                   f"(default {d['preprocess']})")
+    p.add_argument("--patience", type=int, default=None, help="early stopping on val_acc after this many epochs")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="also checkpoint every N iterations (default: every epoch)")
+    p.add_argument("--seed", type=int, default=d["seed"], help=f"(default {d['seed']})")
+    p.add_argument("--threads", type=int, default=d["threads"],
+                   help="BLAS threads (default 1: fastest for small nets on a busy machine; 0 = library default)")
+    p.add_argument("--out", default=None, help="run folder (default runs/<model>-<data>-<time>)")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="continue the run saved in runs/NAME/checkpoints/last.safetensors "
+                        "(--epochs may raise the number of epochs; other options come from the run)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        run_dir, cfg = _resume_config(args)
+    else:
+        run_dir, cfg = _new_run(args)
+    a = argparse.Namespace(**cfg["args"])
+    with _runs.blas_threads(a.threads):
+        return _train(run_dir, cfg, a, args)
+
+
+def _new_run(args) -> tuple[Path, dict]:
+    if args.out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{args.model}-{args.data.replace(':', '_').replace('/', '_')}-{stamp}"
+    else:
+        out = Path(args.out)
+    if (out / "config.json").exists():
+        raise CLIError(f"run folder {out} already exists; choose another --out, or continue it with "
+                       f"--resume {out / 'checkpoints' / 'last.safetensors'}")
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    saved = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("resume", "command")}
+    cfg = {"chainrule_version": _version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": saved}
+    return out, cfg
+
+
+def _resume_config(args) -> tuple[Path, dict]:
+    ck = Path(args.resume)
+    if not ck.is_file():
+        raise CLIError(f"checkpoint {ck} does not exist")
+    run_dir = ck.parent.parent if ck.parent.name == "checkpoints" else ck.parent
+    run_dir, cfg = _runs.read_config(run_dir)
+    if args.epochs != DEFAULTS["epochs"]:
+        cfg["args"]["epochs"] = args.epochs
+    cfg["args"]["quiet"] = args.quiet
+    return run_dir, cfg
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
+
+
+def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Namespace) -> int:
+    import chainrule as cr
+    from ..callbacks import EarlyStopping, JSONLLogger
+    from ..solver import NonFiniteLossError, Solver, TrainingInterrupted
+
+    t_start = time.perf_counter()
+    data = _runs.load_data(a.data, a.data_dir, a.subsample)
+    info = _runs.data_info(data)
+    augment = _runs.build_augment(a.augment, info["input_shape"])
+    callbacks = [JSONLLogger(run_dir / "metrics.jsonl")]
+    if a.patience is not None:
+        callbacks.append(EarlyStopping("val_acc", patience=a.patience))
+    common = dict(augment=augment, callbacks=callbacks, verbose=not a.quiet, checkpoint_dir=run_dir / "checkpoints")
+    if args.resume:
+        solver = Solver.resume(args.resume, data, num_epochs=a.epochs, **common)
+        print(f"Resuming {run_dir} from epoch {solver.epoch}, iteration {solver.step} ({args.resume})")
+    else:
+        extra = json.loads(a.model_args) if a.model_args else None
+        cr.manual_seed(a.seed)  # the model's initial weights come from the seed too
+        model = _runs.build_model(a.model, data, extra)
+        solver = Solver(model, data, optimizer=a.optimizer, lr=a.lr, weight_decay=a.weight_decay,
+                        lr_schedule=None if a.lr_schedule == "none" else a.lr_schedule,
+                        batch_size=a.batch_size, num_epochs=a.epochs, preprocess=_runs.build_preprocess(a.preprocess),
+                        seed=a.seed, checkpoint_every=a.checkpoint_every, **common)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "plots").mkdir(exist_ok=True)
+        cfg["data"] = info
+        _runs.write_config(run_dir, cfg)
+        n = sum(p.data.size for p in model.parameters())
+        print(f"Training {a.model} ({n:,} parameters) on {a.data} ({info['counts']}) for {a.epochs} epochs "
+              f"into {run_dir}")
+    try:
+        solver.train()
+    except TrainingInterrupted as e:
+        print(f"\nchainrule train: {e}", file=sys.stderr)
+        return 130
+    except NonFiniteLossError as e:
+        raise CLIError(str(e)) from None
+    train_seconds = time.perf_counter() - t_start
+
+    cr.save(solver.model, run_dir / "model.safetensors", preprocess=solver.preprocess, classes=data.classes,
+            info=info)
+    test_acc = solver.check_accuracy(data.X_test, data.y_test) if data.X_test.shape[0] else float("nan")
+    cfg["results"] = {"test_acc": test_acc, "best_val_acc": solver.best_val_acc, "best_epoch": solver.best_epoch,
+                      "epochs_done": solver.epoch, "iterations": solver.step,
+                      "wall_seconds": round(train_seconds, 2)}
+    _runs.write_config(run_dir, cfg)
+    _plot(solver, run_dir)
+    print(f"Done in {train_seconds:.1f}s: best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch}), "
+          f"test acc {test_acc:.4f}")
+    print(f"Results in {run_dir}/ (model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")
+    print(f"  chainrule evaluate {run_dir}      chainrule predict {run_dir} IMAGE.png")
+    return 0
+
+
+def _plot(solver, run_dir: Path) -> None:
+    """Training curves into run_dir/plots, if the plotting module exists
+    (`chainrule.viz.training.save_training_plots(history: dict, out_dir: Path)`)."""
+    try:
+        viz = importlib.import_module("chainrule.viz.training")
+    except ImportError:
+        return
+    fn = getattr(viz, "save_training_plots", None)
+    if fn is None:
+        return
+    try:
+        fn(solver.history, run_dir / "plots")
+    except Exception as e:  # plots are a bonus: never lose a finished run over them
+        print(f"(plots not written: {type(e).__name__}: {e})", file=sys.stderr)

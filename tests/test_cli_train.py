@@ -1,0 +1,122 @@
+"""`chainrule train / evaluate / predict` end to end on digits, in-process, with small settings."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.cli import main
+
+SMALL = ["--model", "small_cnn", "--model-args", '{"channels": [4, 8, 8]}', "--subsample", "200",
+         "--batch-size", "50", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r1"
+    assert main(["train", "--epochs", "1", "--out", str(out), *SMALL]) == 0
+    return out
+
+
+def one_line_error(capsys, rc, code=2, match=""):
+    err = capsys.readouterr().err.strip()
+    assert rc == code
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and match in err, err
+    return err
+
+
+def test_train_writes_a_run_folder(run, capsys):
+    for name in ("config.json", "metrics.jsonl", "model.safetensors", "checkpoints/last.safetensors"):
+        assert (run / name).is_file(), name
+    assert (run / "plots").is_dir()
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["args"]["epochs"] == 1 and cfg["data"]["input_shape"] == [1, 8, 8]
+    assert 0.0 <= cfg["results"]["test_acc"] <= 1.0 and cfg["results"]["epochs_done"] == 1
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1]
+    m = cr.load(run / "model.safetensors")
+    assert m.classes == [str(d) for d in range(10)] and m.preprocess is not None
+
+
+def test_train_prints_folder_and_accuracy(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "--epochs", "1", "--out", str(out), *SMALL, "--augment", "flip,crop:1",
+                 "--lr-schedule", "step:1:0.5", "--optimizer", "momentum", "--lr", "0.05"]) == 0
+    text = capsys.readouterr().out
+    assert str(out) in text and "test acc" in text
+
+
+def test_evaluate(run, capsys):
+    assert main(["evaluate", str(run)]) == 0
+    out = capsys.readouterr().out
+    acc = json.loads((run / "config.json").read_text())["results"]["test_acc"]
+    assert f"test accuracy {acc:.4f}" in out
+    assert main(["evaluate", str(run), "--tta"]) == 0
+    assert "with TTA" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--split", "val"]) == 0
+
+
+def test_predict_image_files(run, tmp_path, capsys):
+    from PIL import Image
+
+    data = cr.data.load_digits()
+    files = []
+    for i in range(3):
+        f = tmp_path / f"digit{i}.png"
+        Image.fromarray((data.X_test[i, 0] * 255).round().astype(np.uint8)).resize((32, 32)).save(f)
+        files.append(str(f))
+    assert main(["predict", str(run), *files, "--top", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith(files[0] + ": ")
+    probs = [float(p.split("(")[1].rstrip(")")) for p in lines[0].split(": ")[1].split(", ")]
+    assert len(probs) == 2 and 0 <= probs[1] <= probs[0] <= 1
+    assert main(["predict", str(run / "model.safetensors"), files[0]]) == 0   # a model file works too
+
+
+def test_resume_extends_a_finished_run(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    assert main(["train", "--resume", str(copy / "checkpoints" / "last.safetensors"), "--epochs", "2",
+                 "--quiet"]) == 0
+    assert "Resuming" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (copy / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert json.loads((copy / "config.json").read_text())["results"]["epochs_done"] == 2
+
+
+def test_error_paths(run, tmp_path, capsys):
+    one_line_error(capsys, main(["evaluate", str(tmp_path / "missing")]), match="does not exist")
+    one_line_error(capsys, main(["predict", str(tmp_path / "missing"), "x.png"]), match="does not exist")
+    one_line_error(capsys, main(["predict", str(run), str(tmp_path / "nope.png")]), match="nope.png")
+    one_line_error(capsys, main(["train", "--out", str(run), "--quiet"]), match="already exists")
+    one_line_error(capsys, main(["train", "--model", "no_such_net", "--out", str(tmp_path / "x")]),
+                   match="unknown model")
+    one_line_error(capsys, main(["train", "--data", "nodata", "--out", str(tmp_path / "y")]),
+                   match="unknown dataset")
+    one_line_error(capsys, main(["train", "--resume", str(tmp_path / "no.safetensors")]), match="does not exist")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    one_line_error(capsys, main(["evaluate", str(bad)]), match="not valid JSON")
+    one_line_error(capsys, main(["train", "--augment", "rotate", "--out", str(tmp_path / "z"), *SMALL]),
+                   match="unknown augmentation")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on the way to inf
+def test_nan_in_cli_is_one_line(tmp_path, capsys):
+    rc = main(["train", "--epochs", "1", "--out", str(tmp_path / "nan"), *SMALL, "--optimizer", "sgd",
+               "--lr", "1e38", "--lr-schedule", "none", "--preprocess", "none"])
+    err = one_line_error(capsys, rc, match="at iteration")
+    assert "loss is" in err
+
+
+def test_help_everywhere(capsys):
+    for cmd in ("train", "evaluate", "predict"):
+        with pytest.raises(SystemExit) as e:
+            main([cmd, "--help"])
+        assert e.value.code == 0
+        assert "usage: chainrule" in capsys.readouterr().out

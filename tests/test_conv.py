@@ -1,0 +1,152 @@
+"""conv2d: gradcheck, agreement with PyTorch and with the naive loops, bad input."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.ops.conv import conv2d, conv2d_naive, conv2d_naive_backward
+
+# (x shape, weight shape, stride, padding)
+SMALL = [
+    ((2, 2, 5, 4), (3, 2, 3, 3), 1, 1),
+    ((2, 2, 7, 5), (2, 2, 3, 2), 2, 0),
+    ((1, 3, 6, 7), (2, 3, 2, 3), (2, 1), (1, 2)),
+    ((2, 1, 4, 4), (2, 1, 4, 4), 1, 0),  # kernel covers the whole input
+]
+
+
+def _rand(shape, rng, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding", SMALL)
+def test_conv2d_gradcheck(xs, ws, stride, padding):
+    rng = np.random.default_rng(0)
+    x = cr.Tensor(_rand(xs, rng), requires_grad=True)
+    w = cr.Tensor(_rand(ws, rng), requires_grad=True)
+    b = cr.Tensor(_rand(ws[0], rng), requires_grad=True)
+    assert cr.gradcheck(lambda x, w, b: conv2d(x, w, b, stride, padding), [x, w, b])
+
+
+def test_conv2d_gradcheck_without_bias():
+    rng = np.random.default_rng(1)
+    x = cr.Tensor(_rand((2, 2, 5, 5), rng), requires_grad=True)
+    w = cr.Tensor(_rand((2, 2, 3, 3), rng), requires_grad=True)
+    assert cr.gradcheck(lambda x, w: conv2d(x, w, None, 2, 1), [x, w])
+
+
+CASES = [
+    ((4, 3, 23, 19), (5, 3, 3, 3), 1, 1),
+    ((3, 4, 23, 19), (6, 4, 5, 3), (2, 3), (2, 1)),
+    ((2, 3, 32, 32), (8, 3, 7, 7), 1, 3),
+    ((2, 8, 16, 16), (8, 8, 3, 3), 2, 0),
+    ((2, 3, 11, 11), (4, 3, 11, 11), 1, 0),
+]
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+@pytest.mark.parametrize("xs, ws, stride, padding", CASES)
+def test_conv2d_matches_torch(xs, ws, stride, padding, dtype, tol):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    x, w, b = _rand(xs, rng, dtype), _rand(ws, rng, dtype), _rand(ws[0], rng, dtype)
+    X, Wt, B = (cr.Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = conv2d(X, Wt, B, stride, padding)
+    g = _rand(y.shape, rng, dtype)
+    y.backward(g)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride, padding)
+    yt.backward(torch.tensor(g))
+    assert y.dtype == dtype and X.grad.dtype == dtype
+    for ours, theirs in [(y.data, yt.detach()), (X.grad, xt.grad), (Wt.grad, wt.grad), (B.grad, bt.grad)]:
+        theirs = theirs.numpy()
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * np.abs(theirs).max())
+
+
+def test_conv2d_repeated_calls_do_not_share_outputs():
+    # The buffer cache must never hand out an output or anything backward needs.
+    rng = np.random.default_rng(3)
+    w = cr.Tensor(_rand((4, 3, 3, 3), rng), requires_grad=True)
+    x1 = cr.Tensor(_rand((2, 3, 8, 8), rng), requires_grad=True)
+    x2 = cr.Tensor(_rand((2, 3, 8, 8), rng), requires_grad=True)
+    y1, y2 = conv2d(x1, w, None, 1, 1), conv2d(x2, w, None, 1, 1)
+    ref1 = conv2d_naive(x1.data, w.data, None, 1, 1)
+    np.testing.assert_allclose(y1.data, ref1, rtol=1e-10, atol=1e-10)
+    (y1.sum() + (y2 * 2).sum()).backward()
+    dx1, dw1, _ = conv2d_naive_backward(np.ones(y1.shape), x1.data, w.data, 1, 1)
+    dx2, dw2, _ = conv2d_naive_backward(2 * np.ones(y2.shape), x2.data, w.data, 1, 1)
+    np.testing.assert_allclose(x1.grad, dx1, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(x2.grad, dx2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(w.grad, dw1 + dw2, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding", SMALL + CASES[:2])
+def test_naive_agrees_with_fast(xs, ws, stride, padding):
+    rng = np.random.default_rng(4)
+    x, w, b = _rand(xs, rng), _rand(ws, rng), _rand(ws[0], rng)
+    X, Wt, B = (cr.Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = conv2d(X, Wt, B, stride, padding)
+    np.testing.assert_allclose(conv2d_naive(x, w, b, stride, padding), y.data, rtol=1e-10, atol=1e-10)
+    g = _rand(y.shape, rng)
+    y.backward(g)
+    dx, dw, db = conv2d_naive_backward(g, x, w, stride, padding)
+    np.testing.assert_allclose(dx, X.grad, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, Wt.grad, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(db, B.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_float32_stays_float32():
+    x = cr.randn(2, 3, 8, 8)
+    w = cr.randn(4, 3, 3, 3)
+    assert conv2d(x, w, padding=1).data.dtype == np.float32
+
+
+def test_conv2d_rejects_3d_input():
+    with pytest.raises(ValueError, match=r"conv2d.*4-D input.*\(3, 8, 8\)"):
+        conv2d(cr.zeros(3, 8, 8), cr.zeros(4, 3, 3, 3))
+
+
+def test_conv2d_rejects_wrong_channels():
+    with pytest.raises(ValueError, match=r"conv2d.*\(4, 3, 3, 3\).*3 input channels.*\(2, 5, 8, 8\).*5 channels"):
+        conv2d(cr.zeros(2, 5, 8, 8), cr.zeros(4, 3, 3, 3))
+
+
+def test_conv2d_rejects_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"conv2d.*kernel size \(7, 7\).*larger than the padded input \(6, 6\)"):
+        conv2d(cr.zeros(1, 1, 4, 4), cr.zeros(1, 1, 7, 7), padding=1)
+
+
+@pytest.mark.parametrize("stride", [0, -1, (1, 0)])
+def test_conv2d_rejects_non_positive_stride(stride):
+    with pytest.raises(ValueError, match=r"conv2d.*stride must be positive.*"):
+        conv2d(cr.zeros(1, 1, 4, 4), cr.zeros(1, 1, 3, 3), stride=stride)
+
+
+def test_conv2d_rejects_bad_bias_and_padding():
+    with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(4,\).*got \(3,\)"):
+        conv2d(cr.zeros(1, 3, 4, 4), cr.zeros(4, 3, 3, 3), cr.zeros(3))
+    with pytest.raises(ValueError, match=r"conv2d: padding must be non-negative"):
+        conv2d(cr.zeros(1, 3, 4, 4), cr.zeros(4, 3, 3, 3), padding=-1)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_conv2d_threaded_copies_match_torch(threads):
+    # big enough (>= 1M column entries) that im2col/col2im split examples over threads
+    torch = pytest.importorskip("torch")
+    from chainrule.ops import conv as conv_module
+
+    rng = np.random.default_rng(5)
+    x, w = _rand((17, 8, 32, 32), rng, np.float32), _rand((6, 8, 3, 3), rng, np.float32)
+    conv_module.set_num_threads(threads)
+    try:
+        X, Wt = cr.Tensor(x, requires_grad=True), cr.Tensor(w, requires_grad=True)
+        y = conv2d(X, Wt, None, 1, 1)
+        g = _rand(y.shape, rng, np.float32)
+        y.backward(g)
+    finally:
+        conv_module.set_num_threads(conv_module._default_threads())
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, None, 1, 1)
+    yt.backward(torch.tensor(g))
+    for ours, theirs in [(y.data, yt.detach()), (X.grad, xt.grad), (Wt.grad, wt.grad)]:
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-4 * np.abs(theirs.numpy()).max())
