@@ -300,3 +300,27 @@ def test_minimize_ranks_and_warns_the_other_way():
     assert res.border_warnings() == []
     with pytest.raises(ValueError, match="direction"):
         search(loss, {"lr": LogUniform(1e-5, 1e-1)}, 2, direction="down")
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("chainrule.solver") is None,
+                    reason="cr.Solver (chainrule/solver.py, issue 7) is not on this branch yet")
+def test_real_solver_factory_is_pruned_when_hopeless():
+    import chainrule as cr
+    from chainrule.tune.solver_objective import load_data
+
+    data = load_data("digits", subsample=300)
+    solvers = []
+
+    def factory(trial):  # the first five trials learn; trial 5 uses a hopeless learning rate
+        lr = 3e-3 if trial.number < 5 else 1e-7
+        model = cr.nn.Sequential(cr.nn.Flatten(), cr.models.get("two_layer_net", input_dim=64, hidden_dim=32))
+        solvers.append(cr.Solver(model, data, lr=lr, num_epochs=4, batch_size=32, seed=trial.seed, verbose=False))
+        return solvers[-1]
+
+    res = search(factory, {"unused": Uniform(0, 1)}, 6, warn_border=False)
+    states = [t.state.name for t in res.trials]
+    assert states == ["COMPLETE"] * 5 + ["PRUNED"]
+    assert len(solvers[5].val_acc_history) == 2  # stopped after its second epoch
+    assert all(len(s.val_acc_history) == 4 for s in solvers[:5])
+    assert res.trials[0].value == pytest.approx(solvers[0].best_val_acc)
+    assert res.trials[0].intermediate_values == {i: pytest.approx(v) for i, v in enumerate(solvers[0].val_acc_history)}

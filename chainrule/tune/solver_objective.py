@@ -3,7 +3,8 @@
 Sampled params named like Solver arguments (lr, weight_decay, batch_size, optimizer,
 lr_schedule, num_epochs, loss) go to `cr.Solver`; every other param goes to the model
 builder (`cr.models` registry: hidden_dim, num_filters, dropout, ...). The builder also
-gets the data's shape (in_channels, input_size, input_dim, num_classes) when it takes them.
+gets the data's shape (in_channels, input_size, input_dim, num_classes) when it takes them;
+a model taking `input_dim` (an MLP) gets a Flatten in front.
 Each trial's Solver is seeded with the trial's seed and carries a PruningCallback, so the
 pruner sees val_acc after every epoch; the trial's value is `solver.best_val_acc`.
 """
@@ -99,7 +100,12 @@ class SolverObjective:
         model_kwargs = {k: v for k, v in values.items() if k not in SOLVER_KEYS}
         solver_kwargs = {"optimizer": self.optimizer, "batch_size": self.batch_size, "num_epochs": self.epochs}
         solver_kwargs.update({k: v for k, v in values.items() if k in SOLVER_KEYS})
-        model = builder(**shape_kwargs(builder, splits), **model_kwargs)
+        shapes = shape_kwargs(builder, splits)
+        model = builder(**shapes, **model_kwargs)
+        if "input_dim" in shapes:  # an MLP (two_layer_net, fc_net) takes (N, D): flatten the images
+            from chainrule import nn
+
+            model = nn.Sequential(nn.Flatten(), model)
         seed = params.seed if isinstance(params, TuneTrial) else 0
         callbacks = [_make_pruning_callback(params)] if isinstance(params, TuneTrial) else []
         return Solver(model, splits, seed=seed, verbose=False, callbacks=callbacks, **solver_kwargs)

@@ -72,6 +72,7 @@ class PruningCallback:
 
     def __init__(self, trial: TuneTrial, monitor: str = "val_acc") -> None:
         self.trial, self.monitor, self.solver = trial, monitor, None
+        self.reports = 0  # the step reported: 0 after the first epoch, 1 after the second, ...
 
     def on_train_begin(self, logs: Mapping | None = None) -> None:
         pass
@@ -89,7 +90,10 @@ class PruningCallback:
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
-        self.trial.report_and_prune(float(value), int(epoch))
+        # Count epochs here rather than trust the Solver's numbering (it counts from 1), so that
+        # the pruner's warm-up means "not before the second epoch" for any epoch convention.
+        step, self.reports = self.reports, self.reports + 1
+        self.trial.report_and_prune(float(value), step)
 
 
 def _make_pruning_callback(trial: TuneTrial) -> Any:
@@ -119,7 +123,9 @@ def train_solver(solver: Any, trial: TuneTrial) -> float:
     callbacks = list(getattr(solver, "callbacks", None) or [])
     if not any(isinstance(cb, PruningCallback) for cb in callbacks):
         # A factory that did not attach one: the Solver reads `solver.callbacks` when train() starts.
-        callbacks.append(_make_pruning_callback(trial))
+        cb = _make_pruning_callback(trial)
+        cb.set_solver(solver) if hasattr(cb, "set_solver") else setattr(cb, "solver", solver)
+        callbacks.append(cb)
         solver.callbacks = callbacks
     solver.train()
     trial.set_user_attr("val_acc_history", [float(v) for v in solver.val_acc_history])
