@@ -139,11 +139,13 @@ class SearchResult:
     def table(self, top: int | None = None) -> str:
         return format_table(self.rows(top))
 
+    def columns(self) -> list[str]:
+        return ["number", *self.space, "value", "state", "duration_s", "last_step"]
+
     def to_csv(self, path: str | os.PathLike) -> str:
         rows = self.rows()
-        columns = ["number", *self.space, "value", "state", "duration_s", "last_step"]
         with open(path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=columns)
+            w = csv.DictWriter(fh, fieldnames=self.columns())
             w.writeheader()
             w.writerows(rows)
         return os.fspath(path)

@@ -16,7 +16,7 @@ import logging
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -260,16 +260,8 @@ class CoarseToFineResult(SearchResult):
         ranked = rank_trials(self.trials, self.direction)[:top]
         return [{"round": self.round_of(t), **trial_row(t, list(self.space))} for t in ranked]
 
-    def to_csv(self, path):  # type: ignore[override]
-        import csv
-        import os
-
-        columns = ["round", "number", *self.space, "value", "state", "duration_s", "last_step"]
-        with open(path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=columns)
-            w.writeheader()
-            w.writerows(self.rows())
-        return os.fspath(path)
+    def columns(self) -> list[str]:
+        return ["round", *super().columns()]
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()

@@ -93,6 +93,10 @@ class PruningCallback:
         # Count epochs here rather than trust the Solver's numbering (it counts from 1), so that
         # the pruner's warm-up means "not before the second epoch" for any epoch convention.
         step, self.reports = self.reports, self.reports + 1
+        num_epochs = getattr(self.solver, "num_epochs", None)
+        if num_epochs is not None and self.reports >= num_epochs:
+            self.trial.report(float(value), step)  # the last epoch: nothing left to save by pruning
+            return
         self.trial.report_and_prune(float(value), step)
 
 
