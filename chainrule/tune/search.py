@@ -131,8 +131,22 @@ def run_worker(study: optuna.Study, cfg: _Config, worker: int = 0) -> list[int]:
 
 def _worker_main(storage_spec: Any, study_name: str, cfg: _Config, worker: int) -> list[int]:
     """Entry point of a local worker process: open the storage, load the study, run trials."""
-    study = _storage.load_study(storage_spec, study_name)
+    # The parent created the study (and the tables), so this worker may skip the schema checks.
+    study = _storage.load_study(_storage.get_storage(storage_spec, prepared=True), study_name)
     return run_worker(study, cfg, worker)
+
+
+def _worker_context() -> Any:
+    """'forkserver' where the platform has it, else 'spawn'. Both give workers a clean process
+    (no forked locks, threads or open database connections of the caller); the objective
+    therefore travels by pickle and must be importable. The fork server imports chainrule.tune
+    and Optuna's database layer once and forks each worker from it, which saves every worker
+    those imports (seconds on a busy machine; a module that fails to import is skipped)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["chainrule.tune.search", "optuna.storages._rdb.models", "psycopg"])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 def _run_workers(storage_spec: Any, study: optuna.Study, cfg: _Config, n_workers: int) -> dict[int, list[int]]:
@@ -143,9 +157,7 @@ def _run_workers(storage_spec: Any, study: optuna.Study, cfg: _Config, n_workers
             f"n_workers={n_workers}: worker processes need a storage they can open themselves: pass "
             "storage='RUN_DIR/study.journal' (a journal file) or a database URL, not "
             f"{_storage.describe(storage_spec)}")
-    # 'spawn': a clean interpreter per worker (no forked locks or threads); the objective
-    # therefore travels by pickle and must be importable.
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _worker_context()
     with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
         futures = {w: pool.submit(_worker_main, storage_spec, study.study_name, cfg, w) for w in range(n_workers)}
         return {w: f.result() for w, f in futures.items()}

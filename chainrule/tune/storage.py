@@ -51,8 +51,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def get_storage(storage: Any) -> BaseStorage:
-    """An Optuna storage from None, a journal-file path, a database URL or a storage object."""
+def get_storage(storage: Any, prepared: bool = False) -> BaseStorage:
+    """An Optuna storage from None, a journal-file path, a database URL or a storage object.
+
+    prepared=True: the database tables exist and were checked already (by the process that
+    created the study), so skip Optuna's table creation and schema check (about 1 s per worker)."""
     if storage is None:
         return InMemoryStorage()
     if isinstance(storage, BaseStorage):
@@ -63,7 +66,8 @@ def get_storage(storage: Any) -> BaseStorage:
         raise ValueError(f"storage: expected None, a journal file path or a database URL, got {storage!r}")
     if is_url(storage):
         # pool_pre_ping: a worker that idled (e.g. waiting for a round to finish) reconnects cleanly.
-        return RDBStorage(normalize_url(storage), engine_kwargs={"pool_pre_ping": True})
+        return RDBStorage(normalize_url(storage), engine_kwargs={"pool_pre_ping": True},
+                          skip_compatibility_check=prepared, skip_table_creation=prepared)
     parent = os.path.dirname(os.path.abspath(storage))
     os.makedirs(parent, exist_ok=True)
     return JournalStorage(JournalFileBackend(storage))
