@@ -324,3 +324,12 @@ def test_real_solver_factory_is_pruned_when_hopeless():
     assert all(len(s.val_acc_history) == 4 for s in solvers[:5])
     assert res.trials[0].value == pytest.approx(solvers[0].best_val_acc)
     assert res.trials[0].intermediate_values == {i: pytest.approx(v) for i, v in enumerate(solvers[0].val_acc_history)}
+
+
+def test_grid_workers_share_one_grid_order():
+    # Grid trial k takes point k of the seeded shuffle: workers must agree on it.
+    from chainrule.tune.samplers import make_sampler
+
+    space = {"lr": LogUniform(1e-5, 1e-1), "wd": LogUniform(1e-6, 1e-2)}
+    a, b = (make_sampler("grid", space, 9, seed=3, worker=w) for w in (0, 1))
+    assert a._all_grids == b._all_grids and len(a._all_grids) == 9

@@ -110,8 +110,9 @@ def make_sampler(kind: Any, space: Mapping[str, Dimension], n_trials: int, seed:
         # One TPE per process; distinct seeds so that parallel workers do not propose the same points.
         return optuna.samplers.TPESampler(seed=worker_seed(seed + 7919 * stream, worker))
     if kind == "grid":
-        # Grid trial k < grid size takes grid point k (Optuna), so the grid is shared among workers.
-        return optuna.samplers.GridSampler(grid_for(space, n_trials), seed=worker_seed(seed, worker))
+        # Grid trial k < grid size takes point k of the grid shuffled by `seed` (Optuna): every
+        # worker must shuffle alike, so all get the study seed, and the grid is covered once.
+        return optuna.samplers.GridSampler(grid_for(space, n_trials), seed=seed)
     raise ValueError(f"sampler: expected one of {', '.join(SAMPLERS)} or an optuna sampler, got {kind!r}")
 
 
