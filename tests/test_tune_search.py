@@ -333,3 +333,27 @@ def test_grid_workers_share_one_grid_order():
     space = {"lr": LogUniform(1e-5, 1e-1), "wd": LogUniform(1e-6, 1e-2)}
     a, b = (make_sampler("grid", space, 9, seed=3, worker=w) for w in (0, 1))
     assert a._all_grids == b._all_grids and len(a._all_grids) == 9
+
+
+def test_diverged_trials_are_pruned_not_fatal():
+    def obj(params, report):
+        if params["lr"] > 1e-2:
+            return float("nan")  # e.g. the loss exploded
+        return 1.0 - abs(math.log10(params["lr"]) + 3)
+
+    made = []
+
+    def factory(params):
+        made.append(FakeSolver(params["lr"]))
+        if params["lr"] > 1e-2:
+            def boom():
+                raise FloatingPointError("loss is nan at iteration 3")
+            made[-1].train = boom
+        return made[-1]
+
+    for fn in (obj, factory):
+        res = search(fn, {"lr": LogUniform(1e-5, 1e0)}, 12, seed=0, pruner=None, warn_border=False)
+        assert len(res.trials) == 12  # the budget is met: diverged trials count
+        hot = [t for t in res.trials if t.params["lr"] > 1e-2]
+        assert hot and all(t.state.name == "PRUNED" and "chainrule.diverged" in t.user_attrs for t in hot)
+        assert all(t.state.name == "COMPLETE" for t in res.trials if t.params["lr"] <= 1e-2)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Callable, Iterator, Mapping
 
 import optuna
@@ -150,16 +151,31 @@ def n_positional(fn: Callable) -> int:
 
 
 def call_objective(objective: Callable, trial: TuneTrial) -> float:
-    """Run one of the three objective forms on `trial` and return its value."""
-    if n_positional(objective) >= 2:
-        result = objective(trial.params, trial.report_and_prune)
-    else:
-        result = objective(trial)
-    if is_solver(result):
-        return train_solver(result, trial)
+    """Run one of the three objective forms on `trial` and return its value.
+
+    A run that diverges (a NaN/inf value, or a FloatingPointError such as the Solver's
+    NonFiniteLossError) is a result of the search, not a crash: the trial is closed as
+    PRUNED with user attribute `chainrule.diverged` saying why (and counts in the budget)."""
     try:
-        return float(result)
+        if n_positional(objective) >= 2:
+            result = objective(trial.params, trial.report_and_prune)
+        else:
+            result = objective(trial)
+        if is_solver(result):
+            return train_solver(result, trial)
+    except FloatingPointError as e:
+        _diverged(trial, f"{type(e).__name__}: {e}")
+    try:
+        value = float(result)
     except (TypeError, ValueError):
         raise TypeError(
             f"tune objective: expected a number or a Solver from {getattr(objective, '__name__', objective)!r}, "
             f"got {type(result).__name__}") from None
+    if not math.isfinite(value):
+        _diverged(trial, f"the objective returned {value}")
+    return value
+
+
+def _diverged(trial: TuneTrial, why: str) -> None:
+    trial.set_user_attr("chainrule.diverged", why)
+    raise optuna.TrialPruned(f"diverged: {why}")
