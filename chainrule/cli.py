@@ -58,4 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package's own module so CLIError is one class (not a copy in __main__).
+    from chainrule.cli import main as _main
+
+    sys.exit(_main())

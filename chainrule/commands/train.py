@@ -6,7 +6,6 @@ With no arguments it trains the zoo's small_cnn on the built-in 8x8 digits
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
@@ -152,7 +151,7 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
                       "epochs_done": solver.epoch, "iterations": solver.step,
                       "wall_seconds": round(train_seconds, 2)}
     _runs.write_config(run_dir, cfg)
-    _plot(solver, run_dir)
+    _plot(solver, run_dir, data)
     print(f"Done in {train_seconds:.1f}s: best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch}), "
           f"test acc {test_acc:.4f}")
     print(f"Results in {run_dir}/ (model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")
@@ -160,17 +159,13 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
     return 0
 
 
-def _plot(solver, run_dir: Path) -> None:
-    """Training curves into run_dir/plots, if the plotting module exists
-    (`chainrule.viz.training.save_training_plots(history: dict, out_dir: Path)`)."""
+def _plot(solver, run_dir: Path, data) -> None:
+    """Curves, first-layer filters, activation histograms, the confusion matrix and the
+    misclassified validation examples, as PNGs in run_dir/plots."""
+    from chainrule.viz.training import save_training_plots
+
     try:
-        viz = importlib.import_module("chainrule.viz.training")
-    except ImportError:
-        return
-    fn = getattr(viz, "save_training_plots", None)
-    if fn is None:
-        return
-    try:
-        fn(solver.history, run_dir / "plots")
+        save_training_plots(solver, run_dir / "plots", X_val=data.X_val, y_val=data.y_val,
+                            classes=getattr(data, "classes", None))
     except Exception as e:  # plots are a bonus: never lose a finished run over them
         print(f"(plots not written: {type(e).__name__}: {e})", file=sys.stderr)
