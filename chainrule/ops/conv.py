@@ -104,6 +104,11 @@ def _single_threaded_blas():
     return _blas.limit(limits=1, user_api="blas") if _blas else contextlib.nullcontext()
 
 
+def _num_parts(n: int, work: int) -> int:
+    """How many blocks `_blocks` splits n examples into (one per thread; one for small jobs)."""
+    return min(_num_threads, n) if work >= (1 << 20) else 1
+
+
 def _blocks(fn, n: int, work: int) -> None:
     """Run fn(i, lo, hi) over blocks [lo, hi) of the n examples, one per thread.
 
@@ -115,7 +120,7 @@ def _blocks(fn, n: int, work: int) -> None:
     Small jobs run on this thread, with single-threaded BLAS too: on 2 cores a
     (32x288)@(288x4096) product took 1 ms on one BLAS thread and 14 ms on two."""
     global _pool
-    parts = min(_num_threads, n) if work >= (1 << 20) else 1
+    parts = _num_parts(n, work)
     if parts <= 1:
         with _single_threaded_blas():
             fn(0, 0, n)
@@ -147,44 +152,47 @@ def conv_output_size(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
-def _padded(x: np.ndarray, ph: int, pw: int, tag: str) -> np.ndarray:
-    """x zero-padded by (ph, pw), in a cached buffer (the border stays zero)."""
-    if ph == 0 and pw == 0:
+def _padded(x: np.ndarray, ph: int, pw: int, tag: str, extra_rows: int = 0) -> np.ndarray:
+    """x zero-padded by (ph, pw), plus `extra_rows` zero rows at the bottom, in a cached
+    buffer. The border stays zero because only the interior is ever written; the
+    padding is part of the key, since two geometries can share a padded shape."""
+    if ph == 0 and pw == 0 and extra_rows == 0:
         return x
     N, C, H, W = x.shape
-    xp = buffers.get(tag, (N, C, H + 2 * ph, W + 2 * pw), x.dtype, zero=True)
+    shape = (N, C, H + 2 * ph + extra_rows, W + 2 * pw)
+    xp = buffers.get(f"{tag}.{ph}.{pw}", shape, x.dtype, zero=True)
     xp[:, :, ph:ph + H, pw:pw + W] = x
     return xp
 
 
 def _windows(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int) -> np.ndarray:
-    """Every window of the padded input xp: (N, C, Hp, Wp), as a (C, KH, KW, N, OH, OW)
-    strided view: entry [c, kh, kw, n, oh, ow] = xp[n, c, oh*sh + kh, ow*sw + kw]."""
-    N, C = xp.shape[:2]
+    """Every window of the padded input xp: (n, C, Hp, Wp), as an (n, C, KH, KW, OH, OW)
+    strided view: entry [n, c, kh, kw, oh, ow] = xp[n, c, oh*sh + kh, ow*sw + kw]."""
+    n, C = xp.shape[:2]
     s0, s1, s2, s3 = xp.strides
-    return as_strided(xp, (C, KH, KW, N, OH, OW), (s1, s2, s3, s0, s2 * sh, s3 * sw), writeable=False)
+    return as_strided(xp, (n, C, KH, KW, OH, OW), (s0, s1, s2, s3, s2 * sh, s3 * sw), writeable=False)
 
 
 def im2col(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int,
            out: np.ndarray | None = None) -> np.ndarray:
-    """Columns (C*KH*KW, N*OH*OW) of the (already padded) input xp: (N, C, Hp, Wp):
-    one copy of a strided view that holds every window (no loops)."""
-    N, C = xp.shape[:2]
+    """Columns of the (already padded) input xp: (n, C, Hp, Wp), one matrix per example:
+    (n, C*KH*KW, OH*OW). One copy of a strided view that holds every window (no loops)."""
+    n, C = xp.shape[:2]
     if out is None:
-        out = np.empty((C * KH * KW, N * OH * OW), xp.dtype)
-    np.copyto(out.reshape(C, KH, KW, N, OH, OW), _windows(xp, KH, KW, sh, sw, OH, OW))
+        out = np.empty((n, C * KH * KW, OH * OW), xp.dtype)
+    np.copyto(out.reshape(n, C, KH, KW, OH, OW), _windows(xp, KH, KW, sh, sw, OH, OW))
     return out
 
 
 def col2im(dcols: np.ndarray, dxp: np.ndarray, KH: int, KW: int, sh: int, sw: int,
            OH: int, OW: int) -> np.ndarray:
-    """Adjoint of im2col: add dcols (C*KH*KW, N*OH*OW) back into dxp: (C, N, Hp, Wp),
+    """Adjoint of im2col: add dcols (n, C*KH*KW, OH*OW) back into dxp: (n, C, Hp, Wp),
     which must start at zero. One strided slice-add per kernel offset."""
-    C, N = dxp.shape[:2]
-    d6 = dcols.reshape(C, KH, KW, N, OH, OW)
+    n, C = dxp.shape[:2]
+    d6 = dcols.reshape(n, C, KH, KW, OH, OW)
     for kh in range(KH):
         for kw in range(KW):
-            dxp[:, :, kh:kh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw] += d6[:, kh, kw]
+            dxp[:, :, kh:kh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw] += d6[:, :, kh, kw]
     return dxp
 
 
@@ -217,83 +225,253 @@ def _check(x: np.ndarray, w: np.ndarray, b, stride, padding) -> tuple:
 
 
 # --------------------------------------------------------------------- fast
+_COLS_BYTES = 1 << 22  # columns of one sub-block: 4 MiB, so that they stay in the L2/L3 cache
+
+
+def _flat(tag: str, i: int, size: int, dtype) -> np.ndarray:
+    """Thread i's flat scratch buffer; take leading pieces of it with `_piece`."""
+    return buffers.get(f"{tag}.{i}", (size,), dtype)
+
+
+def _piece(flat: np.ndarray, *shape: int) -> np.ndarray:
+    """A C-contiguous array of `shape` at the start of `flat` (works for a short last sub-block)."""
+    return flat[:int(np.prod(shape))].reshape(shape)
+
+
+def _examples_per_sub_block(cols_bytes_per_example: int, n: int) -> int:
+    return max(1, min(n, _COLS_BYTES // max(1, cols_bytes_per_example)))
+
+
+def _sub_blocks(lo: int, hi: int, step: int):
+    """(s, e) runs of at most `step` examples covering lo:hi."""
+    for s in range(lo, hi, step):
+        yield s, min(s + step, hi)
+
+
+class _Conv2dCols:
+    """General convolution (any stride): im2col + one GEMM per example.
+
+    Each thread takes a block of examples and walks through it a few examples
+    at a time (`_sub_blocks`), so that a sub-block's columns (n, C*KH*KW, P),
+    P = OH*OW, stay in the cache from im2col to the GEMMs instead of KH*KW
+    times the input being written to memory and read back. One (C*KH*KW, P)
+    matrix per example makes each example's product W2 @ cols[n] land directly
+    in out[n] as (F, P): no reordering copy of the output or of dout."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias, sh, sw, ph, pw):
+        dtype = x.dtype
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW = conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw)
+        P, K = OH * OW, C * KH * KW
+        w2 = w.reshape(F, K)
+        xp = _padded(x, ph, pw, "conv.xpad")
+        out = np.empty((N, F, OH, OW), dtype)
+        nb = _examples_per_sub_block(K * P * x.itemsize, N)
+        cols_bufs = [_flat("conv.cols", i, nb * K * P, dtype) for i in range(_num_parts(N, N * K * P))]
+
+        def block(i, lo, hi):
+            for s, e in _sub_blocks(lo, hi, nb):
+                cols = im2col(xp[s:e], KH, KW, sh, sw, OH, OW, out=_piece(cols_bufs[i], e - s, K, P))
+                o = out[s:e].reshape(e - s, F, P)
+                np.matmul(w2, cols, out=o)  # one GEMM per example
+                if bias is not None:
+                    o += bias
+
+        _blocks(block, N, N * K * P)
+        return out
+
+    @staticmethod
+    def backward(ctx, g, x, w, sh, sw, ph, pw):
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW = conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw)
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        P, K = OH * OW, C * KH * KW
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dtype = w.dtype
+        g = g.astype(dtype, copy=False).reshape(N, F, P)
+        w2 = w.reshape(F, K)
+        xp = _padded(x, ph, pw, "conv.xpad") if need_w else None
+        dx = np.empty((N, C, H, W), dtype) if need_x else None
+        nb = _examples_per_sub_block(K * P * x.itemsize, N)
+        n_parts = _num_parts(N, N * K * P)
+        cols_bufs = [_flat("conv.cols", i, nb * K * P, dtype) for i in range(n_parts)]
+        padded = ph or pw  # then col2im needs a padded scratch; else it adds straight into dx
+        dxp_bufs = [_flat("conv.dxpad", i, nb * C * Hp * Wp, dtype) for i in range(n_parts)] if padded else None
+        parts: dict = {}
+
+        def block(i, lo, hi):
+            dw = np.zeros((F, K), dtype) if need_w else None
+            db = np.zeros(F, dtype) if need_b else None
+            for s, e in _sub_blocks(lo, hi, nb):
+                n, gs = e - s, g[s:e]  # dout of the sub-block, (n, F, P)
+                cols = _piece(cols_bufs[i], n, K, P)
+                if need_b:
+                    db += gs.sum(axis=2).sum(axis=0)
+                if need_w:  # dW = sum_n dout[n] @ cols[n]^T
+                    im2col(xp[s:e], KH, KW, sh, sw, OH, OW, out=cols)
+                    dw += np.matmul(gs, cols.transpose(0, 2, 1)).sum(axis=0)
+                if need_x:  # dcols[n] = W2^T @ dout[n] reuses cols: it is done with
+                    np.matmul(w2.T, gs, out=cols)
+                    d = _piece(dxp_bufs[i], n, C, Hp, Wp) if padded else dx[s:e]
+                    d.fill(0)
+                    col2im(cols, d, KH, KW, sh, sw, OH, OW)
+                    if padded:
+                        dx[s:e] = d[:, :, ph:ph + H, pw:pw + W]
+            parts[i] = (dw, db)
+
+        _blocks(block, N, N * K * P)
+        dw = sum(p[0] for p in parts.values()).reshape(w.shape) if need_w else None
+        db = sum(p[1] for p in parts.values()) if need_b else None
+        return dx, dw, db
+
+
+class _Conv2dWide:
+    """Stride-1 convolution on "wide rows": im2col and col2im become contiguous copies.
+
+    Lay each padded channel out flat, xf[n, c, :] = xpad[n, c].ravel() (Hp*Wp values,
+    plus one zero row so the reads below stay inside the buffer). For stride 1 the
+    window offset (kh, kw) of output pixel (oh, ow) reads
+
+        xpad[n, c, oh + kh, ow + kw] = xf[n, c, q + kh*Wp + kw],   q = oh*Wp + ow.
+
+    So compute the output on a grid of Q = OH*Wp positions per example, Wp - OW of
+    each row being junk that is dropped at the end: then row (c, kh, kw) of the
+    columns is ONE contiguous slice xf[n, c, kh*Wp + kw : kh*Wp + kw + Q]
+
+        cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wp + kw]        (n, C*KH*KW, Q)
+        out_wide[n] = W2 @ cols[n]                                 (n, F, Q)
+
+    and col2im is KH*KW adds of (n, C, Q) blocks at flat offsets kh*Wp + kw,
+    instead of KH*KW*C*OH short rows of OW values. Backward feeds dout on the same
+    wide grid with ZERO junk columns, so they add nothing to dW or dx. The price
+    is Wp/OW times the GEMM columns (6% for 32x32 with padding 1)."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias, ph, pw):
+        dtype = x.dtype
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW, Wp = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1, W + 2 * pw
+        Q, K = OH * Wp, C * KH * KW
+        w2 = w.reshape(F, K)
+        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1).reshape(N, C, -1)
+        out = np.empty((N, F, OH, OW), dtype)
+        nb = _examples_per_sub_block(K * Q * x.itemsize, N)
+        n_parts = _num_parts(N, N * K * Q)
+        cols_bufs = [_flat("conv.cols", i, nb * K * Q, dtype) for i in range(n_parts)]
+        prod_bufs = [_flat("conv.prod", i, nb * F * Q, dtype) for i in range(n_parts)]
+
+        def block(i, lo, hi):
+            for s, e in _sub_blocks(lo, hi, nb):
+                n = e - s
+                cols = _wide_im2col(xf[s:e], KH, KW, Wp, Q, _piece(cols_bufs[i], n, K, Q))
+                prod = np.matmul(w2, cols, out=_piece(prod_bufs[i], n, F, Q))
+                valid = prod.reshape(n, F, OH, Wp)[..., :OW]  # drop the junk columns
+                np.copyto(out[s:e], valid) if bias is None else np.add(valid, bias[:, :, None], out=out[s:e])
+
+        _blocks(block, N, N * K * Q)
+        return out
+
+    @staticmethod
+    def backward(ctx, g, x, w, ph, pw):
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW, Hp, Wp = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1, H + 2 * ph, W + 2 * pw
+        Q, K = OH * Wp, C * KH * KW
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dtype = w.dtype
+        w2 = w.reshape(F, K)
+        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1).reshape(N, C, -1) if need_w else None
+        dx = np.empty((N, C, H, W), dtype) if need_x else None
+        nb = _examples_per_sub_block(K * Q * x.itemsize, N)
+        n_parts = _num_parts(N, N * K * Q)
+        cols_bufs = [_flat("conv.cols", i, nb * K * Q, dtype) for i in range(n_parts)]
+        gw_bufs = [_flat("conv.gwide", i, nb * F * Q, dtype) for i in range(n_parts)]
+        dxf_bufs = [_flat("conv.dxwide", i, nb * C * (Hp + 1) * Wp, dtype) for i in range(n_parts)] if need_x else None
+        parts: dict = {}
+
+        def block(i, lo, hi):
+            dw = np.zeros((F, K), dtype) if need_w else None
+            db = np.zeros(F, dtype) if need_b else None
+            for s, e in _sub_blocks(lo, hi, nb):
+                n = e - s
+                gw = _piece(gw_bufs[i], n, F, Q)  # dout on the wide grid, junk columns zero
+                gw4 = gw.reshape(n, F, OH, Wp)
+                gw4[..., :OW] = g[s:e]
+                gw4[..., OW:] = 0
+                if need_b:
+                    db += gw.sum(axis=2).sum(axis=0)
+                cols = _piece(cols_bufs[i], n, K, Q)
+                if need_w:  # dW = sum_n dout[n] @ cols[n]^T
+                    _wide_im2col(xf[s:e], KH, KW, Wp, Q, cols)
+                    dw += np.matmul(gw, cols.transpose(0, 2, 1)).sum(axis=0)
+                if need_x:  # dcols[n] = W2^T @ dout[n] reuses cols: it is done with
+                    np.matmul(w2.T, gw, out=cols)
+                    dxf = _piece(dxf_bufs[i], n, C, (Hp + 1) * Wp)
+                    dxf.fill(0)
+                    _wide_col2im(cols, dxf, KH, KW, Wp, Q)
+                    dx[s:e] = dxf.reshape(n, C, Hp + 1, Wp)[:, :, ph:ph + H, pw:pw + W]
+            parts[i] = (dw, db)
+
+        _blocks(block, N, N * K * Q)
+        dw = sum(p[0] for p in parts.values()).reshape(w.shape) if need_w else None
+        db = sum(p[1] for p in parts.values()) if need_b else None
+        return dx, dw, db
+
+
+def _wide_im2col(xf: np.ndarray, KH: int, KW: int, Wp: int, Q: int, out: np.ndarray) -> np.ndarray:
+    """cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wp + kw]: xf (n, C, L) -> out (n, C*KH*KW, Q),
+    one copy of a strided view whose innermost axis is contiguous."""
+    n, C, _ = xf.shape
+    s0, s1, s2 = xf.strides
+    view = as_strided(xf, (n, C, KH, KW, Q), (s0, s1, Wp * s2, s2, s2), writeable=False)
+    np.copyto(out.reshape(n, C, KH, KW, Q), view)
+    return out
+
+
+def _wide_col2im(dcols: np.ndarray, dxf: np.ndarray, KH: int, KW: int, Wp: int, Q: int) -> np.ndarray:
+    """Adjoint of _wide_im2col: dxf[n, c, q + kh*Wp + kw] += dcols[n, (c, kh, kw), q]."""
+    n, C, _ = dxf.shape
+    d5 = dcols.reshape(n, C, KH, KW, Q)
+    for kh in range(KH):
+        for kw in range(KW):
+            off = kh * Wp + kw
+            dxf[:, :, off:off + Q] += d5[:, :, kh, kw]
+    return dxf
+
+
 class Conv2d(Function):
     """x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) or None -> (N, F, OH, OW).
 
-    Columns are ordered (n, oh, ow), so the examples lo:hi own the column block
-    lo*P:hi*P (P = OH*OW) and each thread works on its own block end to end."""
+    Stride-1 convolutions take the wide-row path (`_Conv2dWide`), others im2col
+    (`_Conv2dCols`); both walk the examples in cache-sized sub-blocks, one block
+    of examples per thread."""
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
         sh, sw, ph, pw = _check(x, w, b, stride, padding)
         dtype = np.result_type(x, w) if b is None else np.result_type(x, w, b)
         x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-        N, C, H, W = x.shape
-        F, _, KH, KW = w.shape
-        OH, OW = conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw)
-        P, K = OH * OW, C * KH * KW
-        w2 = w.reshape(F, K)
         bias = None if b is None else b.astype(dtype, copy=False)[:, None]
-
-        # cols lives in the cache and backward rebuilds it from x: saving a fresh
-        # cols (C*KH*KW times the input's size) would cost as much in page faults
-        # as the rebuild does, and pin hundreds of MB per layer until backward.
-        windows = _windows(_padded(x, ph, pw, "conv.xpad"), KH, KW, sh, sw, OH, OW)
-        cols = buffers.get("conv.cols", (K, N * P), dtype)
-        prod = buffers.get("conv.prod", (F, N * P), dtype)
-        out = np.empty((N, F, OH, OW), dtype)
-
-        def block(i, lo, hi):
-            np.copyto(cols.reshape(C, KH, KW, N, OH, OW)[:, :, :, lo:hi], windows[:, :, :, lo:hi])  # im2col
-            np.matmul(w2, cols[:, lo * P:hi * P], out=prod[:, lo * P:hi * P])
-            # (F, n, P) -> (n, F, P), the bias add riding along with the copy
-            src = prod[:, lo * P:hi * P].reshape(F, hi - lo, P).transpose(1, 0, 2)
-            dst = out[lo:hi].reshape(hi - lo, F, P)
-            np.copyto(dst, src) if bias is None else np.add(src, bias, out=dst)
-
-        _blocks(block, N, cols.size)
         ctx.save_for_backward(x, w)
-        ctx.geom = (sh, sw, ph, pw, OH, OW)
-        return out
+        ctx.geom = (sh, sw, ph, pw)
+        ctx.wide = sh == 1 and sw == 1
+        if ctx.wide:
+            return _Conv2dWide.forward(ctx, x, w, bias, ph, pw)
+        return _Conv2dCols.forward(ctx, x, w, bias, sh, sw, ph, pw)
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        sh, sw, ph, pw, OH, OW = ctx.geom
-        N, C, H, W = x.shape
-        F, _, KH, KW = w.shape
-        P, K = OH * OW, C * KH * KW
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dtype = w.dtype
-        g = g.astype(dtype, copy=False)
-        w2 = w.reshape(F, K)
-
-        windows = _windows(_padded(x, ph, pw, "conv.xpad"), KH, KW, sh, sw, OH, OW) if need_w else None
-        cols = buffers.get("conv.cols", (K, N * P), dtype)
-        g2 = buffers.get("conv.g2", (F, N * P), dtype)  # dout in the forward product's layout
-        dxp = buffers.get("conv.dxpad", (C, N, H + 2 * ph, W + 2 * pw), dtype) if need_x else None
-        dx = np.empty((N, C, H, W), dtype) if need_x else None
-        parts: dict = {}
-
-        def block(i, lo, hi):
-            cb = slice(lo * P, hi * P)
-            np.copyto(g2[:, cb].reshape(F, hi - lo, P), g[lo:hi].reshape(hi - lo, F, P).transpose(1, 0, 2))
-            if need_b:
-                parts["db", i] = g2[:, cb].sum(axis=1)
-            if need_w:  # dW = dout2 @ cols^T, summed over the blocks below
-                np.copyto(cols.reshape(C, KH, KW, N, OH, OW)[:, :, :, lo:hi], windows[:, :, :, lo:hi])
-                parts["dw", i] = g2[:, cb] @ cols[:, cb].T
-            if need_x:  # dcols = W2^T @ dout2 reuses this block of cols: it is done with
-                np.matmul(w2.T, g2[:, cb], out=cols[:, cb])
-                d = dxp[:, lo:hi]
-                d.fill(0)
-                col2im(cols[:, cb], d, KH, KW, sh, sw, OH, OW)
-                dx[lo:hi] = d[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
-
-        _blocks(block, N, cols.size)
-        n_blocks = 1 + max((k[1] for k in parts), default=0)
-        dw = sum(parts["dw", i] for i in range(n_blocks)).reshape(w.shape) if need_w else None
-        db = sum(parts["db", i] for i in range(n_blocks)) if need_b else None
+        sh, sw, ph, pw = ctx.geom
+        g = g.astype(w.dtype, copy=False)
+        if ctx.wide:
+            dx, dw, db = _Conv2dWide.backward(ctx, g, x, w, ph, pw)
+        else:
+            dx, dw, db = _Conv2dCols.backward(ctx, g, x, w, sh, sw, ph, pw)
         return dx, dw, db, None, None
 
 
