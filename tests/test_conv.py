@@ -191,6 +191,7 @@ def tiny_blocks(monkeypatch):
 # stride 1 (the wide-row path): odd and non-square sizes, kernels 1x1 .. 5x5, padding 0/1/2
 WIDE = [
     ((7, 3, 9, 13), (4, 3, 1, 1), 1, 0),
+    ((3, 3, 6, 5), (4, 3, 1, 1), 1, 2),  # padding wider than the kernel: row pitch OW
     ((7, 3, 9, 13), (4, 3, 3, 3), 1, 0),
     ((7, 3, 9, 13), (4, 3, 3, 3), 1, 1),
     ((5, 2, 11, 6), (3, 2, 5, 5), 1, 2),

@@ -152,15 +152,17 @@ def conv_output_size(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
-def _padded(x: np.ndarray, ph: int, pw: int, tag: str, extra_rows: int = 0) -> np.ndarray:
+def _padded(x: np.ndarray, ph: int, pw: int, tag: str, extra_rows: int = 0,
+            width: int | None = None) -> np.ndarray:
     """x zero-padded by (ph, pw), plus `extra_rows` zero rows at the bottom, in a cached
-    buffer. The border stays zero because only the interior is ever written; the
-    padding is part of the key, since two geometries can share a padded shape."""
-    if ph == 0 and pw == 0 and extra_rows == 0:
-        return x
+    buffer; `width` (default W + 2*pw) may cut the right padding short. The border
+    stays zero because only the interior is ever written; the padding is part of the
+    key, since two geometries can share a padded shape."""
     N, C, H, W = x.shape
-    shape = (N, C, H + 2 * ph + extra_rows, W + 2 * pw)
-    xp = buffers.get(f"{tag}.{ph}.{pw}", shape, x.dtype, zero=True)
+    width = W + 2 * pw if width is None else width
+    if ph == 0 and pw == 0 and extra_rows == 0 and width == W:
+        return x
+    xp = buffers.get(f"{tag}.{ph}.{pw}", (N, C, H + 2 * ph + extra_rows, width), x.dtype, zero=True)
     xp[:, :, ph:ph + H, pw:pw + W] = x
     return xp
 
@@ -331,33 +333,37 @@ class _Conv2dCols:
 class _Conv2dWide:
     """Stride-1 convolution on "wide rows": im2col and col2im become contiguous copies.
 
-    Lay each padded channel out flat, xf[n, c, :] = xpad[n, c].ravel() (Hp*Wp values,
-    plus one zero row so the reads below stay inside the buffer). For stride 1 the
-    window offset (kh, kw) of output pixel (oh, ow) reads
+    Lay each padded channel out flat with a row pitch Wq: xf[n, c, r*Wq + pw + j] =
+    x[n, c, r - ph, j], zero elsewhere (Hp rows plus one zero row, so the reads below
+    stay inside the buffer). For stride 1 the window offset (kh, kw) of output pixel
+    (oh, ow) reads
 
-        xpad[n, c, oh + kh, ow + kw] = xf[n, c, q + kh*Wp + kw],   q = oh*Wp + ow.
+        xpad[n, c, oh + kh, ow + kw] = xf[n, c, q + kh*Wq + kw],   q = oh*Wq + ow.
 
-    So compute the output on a grid of Q = OH*Wp positions per example, Wp - OW of
-    each row being junk that is dropped at the end: then row (c, kh, kw) of the
-    columns is ONE contiguous slice xf[n, c, kh*Wp + kw : kh*Wp + kw + Q]
+    A read past a row's end lands in the next row's left padding, so the right
+    padding can share it: Wq = max(W + pw, OW) suffices (not W + 2*pw). Compute the
+    output on a grid of Q = OH*Wq positions per example, Wq - OW of each row being
+    junk that is dropped at the end: then row (c, kh, kw) of the columns is ONE
+    contiguous slice xf[n, c, kh*Wq + kw : kh*Wq + kw + Q]
 
-        cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wp + kw]        (n, C*KH*KW, Q)
+        cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wq + kw]        (n, C*KH*KW, Q)
         out_wide[n] = W2 @ cols[n]                                 (n, F, Q)
 
-    and col2im is KH*KW adds of (n, C, Q) blocks at flat offsets kh*Wp + kw,
+    and col2im is KH*KW adds of (n, C, Q) blocks at flat offsets kh*Wq + kw,
     instead of KH*KW*C*OH short rows of OW values. Backward feeds dout on the same
     wide grid with ZERO junk columns, so they add nothing to dW or dx. The price
-    is Wp/OW times the GEMM columns (6% for 32x32 with padding 1)."""
+    is Wq/OW times the GEMM columns (3% for 32x32, 6% for 16x16 with padding 1)."""
 
     @staticmethod
     def forward(ctx, x, w, bias, ph, pw):
         dtype = x.dtype
         N, C, H, W = x.shape
         F, _, KH, KW = w.shape
-        OH, OW, Wp = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1, W + 2 * pw
-        Q, K = OH * Wp, C * KH * KW
+        OH, OW = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1
+        Wq = max(W + pw, OW)  # the row pitch
+        Q, K = OH * Wq, C * KH * KW
         w2 = w.reshape(F, K)
-        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1).reshape(N, C, -1)
+        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1, width=Wq).reshape(N, C, -1)
         out = np.empty((N, F, OH, OW), dtype)
         nb = _examples_per_sub_block(K * Q * x.itemsize, N)
         n_parts = _num_parts(N, N * K * Q)
@@ -367,9 +373,9 @@ class _Conv2dWide:
         def block(i, lo, hi):
             for s, e in _sub_blocks(lo, hi, nb):
                 n = e - s
-                cols = _wide_im2col(xf[s:e], KH, KW, Wp, Q, _piece(cols_bufs[i], n, K, Q))
+                cols = _wide_im2col(xf[s:e], KH, KW, Wq, Q, _piece(cols_bufs[i], n, K, Q))
                 prod = np.matmul(w2, cols, out=_piece(prod_bufs[i], n, F, Q))
-                valid = prod.reshape(n, F, OH, Wp)[..., :OW]  # drop the junk columns
+                valid = prod.reshape(n, F, OH, Wq)[..., :OW]  # drop the junk columns
                 np.copyto(out[s:e], valid) if bias is None else np.add(valid, bias[:, :, None], out=out[s:e])
 
         _blocks(block, N, N * K * Q)
@@ -379,18 +385,19 @@ class _Conv2dWide:
     def backward(ctx, g, x, w, ph, pw):
         N, C, H, W = x.shape
         F, _, KH, KW = w.shape
-        OH, OW, Hp, Wp = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1, H + 2 * ph, W + 2 * pw
-        Q, K = OH * Wp, C * KH * KW
+        OH, OW, Hp = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1, H + 2 * ph
+        Wq = max(W + pw, OW)
+        Q, K = OH * Wq, C * KH * KW
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dtype = w.dtype
         w2 = w.reshape(F, K)
-        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1).reshape(N, C, -1) if need_w else None
+        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1, width=Wq).reshape(N, C, -1) if need_w else None
         dx = np.empty((N, C, H, W), dtype) if need_x else None
         nb = _examples_per_sub_block(K * Q * x.itemsize, N)
         n_parts = _num_parts(N, N * K * Q)
         cols_bufs = [_flat("conv.cols", i, nb * K * Q, dtype) for i in range(n_parts)]
         gw_bufs = [_flat("conv.gwide", i, nb * F * Q, dtype) for i in range(n_parts)]
-        dxf_bufs = [_flat("conv.dxwide", i, nb * C * (Hp + 1) * Wp, dtype) for i in range(n_parts)] if need_x else None
+        dxf_bufs = [_flat("conv.dxwide", i, nb * C * (Hp + 1) * Wq, dtype) for i in range(n_parts)] if need_x else None
         parts: dict = {}
 
         def block(i, lo, hi):
@@ -399,21 +406,21 @@ class _Conv2dWide:
             for s, e in _sub_blocks(lo, hi, nb):
                 n = e - s
                 gw = _piece(gw_bufs[i], n, F, Q)  # dout on the wide grid, junk columns zero
-                gw4 = gw.reshape(n, F, OH, Wp)
+                gw4 = gw.reshape(n, F, OH, Wq)
                 gw4[..., :OW] = g[s:e]
                 gw4[..., OW:] = 0
                 if need_b:
                     db += gw.sum(axis=2).sum(axis=0)
                 cols = _piece(cols_bufs[i], n, K, Q)
                 if need_w:  # dW = sum_n dout[n] @ cols[n]^T
-                    _wide_im2col(xf[s:e], KH, KW, Wp, Q, cols)
+                    _wide_im2col(xf[s:e], KH, KW, Wq, Q, cols)
                     dw += np.matmul(gw, cols.transpose(0, 2, 1)).sum(axis=0)
                 if need_x:  # dcols[n] = W2^T @ dout[n] reuses cols: it is done with
                     np.matmul(w2.T, gw, out=cols)
-                    dxf = _piece(dxf_bufs[i], n, C, (Hp + 1) * Wp)
+                    dxf = _piece(dxf_bufs[i], n, C, (Hp + 1) * Wq)
                     dxf.fill(0)
-                    _wide_col2im(cols, dxf, KH, KW, Wp, Q)
-                    dx[s:e] = dxf.reshape(n, C, Hp + 1, Wp)[:, :, ph:ph + H, pw:pw + W]
+                    _wide_col2im(cols, dxf, KH, KW, Wq, Q)
+                    dx[s:e] = dxf.reshape(n, C, Hp + 1, Wq)[:, :, ph:ph + H, pw:pw + W]
             parts[i] = (dw, db)
 
         _blocks(block, N, N * K * Q)
@@ -422,23 +429,23 @@ class _Conv2dWide:
         return dx, dw, db
 
 
-def _wide_im2col(xf: np.ndarray, KH: int, KW: int, Wp: int, Q: int, out: np.ndarray) -> np.ndarray:
-    """cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wp + kw]: xf (n, C, L) -> out (n, C*KH*KW, Q),
+def _wide_im2col(xf: np.ndarray, KH: int, KW: int, Wq: int, Q: int, out: np.ndarray) -> np.ndarray:
+    """cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wq + kw]: xf (n, C, L) -> out (n, C*KH*KW, Q),
     one copy of a strided view whose innermost axis is contiguous."""
     n, C, _ = xf.shape
     s0, s1, s2 = xf.strides
-    view = as_strided(xf, (n, C, KH, KW, Q), (s0, s1, Wp * s2, s2, s2), writeable=False)
+    view = as_strided(xf, (n, C, KH, KW, Q), (s0, s1, Wq * s2, s2, s2), writeable=False)
     np.copyto(out.reshape(n, C, KH, KW, Q), view)
     return out
 
 
-def _wide_col2im(dcols: np.ndarray, dxf: np.ndarray, KH: int, KW: int, Wp: int, Q: int) -> np.ndarray:
-    """Adjoint of _wide_im2col: dxf[n, c, q + kh*Wp + kw] += dcols[n, (c, kh, kw), q]."""
+def _wide_col2im(dcols: np.ndarray, dxf: np.ndarray, KH: int, KW: int, Wq: int, Q: int) -> np.ndarray:
+    """Adjoint of _wide_im2col: dxf[n, c, q + kh*Wq + kw] += dcols[n, (c, kh, kw), q]."""
     n, C, _ = dxf.shape
     d5 = dcols.reshape(n, C, KH, KW, Q)
     for kh in range(KH):
         for kw in range(KW):
-            off = kh * Wp + kw
+            off = kh * Wq + kw
             dxf[:, :, off:off + Q] += d5[:, :, kh, kw]
     return dxf
 
