@@ -361,16 +361,24 @@ class _Conv2dWide:
 
     @staticmethod
     def forward(ctx, x, w, bias, ph, pw):
-        dtype = x.dtype
         N, C, H, W = x.shape
         F, _, KH, KW = w.shape
         OH, OW = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1
         Wq = max(W + pw, OW)  # the row pitch
+        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1, width=Wq).reshape(N, C, -1)
+        return _Conv2dWide.conv(xf, w, bias, OH, OW, Wq)
+
+    @staticmethod
+    def conv(xf: np.ndarray, w: np.ndarray, bias, OH: int, OW: int, Wq: int) -> np.ndarray:
+        """The convolution of the flat padded input xf: (N, C, L) with row pitch Wq
+        -> (N, F, OH, OW); bias: (F, 1) or None."""
+        dtype = xf.dtype
+        N, C = xf.shape[:2]
+        F, _, KH, KW = w.shape
         Q, K = OH * Wq, C * KH * KW
         w2 = w.reshape(F, K)
-        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1, width=Wq).reshape(N, C, -1)
         out = np.empty((N, F, OH, OW), dtype)
-        nb = _examples_per_sub_block(K * Q * x.itemsize, N)
+        nb = _examples_per_sub_block(K * Q * xf.itemsize, N)
         n_parts = _num_parts(N, N * K * Q)
         cols_bufs = [_flat("conv.cols", i, nb * K * Q, dtype) for i in range(n_parts)]
         prod_bufs = [_flat("conv.prod", i, nb * F * Q, dtype) for i in range(n_parts)]
@@ -385,6 +393,55 @@ class _Conv2dWide:
 
         _blocks(block, N, N * K * Q)
         return out
+
+    @staticmethod
+    def backward_by_conv(ctx, g, x, w, ph, pw):
+        """Backward when ph <= KH - 1 and pw <= KW - 1 (all "same" and "valid" convs)
+        and F <= 2*C (see Conv2d.backward).
+
+        dx is itself a stride-1 convolution: of dout, zero-padded by (KH-1-ph, KW-1-pw),
+        with the kernel flipped in space and transposed to (C, F, KH, KW). Its padded
+        dout then has the same row pitch Wq as x's, and a window of it at offset
+        (KH-1-ph)*Wq + (KW-1-pw) is exactly dout on x's wide grid with zero junk
+        columns: a strided view that feeds the dW product without a copy. So backward
+        is two im2col + GEMM passes, and no col2im at all."""
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1
+        Wq = W + pw  # = max(W + pw, OW) here, and = OW + (KW-1-pw)
+        Q, K = OH * Wq, C * KH * KW
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dtype = w.dtype
+        qh, qw = KH - 1 - ph, KW - 1 - pw  # dout's padding for the dx convolution
+        gf = _padded(g, qh, qw, "conv.gwide", extra_rows=1, width=Wq).reshape(N, F, -1)
+        gw = gf[:, :, qh * Wq + qw:qh * Wq + qw + Q]  # dout on x's wide grid, (N, F, Q)
+        dw = db = None
+        if need_w or need_b:
+            xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1, width=Wq).reshape(N, C, -1)
+            nb = _examples_per_sub_block(K * Q * x.itemsize, N)
+            n_parts = _num_parts(N, N * K * Q)
+            cols_bufs = [_flat("conv.cols", i, nb * K * Q, dtype) for i in range(n_parts)]
+            parts: dict = {}
+
+            def block(i, lo, hi):
+                dw_i = np.zeros((F, K), dtype) if need_w else None
+                db_i = np.zeros(F, dtype) if need_b else None
+                for s, e in _sub_blocks(lo, hi, nb):
+                    if need_b:
+                        db_i += gw[s:e].sum(axis=2).sum(axis=0)
+                    if need_w:  # dW = sum_n dout[n] @ cols[n]^T
+                        cols = _wide_im2col(xf[s:e], KH, KW, Wq, Q, _piece(cols_bufs[i], e - s, K, Q))
+                        dw_i += np.matmul(gw[s:e], cols.transpose(0, 2, 1)).sum(axis=0)
+                parts[i] = (dw_i, db_i)
+
+            _blocks(block, N, N * K * Q)
+            dw = sum(p[0] for p in parts.values()).reshape(w.shape) if need_w else None
+            db = sum(p[1] for p in parts.values()) if need_b else None
+        dx = None
+        if need_x:
+            w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
+            dx = _Conv2dWide.conv(gf, w_flip, None, H, W, Wq)
+        return dx, dw, db
 
     @staticmethod
     def backward(ctx, g, x, w, ph, pw):
@@ -480,7 +537,12 @@ class Conv2d(Function):
         x, w = ctx.saved_tensors
         sh, sw, ph, pw = ctx.geom
         g = g.astype(w.dtype, copy=False)
-        if ctx.wide:
+        F, C, KH, KW = w.shape
+        # dx as a convolution copies F*KH*KW values per position where col2im adds
+        # (reads and writes) C*KH*KW: it wins unless F >> C (the 3-channel first layer)
+        if ctx.wide and ph <= KH - 1 and pw <= KW - 1 and F <= 2 * C:
+            dx, dw, db = _Conv2dWide.backward_by_conv(ctx, g, x, w, ph, pw)
+        elif ctx.wide:
             dx, dw, db = _Conv2dWide.backward(ctx, g, x, w, ph, pw)
         else:
             dx, dw, db = _Conv2dCols.backward(ctx, g, x, w, sh, sw, ph, pw)
