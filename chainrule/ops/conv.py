@@ -19,6 +19,8 @@ The GEMMs run near BLAS peak; the time goes to the copies around them, so:
   compute the output on "wide rows", which makes every row of the column
   matrix one contiguous slice of the input: im2col and col2im become long
   contiguous copies/adds (see its docstring). Other strides use `_Conv2dCols`;
+- for stride 1 (and F <= 2*C), dx is computed as a convolution of dout with
+  the flipped kernel, with no col2im (`_Conv2dWide.backward_by_conv`);
 - one thread per block of examples (`_blocks`), each with single-threaded BLAS;
 - scratch arrays live in a small buffer cache (fresh multi-MB arrays cost a
   page fault per 4 KiB page on every call).
