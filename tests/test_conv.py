@@ -150,3 +150,91 @@ def test_conv2d_threaded_copies_match_torch(threads):
     yt.backward(torch.tensor(g))
     for ours, theirs in [(y.data, yt.detach()), (X.grad, xt.grad), (Wt.grad, wt.grad)]:
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-4 * np.abs(theirs.numpy()).max())
+
+
+# ------------------------------------------------- the fast paths' internals
+def _check_against_torch(x, w, b, stride, padding, tol, need_x=True, need_w=True):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    X, Wt = cr.Tensor(x, requires_grad=need_x), cr.Tensor(w, requires_grad=need_w)
+    B = None if b is None else cr.Tensor(b, requires_grad=True)
+    y = conv2d(X, Wt, B, stride, padding)
+    g = _rand(y.shape, rng, x.dtype)
+    y.backward(g)
+    xt, wt = torch.tensor(x, requires_grad=need_x), torch.tensor(w, requires_grad=need_w)
+    bt = None if b is None else torch.tensor(b, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride, padding)
+    yt.backward(torch.tensor(g))
+    pairs = [(y.data, yt.detach())]
+    pairs += [(X.grad, xt.grad)] if need_x else []
+    pairs += [(Wt.grad, wt.grad)] if need_w else []
+    pairs += [] if b is None else [(B.grad, bt.grad)]
+    assert (X.grad is None) == (not need_x) and (Wt.grad is None) == (not need_w)
+    for ours, theirs in pairs:
+        theirs = theirs.numpy()
+        assert ours.shape == theirs.shape and ours.dtype == x.dtype
+        np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * np.abs(theirs).max())
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """Sub-blocks of 2 examples and 2 threads even for tiny inputs, so that block
+    and sub-block boundaries (and a short last sub-block) are exercised."""
+    from chainrule.ops import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "_examples_per_sub_block", lambda per_example, n: min(2, n))
+    monkeypatch.setattr(conv_module, "_num_parts", lambda n, work: min(2, n))
+    monkeypatch.setattr(conv_module, "_num_threads", 2)
+    monkeypatch.setattr(conv_module, "_pool", None)
+
+
+# stride 1 (the wide-row path): odd and non-square sizes, kernels 1x1 .. 5x5, padding 0/1/2
+WIDE = [
+    ((7, 3, 9, 13), (4, 3, 1, 1), 1, 0),
+    ((3, 3, 6, 5), (4, 3, 1, 1), 1, 2),  # padding wider than the kernel: row pitch OW
+    ((7, 3, 9, 13), (4, 3, 3, 3), 1, 0),
+    ((7, 3, 9, 13), (4, 3, 3, 3), 1, 1),
+    ((5, 1, 7, 6), (4, 1, 3, 3), 1, 1),  # F > 2C: dx by col2im, not by a convolution
+    ((5, 2, 11, 6), (3, 2, 5, 5), 1, 2),
+    ((5, 2, 8, 11), (3, 2, 3, 5), 1, (2, 1)),
+    ((3, 4, 5, 5), (2, 4, 5, 5), 1, 0),  # a single output pixel
+    ((2, 3, 1, 7), (2, 3, 1, 3), 1, (0, 1)),  # one input row
+]
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+@pytest.mark.parametrize("xs, ws, stride, padding", WIDE)
+def test_wide_row_path_matches_torch(xs, ws, stride, padding, dtype, tol, tiny_blocks):
+    rng = np.random.default_rng(7)
+    x, w, b = _rand(xs, rng, dtype), _rand(ws, rng, dtype), _rand(ws[0], rng, dtype)
+    _check_against_torch(x, w, b, stride, padding, tol)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((5, 3, 9, 13), (4, 3, 3, 3), 2, 1),
+    ((5, 2, 11, 6), (3, 2, 5, 3), (1, 2), (2, 0)),
+    ((3, 2, 7, 7), (3, 2, 1, 1), 2, 0),
+])
+def test_im2col_path_in_sub_blocks_matches_torch(xs, ws, stride, padding, tiny_blocks):
+    rng = np.random.default_rng(8)
+    x, w, b = _rand(xs, rng), _rand(ws, rng), _rand(ws[0], rng)
+    _check_against_torch(x, w, b, stride, padding, 1e-10)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("need_x, need_w", [(True, False), (False, True)])
+def test_conv2d_backward_for_one_input_only(stride, need_x, need_w):
+    rng = np.random.default_rng(9)
+    x, w = _rand((3, 2, 7, 6), rng), _rand((4, 2, 3, 3), rng)
+    _check_against_torch(x, w, None, stride, 1, 1e-10, need_x=need_x, need_w=need_w)
+
+
+def test_conv2d_geometries_sharing_a_padded_shape():
+    # (30, 30) padded by 2 and (32, 32) padded by 1 are both (34, 34): the cached
+    # padded buffers must not leak one's interior into the other's border.
+    rng = np.random.default_rng(10)
+    w = _rand((3, 2, 3, 3), rng)
+    for size, pad in [(30, 2), (32, 1), (30, 2)]:
+        for stride in (1, 2):
+            x = _rand((2, 2, size, size), rng)
+            _check_against_torch(x, w, None, stride, pad, 1e-10)

@@ -115,3 +115,57 @@ def test_lrn_matches_torch(shape, size, dtype, tol):
 def test_lrn_bad_input():
     with pytest.raises(ValueError, match=r"local_response_norm.*3 or more dimensions.*\(4, 5\)"):
         local_response_norm(cr.zeros(4, 5), 2)
+
+
+# ------------------------------------------------- batch norm's chunked passes
+@pytest.mark.parametrize("shape", [(9, 3), (7, 3, 5), (7, 3, 5, 4)])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+def test_batch_norm_in_chunks_and_threads_matches_torch(shape, dtype, tol, monkeypatch):
+    # one example per chunk and 2 threads even for tiny inputs: chunk and block
+    # boundaries (and an odd number of examples) are exercised
+    torch = pytest.importorskip("torch")
+    from chainrule.ops import conv as conv_module
+    from chainrule.ops import norm as norm_module
+
+    monkeypatch.setattr(norm_module, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_module, "_num_parts", lambda n, work: min(2, n))
+    monkeypatch.setattr(conv_module, "_num_threads", 2)
+    monkeypatch.setattr(conv_module, "_pool", None)
+    rng = np.random.default_rng(3)
+    C = shape[1]
+    for training in (True, False):
+        x = (rng.standard_normal(shape) * 2 - 1).astype(dtype)
+        g = rng.standard_normal(shape).astype(dtype)
+        w, b = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+        rm, rv = rng.standard_normal(C).astype(dtype), (rng.random(C) + 0.5).astype(dtype)
+        rmt, rvt = torch.tensor(rm), torch.tensor(rv)
+        X, W, B = (cr.Tensor(a, requires_grad=True) for a in (x, w, b))
+        xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = batch_norm(X, rm, rv, W, B, training=training)
+        yt = torch.nn.functional.batch_norm(xt, rmt, rvt, wt, bt, training=training)
+        y.backward(g)
+        yt.backward(torch.tensor(g))
+        for ours, theirs in [(y.data, yt), (X.grad, xt.grad), (W.grad, wt.grad), (B.grad, bt.grad),
+                             (rm, rmt), (rv, rvt)]:
+            theirs = theirs.detach().numpy()
+            np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * max(1.0, np.abs(theirs).max()))
+
+
+def test_batch_norm_float32_is_stable_for_a_large_mean():
+    # mean 100, std 1: the one-pass E[x^2] - mean^2 would lose ~3 digits of the
+    # variance in float32; the centred second pass keeps the error near float32's.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((16, 3, 8, 8)) + 100).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    X = cr.Tensor(x, requires_grad=True)
+    y = batch_norm(X, rm, rv, training=True, momentum=1.0)
+    y.backward(g)
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)  # exact reference
+    rvt = torch.ones(3, dtype=torch.float64)
+    yt = torch.nn.functional.batch_norm(xt, torch.zeros(3, dtype=torch.float64), rvt, training=True, momentum=1.0)
+    yt.backward(torch.tensor(g.astype(np.float64)))
+    np.testing.assert_allclose(rv, rvt.numpy(), rtol=2e-5)
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(X.grad, xt.grad.numpy(), rtol=0, atol=1e-4 * np.abs(xt.grad.numpy()).max())

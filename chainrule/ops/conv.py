@@ -1,22 +1,29 @@
 """2-D convolution (really cross-correlation, as in every framework).
 
-Fast path: im2col + one matrix product (lecture 5/7).
+The lecture's method (5/7): im2col + a matrix product,
 
-    cols[(c, kh, kw), (n, oh, ow)] = xpad[n, c, oh*sh + kh, ow*sw + kw]    (C*KH*KW, N*OH*OW)
-    out = W.reshape(F, C*KH*KW) @ cols                                     (F, N*OH*OW)
+    cols[(c, kh, kw), (oh, ow)] = xpad[c, oh*sh + kh, ow*sw + kw]     (C*KH*KW, OH*OW) per example
+    out[n] = W.reshape(F, C*KH*KW) @ cols                             (F, OH*OW)
 
-Backward is two more matrix products and col2im, the adjoint of im2col:
+and backward is two more products and col2im, the adjoint of im2col:
 
-    dW = dout2 @ cols^T          dcols = W2^T @ dout2
-    dx[n, c, oh*sh + kh, ow*sw + kw] += dcols[(c, kh, kw), (n, oh, ow)]
+    dW = sum_n dout[n] @ cols[n]^T          dcols[n] = W2^T @ dout[n]
+    dx[n, c, oh*sh + kh, ow*sw + kw] += dcols[n][(c, kh, kw), (oh, ow)]
 
-col2im adds one strided slice per kernel offset (a loop over KH*KW, never
-over examples or pixels). The GEMMs run near BLAS peak; the time goes to the
-copies, so temporaries that never leave a call live in a small buffer cache
-(fresh multi-MB arrays cost a page fault per 4 KiB page on every call), and
-large convolutions split the examples into one block per thread, each doing
-its own im2col, GEMM and col2im (see `_blocks`): one matrix product per
-thread instead of one BLAS call whose threads leave the copies single-threaded.
+The GEMMs run near BLAS peak; the time goes to the copies around them, so:
+
+- examples are processed a few at a time (`_sub_blocks`), so that their
+  columns stay in the cache from im2col to the GEMMs (the full column matrix
+  is KH*KW times the input: 302 MB for a 64->64 3x3 layer at batch 128);
+- stride-1 convolutions (`_Conv2dWide`) store each padded channel flat and
+  compute the output on "wide rows", which makes every row of the column
+  matrix one contiguous slice of the input: im2col and col2im become long
+  contiguous copies/adds (see its docstring). Other strides use `_Conv2dCols`;
+- for stride 1 (and F <= 2*C), dx is computed as a convolution of dout with
+  the flipped kernel, with no col2im (`_Conv2dWide.backward_by_conv`);
+- one thread per block of examples (`_blocks`), each with single-threaded BLAS;
+- scratch arrays live in a small buffer cache (fresh multi-MB arrays cost a
+  page fault per 4 KiB page on every call).
 
 `conv2d_naive` is the lecture's plain-loop version, kept for teaching and as a
 test reference.
@@ -104,6 +111,11 @@ def _single_threaded_blas():
     return _blas.limit(limits=1, user_api="blas") if _blas else contextlib.nullcontext()
 
 
+def _num_parts(n: int, work: int) -> int:
+    """How many blocks `_blocks` splits n examples into (one per thread; one for small jobs)."""
+    return min(_num_threads, n) if work >= (1 << 20) else 1
+
+
 def _blocks(fn, n: int, work: int) -> None:
     """Run fn(i, lo, hi) over blocks [lo, hi) of the n examples, one per thread.
 
@@ -115,7 +127,7 @@ def _blocks(fn, n: int, work: int) -> None:
     Small jobs run on this thread, with single-threaded BLAS too: on 2 cores a
     (32x288)@(288x4096) product took 1 ms on one BLAS thread and 14 ms on two."""
     global _pool
-    parts = min(_num_threads, n) if work >= (1 << 20) else 1
+    parts = _num_parts(n, work)
     if parts <= 1:
         with _single_threaded_blas():
             fn(0, 0, n)
@@ -147,44 +159,49 @@ def conv_output_size(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
-def _padded(x: np.ndarray, ph: int, pw: int, tag: str) -> np.ndarray:
-    """x zero-padded by (ph, pw), in a cached buffer (the border stays zero)."""
-    if ph == 0 and pw == 0:
-        return x
+def _padded(x: np.ndarray, ph: int, pw: int, tag: str, extra_rows: int = 0,
+            width: int | None = None) -> np.ndarray:
+    """x zero-padded by (ph, pw), plus `extra_rows` zero rows at the bottom, in a cached
+    buffer; `width` (default W + 2*pw) may cut the right padding short. The border
+    stays zero because only the interior is ever written; the padding is part of the
+    key, since two geometries can share a padded shape."""
     N, C, H, W = x.shape
-    xp = buffers.get(tag, (N, C, H + 2 * ph, W + 2 * pw), x.dtype, zero=True)
+    width = W + 2 * pw if width is None else width
+    if ph == 0 and pw == 0 and extra_rows == 0 and width == W:
+        return x
+    xp = buffers.get(f"{tag}.{ph}.{pw}", (N, C, H + 2 * ph + extra_rows, width), x.dtype, zero=True)
     xp[:, :, ph:ph + H, pw:pw + W] = x
     return xp
 
 
 def _windows(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int) -> np.ndarray:
-    """Every window of the padded input xp: (N, C, Hp, Wp), as a (C, KH, KW, N, OH, OW)
-    strided view: entry [c, kh, kw, n, oh, ow] = xp[n, c, oh*sh + kh, ow*sw + kw]."""
-    N, C = xp.shape[:2]
+    """Every window of the padded input xp: (n, C, Hp, Wp), as an (n, C, KH, KW, OH, OW)
+    strided view: entry [n, c, kh, kw, oh, ow] = xp[n, c, oh*sh + kh, ow*sw + kw]."""
+    n, C = xp.shape[:2]
     s0, s1, s2, s3 = xp.strides
-    return as_strided(xp, (C, KH, KW, N, OH, OW), (s1, s2, s3, s0, s2 * sh, s3 * sw), writeable=False)
+    return as_strided(xp, (n, C, KH, KW, OH, OW), (s0, s1, s2, s3, s2 * sh, s3 * sw), writeable=False)
 
 
 def im2col(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int,
            out: np.ndarray | None = None) -> np.ndarray:
-    """Columns (C*KH*KW, N*OH*OW) of the (already padded) input xp: (N, C, Hp, Wp):
-    one copy of a strided view that holds every window (no loops)."""
-    N, C = xp.shape[:2]
+    """Columns of the (already padded) input xp: (n, C, Hp, Wp), one matrix per example:
+    (n, C*KH*KW, OH*OW). One copy of a strided view that holds every window (no loops)."""
+    n, C = xp.shape[:2]
     if out is None:
-        out = np.empty((C * KH * KW, N * OH * OW), xp.dtype)
-    np.copyto(out.reshape(C, KH, KW, N, OH, OW), _windows(xp, KH, KW, sh, sw, OH, OW))
+        out = np.empty((n, C * KH * KW, OH * OW), xp.dtype)
+    np.copyto(out.reshape(n, C, KH, KW, OH, OW), _windows(xp, KH, KW, sh, sw, OH, OW))
     return out
 
 
 def col2im(dcols: np.ndarray, dxp: np.ndarray, KH: int, KW: int, sh: int, sw: int,
            OH: int, OW: int) -> np.ndarray:
-    """Adjoint of im2col: add dcols (C*KH*KW, N*OH*OW) back into dxp: (C, N, Hp, Wp),
+    """Adjoint of im2col: add dcols (n, C*KH*KW, OH*OW) back into dxp: (n, C, Hp, Wp),
     which must start at zero. One strided slice-add per kernel offset."""
-    C, N = dxp.shape[:2]
-    d6 = dcols.reshape(C, KH, KW, N, OH, OW)
+    n, C = dxp.shape[:2]
+    d6 = dcols.reshape(n, C, KH, KW, OH, OW)
     for kh in range(KH):
         for kw in range(KW):
-            dxp[:, :, kh:kh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw] += d6[:, kh, kw]
+            dxp[:, :, kh:kh + sh * (OH - 1) + 1:sh, kw:kw + sw * (OW - 1) + 1:sw] += d6[:, :, kh, kw]
     return dxp
 
 
@@ -217,83 +234,320 @@ def _check(x: np.ndarray, w: np.ndarray, b, stride, padding) -> tuple:
 
 
 # --------------------------------------------------------------------- fast
+_COLS_BYTES = 1 << 22  # columns of one sub-block: 4 MiB, so that they stay in the L2/L3 cache
+
+
+def _flat(tag: str, i: int, size: int, dtype) -> np.ndarray:
+    """Thread i's flat scratch buffer; take leading pieces of it with `_piece`."""
+    return buffers.get(f"{tag}.{i}", (size,), dtype)
+
+
+def _piece(flat: np.ndarray, *shape: int) -> np.ndarray:
+    """A C-contiguous array of `shape` at the start of `flat` (works for a short last sub-block)."""
+    return flat[:int(np.prod(shape))].reshape(shape)
+
+
+def _examples_per_sub_block(cols_bytes_per_example: int, n: int) -> int:
+    return max(1, min(n, _COLS_BYTES // max(1, cols_bytes_per_example)))
+
+
+def _sub_blocks(lo: int, hi: int, step: int):
+    """(s, e) runs of at most `step` examples covering lo:hi."""
+    for s in range(lo, hi, step):
+        yield s, min(s + step, hi)
+
+
+class _Conv2dCols:
+    """General convolution (any stride): im2col + one GEMM per example.
+
+    Each thread takes a block of examples and walks through it a few examples
+    at a time (`_sub_blocks`), so that a sub-block's columns (n, C*KH*KW, P),
+    P = OH*OW, stay in the cache from im2col to the GEMMs instead of KH*KW
+    times the input being written to memory and read back. One (C*KH*KW, P)
+    matrix per example makes each example's product W2 @ cols[n] land directly
+    in out[n] as (F, P): no reordering copy of the output or of dout."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias, sh, sw, ph, pw):
+        dtype = x.dtype
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW = conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw)
+        P, K = OH * OW, C * KH * KW
+        w2 = w.reshape(F, K)
+        xp = _padded(x, ph, pw, "conv.xpad")
+        out = np.empty((N, F, OH, OW), dtype)
+        nb = _examples_per_sub_block(K * P * x.itemsize, N)
+        cols_bufs = [_flat("conv.cols", i, nb * K * P, dtype) for i in range(_num_parts(N, N * K * P))]
+
+        def block(i, lo, hi):
+            for s, e in _sub_blocks(lo, hi, nb):
+                cols = im2col(xp[s:e], KH, KW, sh, sw, OH, OW, out=_piece(cols_bufs[i], e - s, K, P))
+                o = out[s:e].reshape(e - s, F, P)
+                np.matmul(w2, cols, out=o)  # one GEMM per example
+                if bias is not None:
+                    o += bias
+
+        _blocks(block, N, N * K * P)
+        return out
+
+    @staticmethod
+    def backward(ctx, g, x, w, sh, sw, ph, pw):
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW = conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw)
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        P, K = OH * OW, C * KH * KW
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dtype = w.dtype
+        g = g.astype(dtype, copy=False).reshape(N, F, P)
+        w2 = w.reshape(F, K)
+        xp = _padded(x, ph, pw, "conv.xpad") if need_w else None
+        dx = np.empty((N, C, H, W), dtype) if need_x else None
+        nb = _examples_per_sub_block(K * P * x.itemsize, N)
+        n_parts = _num_parts(N, N * K * P)
+        cols_bufs = [_flat("conv.cols", i, nb * K * P, dtype) for i in range(n_parts)]
+        padded = ph or pw  # then col2im needs a padded scratch; else it adds straight into dx
+        dxp_bufs = [_flat("conv.dxpad", i, nb * C * Hp * Wp, dtype) for i in range(n_parts)] if padded else None
+        parts: dict = {}
+
+        def block(i, lo, hi):
+            dw = np.zeros((F, K), dtype) if need_w else None
+            db = np.zeros(F, dtype) if need_b else None
+            for s, e in _sub_blocks(lo, hi, nb):
+                n, gs = e - s, g[s:e]  # dout of the sub-block, (n, F, P)
+                cols = _piece(cols_bufs[i], n, K, P)
+                if need_b:
+                    db += gs.sum(axis=2).sum(axis=0)
+                if need_w:  # dW = sum_n dout[n] @ cols[n]^T
+                    im2col(xp[s:e], KH, KW, sh, sw, OH, OW, out=cols)
+                    dw += np.matmul(gs, cols.transpose(0, 2, 1)).sum(axis=0)
+                if need_x:  # dcols[n] = W2^T @ dout[n] reuses cols: it is done with
+                    np.matmul(w2.T, gs, out=cols)
+                    d = _piece(dxp_bufs[i], n, C, Hp, Wp) if padded else dx[s:e]
+                    d.fill(0)
+                    col2im(cols, d, KH, KW, sh, sw, OH, OW)
+                    if padded:
+                        dx[s:e] = d[:, :, ph:ph + H, pw:pw + W]
+            parts[i] = (dw, db)
+
+        _blocks(block, N, N * K * P)
+        dw = sum(p[0] for p in parts.values()).reshape(w.shape) if need_w else None
+        db = sum(p[1] for p in parts.values()) if need_b else None
+        return dx, dw, db
+
+
+class _Conv2dWide:
+    """Stride-1 convolution on "wide rows": im2col and col2im become contiguous copies.
+
+    Lay each padded channel out flat with a row pitch Wq: xf[n, c, r*Wq + pw + j] =
+    x[n, c, r - ph, j], zero elsewhere (Hp rows plus one zero row, so the reads below
+    stay inside the buffer). For stride 1 the window offset (kh, kw) of output pixel
+    (oh, ow) reads
+
+        xpad[n, c, oh + kh, ow + kw] = xf[n, c, q + kh*Wq + kw],   q = oh*Wq + ow.
+
+    A read past a row's end lands in the next row's left padding, so the right
+    padding can share it: Wq = max(W + pw, OW) suffices (not W + 2*pw). Compute the
+    output on a grid of Q = OH*Wq positions per example, Wq - OW of each row being
+    junk that is dropped at the end: then row (c, kh, kw) of the columns is ONE
+    contiguous slice xf[n, c, kh*Wq + kw : kh*Wq + kw + Q]
+
+        cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wq + kw]        (n, C*KH*KW, Q)
+        out_wide[n] = W2 @ cols[n]                                 (n, F, Q)
+
+    and col2im is KH*KW adds of (n, C, Q) blocks at flat offsets kh*Wq + kw,
+    instead of KH*KW*C*OH short rows of OW values. Backward feeds dout on the same
+    wide grid with ZERO junk columns, so they add nothing to dW or dx. The price
+    is Wq/OW times the GEMM columns (3% for 32x32, 6% for 16x16 with padding 1)."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias, ph, pw):
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1
+        Wq = max(W + pw, OW)  # the row pitch
+        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1, width=Wq).reshape(N, C, -1)
+        return _Conv2dWide.conv(xf, w, bias, OH, OW, Wq)
+
+    @staticmethod
+    def conv(xf: np.ndarray, w: np.ndarray, bias, OH: int, OW: int, Wq: int) -> np.ndarray:
+        """The convolution of the flat padded input xf: (N, C, L) with row pitch Wq
+        -> (N, F, OH, OW); bias: (F, 1) or None."""
+        dtype = xf.dtype
+        N, C = xf.shape[:2]
+        F, _, KH, KW = w.shape
+        Q, K = OH * Wq, C * KH * KW
+        w2 = w.reshape(F, K)
+        out = np.empty((N, F, OH, OW), dtype)
+        nb = _examples_per_sub_block(K * Q * xf.itemsize, N)
+        n_parts = _num_parts(N, N * K * Q)
+        cols_bufs = [_flat("conv.cols", i, nb * K * Q, dtype) for i in range(n_parts)]
+        prod_bufs = [_flat("conv.prod", i, nb * F * Q, dtype) for i in range(n_parts)]
+
+        def block(i, lo, hi):
+            for s, e in _sub_blocks(lo, hi, nb):
+                n = e - s
+                cols = _wide_im2col(xf[s:e], KH, KW, Wq, Q, _piece(cols_bufs[i], n, K, Q))
+                prod = np.matmul(w2, cols, out=_piece(prod_bufs[i], n, F, Q))
+                valid = prod.reshape(n, F, OH, Wq)[..., :OW]  # drop the junk columns
+                np.copyto(out[s:e], valid) if bias is None else np.add(valid, bias[:, :, None], out=out[s:e])
+
+        _blocks(block, N, N * K * Q)
+        return out
+
+    @staticmethod
+    def backward_by_conv(ctx, g, x, w, ph, pw):
+        """Backward when ph <= KH - 1 and pw <= KW - 1 (all "same" and "valid" convs)
+        and F <= 2*C (see Conv2d.backward).
+
+        dx is itself a stride-1 convolution: of dout, zero-padded by (KH-1-ph, KW-1-pw),
+        with the kernel flipped in space and transposed to (C, F, KH, KW). Its padded
+        dout then has the same row pitch Wq as x's, and a window of it at offset
+        (KH-1-ph)*Wq + (KW-1-pw) is exactly dout on x's wide grid with zero junk
+        columns: a strided view that feeds the dW product without a copy. So backward
+        is two im2col + GEMM passes, and no col2im at all."""
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1
+        Wq = W + pw  # = max(W + pw, OW) here, and = OW + (KW-1-pw)
+        Q, K = OH * Wq, C * KH * KW
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dtype = w.dtype
+        qh, qw = KH - 1 - ph, KW - 1 - pw  # dout's padding for the dx convolution
+        gf = _padded(g, qh, qw, "conv.gwide", extra_rows=1, width=Wq).reshape(N, F, -1)
+        gw = gf[:, :, qh * Wq + qw:qh * Wq + qw + Q]  # dout on x's wide grid, (N, F, Q)
+        dw = db = None
+        if need_w or need_b:
+            xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1, width=Wq).reshape(N, C, -1)
+            nb = _examples_per_sub_block(K * Q * x.itemsize, N)
+            n_parts = _num_parts(N, N * K * Q)
+            cols_bufs = [_flat("conv.cols", i, nb * K * Q, dtype) for i in range(n_parts)]
+            parts: dict = {}
+
+            def block(i, lo, hi):
+                dw_i = np.zeros((F, K), dtype) if need_w else None
+                db_i = np.zeros(F, dtype) if need_b else None
+                for s, e in _sub_blocks(lo, hi, nb):
+                    if need_b:
+                        db_i += gw[s:e].sum(axis=2).sum(axis=0)
+                    if need_w:  # dW = sum_n dout[n] @ cols[n]^T
+                        cols = _wide_im2col(xf[s:e], KH, KW, Wq, Q, _piece(cols_bufs[i], e - s, K, Q))
+                        dw_i += np.matmul(gw[s:e], cols.transpose(0, 2, 1)).sum(axis=0)
+                parts[i] = (dw_i, db_i)
+
+            _blocks(block, N, N * K * Q)
+            dw = sum(p[0] for p in parts.values()).reshape(w.shape) if need_w else None
+            db = sum(p[1] for p in parts.values()) if need_b else None
+        dx = None
+        if need_x:
+            w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
+            dx = _Conv2dWide.conv(gf, w_flip, None, H, W, Wq)
+        return dx, dw, db
+
+    @staticmethod
+    def backward(ctx, g, x, w, ph, pw):
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        OH, OW, Hp = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1, H + 2 * ph
+        Wq = max(W + pw, OW)
+        Q, K = OH * Wq, C * KH * KW
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dtype = w.dtype
+        w2 = w.reshape(F, K)
+        xf = _padded(x, ph, pw, "conv.xwide", extra_rows=1, width=Wq).reshape(N, C, -1) if need_w else None
+        dx = np.empty((N, C, H, W), dtype) if need_x else None
+        nb = _examples_per_sub_block(K * Q * x.itemsize, N)
+        n_parts = _num_parts(N, N * K * Q)
+        cols_bufs = [_flat("conv.cols", i, nb * K * Q, dtype) for i in range(n_parts)]
+        gw_bufs = [_flat("conv.gwide", i, nb * F * Q, dtype) for i in range(n_parts)]
+        dxf_bufs = [_flat("conv.dxwide", i, nb * C * (Hp + 1) * Wq, dtype) for i in range(n_parts)] if need_x else None
+        parts: dict = {}
+
+        def block(i, lo, hi):
+            dw = np.zeros((F, K), dtype) if need_w else None
+            db = np.zeros(F, dtype) if need_b else None
+            for s, e in _sub_blocks(lo, hi, nb):
+                n = e - s
+                gw = _piece(gw_bufs[i], n, F, Q)  # dout on the wide grid, junk columns zero
+                gw4 = gw.reshape(n, F, OH, Wq)
+                gw4[..., :OW] = g[s:e]
+                gw4[..., OW:] = 0
+                if need_b:
+                    db += gw.sum(axis=2).sum(axis=0)
+                cols = _piece(cols_bufs[i], n, K, Q)
+                if need_w:  # dW = sum_n dout[n] @ cols[n]^T
+                    _wide_im2col(xf[s:e], KH, KW, Wq, Q, cols)
+                    dw += np.matmul(gw, cols.transpose(0, 2, 1)).sum(axis=0)
+                if need_x:  # dcols[n] = W2^T @ dout[n] reuses cols: it is done with
+                    np.matmul(w2.T, gw, out=cols)
+                    dxf = _piece(dxf_bufs[i], n, C, (Hp + 1) * Wq)
+                    dxf.fill(0)
+                    _wide_col2im(cols, dxf, KH, KW, Wq, Q)
+                    dx[s:e] = dxf.reshape(n, C, Hp + 1, Wq)[:, :, ph:ph + H, pw:pw + W]
+            parts[i] = (dw, db)
+
+        _blocks(block, N, N * K * Q)
+        dw = sum(p[0] for p in parts.values()).reshape(w.shape) if need_w else None
+        db = sum(p[1] for p in parts.values()) if need_b else None
+        return dx, dw, db
+
+
+def _wide_im2col(xf: np.ndarray, KH: int, KW: int, Wq: int, Q: int, out: np.ndarray) -> np.ndarray:
+    """cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wq + kw]: xf (n, C, L) -> out (n, C*KH*KW, Q),
+    one copy of a strided view whose innermost axis is contiguous."""
+    n, C, _ = xf.shape
+    s0, s1, s2 = xf.strides
+    view = as_strided(xf, (n, C, KH, KW, Q), (s0, s1, Wq * s2, s2, s2), writeable=False)
+    np.copyto(out.reshape(n, C, KH, KW, Q), view)
+    return out
+
+
+def _wide_col2im(dcols: np.ndarray, dxf: np.ndarray, KH: int, KW: int, Wq: int, Q: int) -> np.ndarray:
+    """Adjoint of _wide_im2col: dxf[n, c, q + kh*Wq + kw] += dcols[n, (c, kh, kw), q]."""
+    n, C, _ = dxf.shape
+    d5 = dcols.reshape(n, C, KH, KW, Q)
+    for kh in range(KH):
+        for kw in range(KW):
+            off = kh * Wq + kw
+            dxf[:, :, off:off + Q] += d5[:, :, kh, kw]
+    return dxf
+
+
 class Conv2d(Function):
     """x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) or None -> (N, F, OH, OW).
 
-    Columns are ordered (n, oh, ow), so the examples lo:hi own the column block
-    lo*P:hi*P (P = OH*OW) and each thread works on its own block end to end."""
+    Stride-1 convolutions take the wide-row path (`_Conv2dWide`), others im2col
+    (`_Conv2dCols`); both walk the examples in cache-sized sub-blocks, one block
+    of examples per thread."""
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
         sh, sw, ph, pw = _check(x, w, b, stride, padding)
         dtype = np.result_type(x, w) if b is None else np.result_type(x, w, b)
         x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-        N, C, H, W = x.shape
-        F, _, KH, KW = w.shape
-        OH, OW = conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw)
-        P, K = OH * OW, C * KH * KW
-        w2 = w.reshape(F, K)
         bias = None if b is None else b.astype(dtype, copy=False)[:, None]
-
-        # cols lives in the cache and backward rebuilds it from x: saving a fresh
-        # cols (C*KH*KW times the input's size) would cost as much in page faults
-        # as the rebuild does, and pin hundreds of MB per layer until backward.
-        windows = _windows(_padded(x, ph, pw, "conv.xpad"), KH, KW, sh, sw, OH, OW)
-        cols = buffers.get("conv.cols", (K, N * P), dtype)
-        prod = buffers.get("conv.prod", (F, N * P), dtype)
-        out = np.empty((N, F, OH, OW), dtype)
-
-        def block(i, lo, hi):
-            np.copyto(cols.reshape(C, KH, KW, N, OH, OW)[:, :, :, lo:hi], windows[:, :, :, lo:hi])  # im2col
-            np.matmul(w2, cols[:, lo * P:hi * P], out=prod[:, lo * P:hi * P])
-            # (F, n, P) -> (n, F, P), the bias add riding along with the copy
-            src = prod[:, lo * P:hi * P].reshape(F, hi - lo, P).transpose(1, 0, 2)
-            dst = out[lo:hi].reshape(hi - lo, F, P)
-            np.copyto(dst, src) if bias is None else np.add(src, bias, out=dst)
-
-        _blocks(block, N, cols.size)
         ctx.save_for_backward(x, w)
-        ctx.geom = (sh, sw, ph, pw, OH, OW)
-        return out
+        ctx.geom = (sh, sw, ph, pw)
+        ctx.wide = sh == 1 and sw == 1
+        if ctx.wide:
+            return _Conv2dWide.forward(ctx, x, w, bias, ph, pw)
+        return _Conv2dCols.forward(ctx, x, w, bias, sh, sw, ph, pw)
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        sh, sw, ph, pw, OH, OW = ctx.geom
-        N, C, H, W = x.shape
-        F, _, KH, KW = w.shape
-        P, K = OH * OW, C * KH * KW
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dtype = w.dtype
-        g = g.astype(dtype, copy=False)
-        w2 = w.reshape(F, K)
-
-        windows = _windows(_padded(x, ph, pw, "conv.xpad"), KH, KW, sh, sw, OH, OW) if need_w else None
-        cols = buffers.get("conv.cols", (K, N * P), dtype)
-        g2 = buffers.get("conv.g2", (F, N * P), dtype)  # dout in the forward product's layout
-        dxp = buffers.get("conv.dxpad", (C, N, H + 2 * ph, W + 2 * pw), dtype) if need_x else None
-        dx = np.empty((N, C, H, W), dtype) if need_x else None
-        parts: dict = {}
-
-        def block(i, lo, hi):
-            cb = slice(lo * P, hi * P)
-            np.copyto(g2[:, cb].reshape(F, hi - lo, P), g[lo:hi].reshape(hi - lo, F, P).transpose(1, 0, 2))
-            if need_b:
-                parts["db", i] = g2[:, cb].sum(axis=1)
-            if need_w:  # dW = dout2 @ cols^T, summed over the blocks below
-                np.copyto(cols.reshape(C, KH, KW, N, OH, OW)[:, :, :, lo:hi], windows[:, :, :, lo:hi])
-                parts["dw", i] = g2[:, cb] @ cols[:, cb].T
-            if need_x:  # dcols = W2^T @ dout2 reuses this block of cols: it is done with
-                np.matmul(w2.T, g2[:, cb], out=cols[:, cb])
-                d = dxp[:, lo:hi]
-                d.fill(0)
-                col2im(cols[:, cb], d, KH, KW, sh, sw, OH, OW)
-                dx[lo:hi] = d[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
-
-        _blocks(block, N, cols.size)
-        n_blocks = 1 + max((k[1] for k in parts), default=0)
-        dw = sum(parts["dw", i] for i in range(n_blocks)).reshape(w.shape) if need_w else None
-        db = sum(parts["db", i] for i in range(n_blocks)) if need_b else None
+        sh, sw, ph, pw = ctx.geom
+        g = g.astype(w.dtype, copy=False)
+        F, C, KH, KW = w.shape
+        # dx as a convolution copies F*KH*KW values per position where col2im adds
+        # (reads and writes) C*KH*KW: it wins unless F >> C (the 3-channel first layer)
+        if ctx.wide and ph <= KH - 1 and pw <= KW - 1 and F <= 2 * C:
+            dx, dw, db = _Conv2dWide.backward_by_conv(ctx, g, x, w, ph, pw)
+        elif ctx.wide:
+            dx, dw, db = _Conv2dWide.backward(ctx, g, x, w, ph, pw)
+        else:
+            dx, dw, db = _Conv2dCols.backward(ctx, g, x, w, sh, sw, ph, pw)
         return dx, dw, db, None, None
 
 

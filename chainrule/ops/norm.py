@@ -11,6 +11,17 @@ and its backward, in the compact closed form (m values per channel):
 In training it uses the batch statistics and moves the running statistics
 towards them in place (with the UNBIASED batch variance, as PyTorch); in eval
 it uses the running statistics, and backward is just the affine map's.
+
+Speed. The op is memory-bound: every pass over a (128, 64, 32, 32) float32
+array costs ~3 ms, a freshly allocated one ~5 ms. So x is viewed as (N, C, L)
+and processed in chunks of a few examples that fit in the L2 cache (`_chunks`):
+each chunk is read from memory once and every small operation on it (centre,
+square-sum, scale, shift) runs from the cache. Per-(n, c) row sums are a
+matrix-vector product with ones (BLAS), accumulated per channel in float64.
+Forward is two passes over x (mean, then centred sum of squares: exact, no
+E[x^2] - mean^2 cancellation) plus one that writes y; backward is one pass
+for sum(dy) and sum(dy * (x - mean)) and one that writes dx, with x saved
+instead of a centred copy. The examples are split between threads as in conv.
 """
 from __future__ import annotations
 
@@ -18,16 +29,66 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import buffers
+from .conv import _blocks
+
+_CHUNK_BYTES = 1 << 19  # 512 KiB: 256 KiB-2 MiB measured alike, smaller costs per-call overhead
 
 
-def _channels_last_axis(x: np.ndarray) -> np.ndarray:
-    """x viewed as (N, C, L): every reduction is then over axes 0 and 2."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
+def _chunks(lo: int, hi: int, example_bytes: int):
+    """Slices of the examples lo:hi, each about _CHUNK_BYTES (at least one example)."""
+    step = max(1, _CHUNK_BYTES // max(1, example_bytes))
+    for s in range(lo, hi, step):
+        yield slice(s, min(s + step, hi))
 
 
-def _per_channel(v, C: int, dtype) -> np.ndarray:
-    return v.astype(dtype, copy=False).reshape(1, C, 1)
+def _row_sums(a: np.ndarray, ones: np.ndarray) -> np.ndarray:
+    """a: (n, C, L) -> per-channel sums (C,) in float64, via BLAS row sums (n*C,)."""
+    n, C, L = a.shape
+    return (a.reshape(n * C, L) @ ones).reshape(n, C).sum(axis=0, dtype=np.float64)
+
+
+def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a, b: (n, C, L) -> per-channel sums of a * b (C,) in float64."""
+    n, C, L = a.shape
+    return np.einsum("ij,ij->i", a.reshape(n * C, L), b.reshape(n * C, L)).reshape(n, C).sum(axis=0, dtype=np.float64)
+
+
+def _over_chunks(fn, x3: np.ndarray) -> np.ndarray:
+    """Sum over all chunks of x3's examples of fn(chunk_slice) -> float64 vector,
+    the examples split between threads."""
+    N, C, L = x3.shape
+    parts: dict = {}
+
+    def block(i, lo, hi):
+        acc = 0.0
+        for sl in _chunks(lo, hi, C * L * x3.itemsize):
+            acc = acc + fn(sl)
+        parts[i] = acc
+
+    _blocks(block, N, x3.size)
+    return sum(parts.values())
+
+
+def _affine(src: np.ndarray, out: np.ndarray, scale: np.ndarray, shift: np.ndarray,
+            src2: np.ndarray | None = None, scale2: np.ndarray | None = None) -> None:
+    """out = src * scale [+ src2 * scale2] + shift, per channel, chunk by chunk
+    (each chunk of out is written once and finished while in the cache).
+    src, src2, out: (N, C, L); scale, scale2, shift: (1, C, 1)."""
+    N, C, L = src.shape
+
+    def block(i, lo, hi):
+        tmp = None
+        for sl in _chunks(lo, hi, C * L * src.itemsize):
+            o = out[sl]
+            np.multiply(src[sl], scale, out=o)
+            if src2 is not None:
+                if tmp is None or tmp.shape != o.shape:
+                    tmp = np.empty_like(o)
+                np.multiply(src2[sl], scale2, out=tmp)
+                o += tmp
+            o += shift
+
+    _blocks(block, N, src.size)
 
 
 def _check_bn(x, running_mean, running_var, weight, bias, training, momentum) -> None:
@@ -46,70 +107,83 @@ def _check_bn(x, running_mean, running_var, weight, bias, training, momentum) ->
         raise ValueError("batch_norm: momentum must be a float (the module handles momentum=None)")
 
 
+def _batch_stats(x3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and biased variance (float64) of x3: (N, C, L), in two
+    chunked passes: the sum, then the sum of squares of x - mean."""
+    N, C, L = x3.shape
+    m = N * L
+    ones = np.ones(L, x3.dtype)
+    mean = _over_chunks(lambda sl: _row_sums(x3[sl], ones), x3) / m
+    mean3 = mean.astype(x3.dtype).reshape(1, C, 1)
+
+    def centred_squares(sl):
+        xc = x3[sl] - mean3  # a chunk: stays in the cache
+        return _row_dots(xc, xc)
+
+    return mean, _over_chunks(centred_squares, x3) / m
+
+
 class BatchNorm(Function):
     """x: (N, C), (N, C, L) or (N, C, H, W); weight, bias: (C,) or None."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         _check_bn(x, running_mean, running_var, weight, bias, training, momentum)
-        C = x.shape[1]
-        x3 = _channels_last_axis(x)
-        m = x3.shape[0] * x3.shape[2]
+        dtype = np.result_type(x, *(v for v in (weight, bias) if v is not None))
+        x3 = x.astype(dtype, copy=False).reshape(x.shape[0], x.shape[1], -1)
+        C, m = x3.shape[1], x3.shape[0] * x3.shape[2]
         if training:
-            mean = x3.sum(axis=2).sum(axis=0) / m
-            xc = x3 - mean.reshape(1, C, 1)
-            var = np.einsum("ncl,ncl->c", xc, xc) / m  # biased: used to normalise
+            mean, var = _batch_stats(x3)
             if running_mean is not None:  # unbiased variance for the running estimate
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
                 running_var *= 1 - momentum
                 running_var += momentum * var * (m / (m - 1))
         else:
-            mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
-            xc = None
-        invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+            mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
+        invstd = 1.0 / np.sqrt(var + eps)  # float64 (C,)
+        # y = (x - mean) * invstd * gamma + beta = x * scale + shift: one multiply, one add
         scale = invstd if weight is None else invstd * weight
-        # y = (x - mean) * invstd * gamma + beta as one multiply and one add
-        if training:
-            y = np.multiply(xc, _per_channel(scale, C, x.dtype))
-            shift = bias
-        else:
-            y = np.multiply(x3, _per_channel(scale, C, x.dtype))
-            shift = -mean * scale if bias is None else bias - mean * scale
-        if shift is not None:
-            y += _per_channel(shift, C, x.dtype)
+        shift = -mean * scale if bias is None else bias - mean * scale
+        y = np.empty_like(x3)
+        _affine(x3, y, scale.astype(dtype).reshape(1, C, 1), shift.astype(dtype).reshape(1, C, 1))
         ctx.training = training
-        ctx.save_for_backward(xc if training else x3, mean, invstd, weight)
+        ctx.save_for_backward(x3, mean, invstd, weight)
         ctx.shape = x.shape
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, g):
-        xs, mean, invstd, weight = ctx.saved_tensors
-        C = ctx.shape[1]
-        g3 = _channels_last_axis(g)
-        m = g3.shape[0] * g3.shape[2]
-        gamma = np.ones(C, g.dtype) if weight is None else weight.astype(g.dtype, copy=False)
+        x3, mean, invstd, weight = ctx.saved_tensors
+        N, C, L = x3.shape
+        m = N * L
+        dtype = x3.dtype
+        g3 = g.astype(dtype, copy=False).reshape(N, C, L)
+        gamma = np.ones(C) if weight is None else weight.astype(np.float64)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        sum_dy = g3.sum(axis=2).sum(axis=0)
-        if ctx.training:
-            xc = xs  # x - mean
-            sum_dy_xhat = np.einsum("ncl,ncl->c", g3, xc) * invstd
-        else:
-            sum_dy_xhat = (np.einsum("ncl,ncl->c", g3, xs) - mean * sum_dy) * invstd
+        ones = np.ones(L, dtype)
+        mean3 = mean.astype(dtype).reshape(1, C, 1)
+        sums = {}
+
+        def chunk_sums(sl):  # sum(dy) and sum(dy * (x - mean)) from one read of the chunk
+            gc = g3[sl]
+            s_dy, s_dyxc = _row_sums(gc, ones), _row_dots(gc, x3[sl] - mean3)
+            return np.concatenate([s_dy, s_dyxc])
+
+        both = _over_chunks(chunk_sums, x3)
+        sum_dy, sum_dy_xhat = both[:C], both[C:] * invstd
         dx = None
         if need_x:
             a = gamma * invstd
+            dx = np.empty_like(g3)
             if ctx.training:
-                # dx = a * dy - a/m * sum(dy) - a/m * invstd * sum(dy*xhat) * (x - mean)
+                # dx = a*dy + b*(x - mean) - a/m*sum(dy) with b = -a*invstd*sum(dy*xhat)/m
                 b = -a * invstd * sum_dy_xhat / m
-                tmp = buffers.get("bn.tmp", xc.shape, g.dtype)  # scratch: avoids a fresh temporary
-                np.multiply(xc, _per_channel(b, C, g.dtype), out=tmp)
-                dx = np.multiply(g3, _per_channel(a, C, g.dtype))
-                dx += tmp
-                dx -= _per_channel(a * sum_dy / m, C, g.dtype)
+                c = -a * sum_dy / m - b * mean
+                per = lambda v: v.astype(dtype).reshape(1, C, 1)  # noqa: E731
+                _affine(g3, dx, per(a), per(c), x3, per(b))
             else:  # the statistics are constants: backward of an affine map
-                dx = g3 * _per_channel(a, C, g.dtype)
+                _affine(g3, dx, a.astype(dtype).reshape(1, C, 1), np.zeros((1, C, 1), dtype))
             dx = dx.reshape(ctx.shape)
         dw = sum_dy_xhat if need_w else None
         db = sum_dy if need_b else None
