@@ -11,6 +11,7 @@ is the lecture's rule, applied in reverse topological order:
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -154,6 +155,15 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.reshape(shape)
 
 
+def _own(g: np.ndarray) -> np.ndarray:
+    """g itself when nothing else can see it (PyTorch's AccumulateGrad steals it the same way),
+    else a copy: `.grad` must never alias an array another tensor or op still holds."""
+    # 3 references: the caller's variable, this argument, and getrefcount's own.
+    if g.flags.owndata and g.flags.writeable and sys.getrefcount(g) <= 3:
+        return g
+    return g.copy()
+
+
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Tensors of the graph behind `root`, inputs before outputs (iterative DFS:
     deep networks would overflow Python's recursion limit)."""
@@ -192,27 +202,34 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             raise ValueError(f"backward(grad=...) expects shape {root.shape}, got {grad.shape}")
 
     grads: dict[int, np.ndarray] = {id(root): grad}
+    del grad  # so the engine alone holds the root's gradient
     for t in reversed(_topological_order(root)):
         g = grads.pop(id(t), None)
         if g is None:
             continue
-        node = t.grad_fn
-        if node is None or t._retain_grad:
-            t.grad = g.copy() if t.grad is None else t.grad + g
-        if node is None:
+        if t.grad_fn is None:  # a leaf: accumulate
+            t.grad = _own(g) if t.grad is None else t.grad + g
             continue
-        if node.released:
-            node.ctx.saved_tensors  # raises the "second time" error
-        in_grads = node.fn.backward(node.ctx, g)
-        if not isinstance(in_grads, tuple):
-            in_grads = (in_grads,)
-        for inp, ig in zip(node.inputs, in_grads):
-            if ig is None or not (isinstance(inp, Tensor) and inp.requires_grad):
-                continue
-            ig = unbroadcast(np.asarray(ig), inp.shape)
-            if ig.dtype != inp.dtype:
-                ig = ig.astype(inp.dtype)
-            prev = grads.get(id(inp))
-            grads[id(inp)] = ig if prev is None else prev + ig
-        if not retain_graph:
-            node.release()
+        if t._retain_grad:
+            t.grad = g.copy() if t.grad is None else t.grad + g
+        _propagate(t.grad_fn, g, grads, retain_graph)
+
+
+def _propagate(node: Node, g: np.ndarray, grads: dict[int, np.ndarray], retain_graph: bool) -> None:
+    """Run one node's backward and add its input gradients into `grads`.
+    (A function of its own so its temporaries are gone before a leaf takes its gradient.)"""
+    if node.released:
+        node.ctx.saved_tensors  # raises the "second time" error
+    in_grads = node.fn.backward(node.ctx, g)
+    if not isinstance(in_grads, tuple):
+        in_grads = (in_grads,)
+    for inp, ig in zip(node.inputs, in_grads):
+        if ig is None or not (isinstance(inp, Tensor) and inp.requires_grad):
+            continue
+        ig = unbroadcast(np.asarray(ig), inp.shape)
+        if ig.dtype != inp.dtype:
+            ig = ig.astype(inp.dtype)
+        prev = grads.get(id(inp))
+        grads[id(inp)] = ig if prev is None else prev + ig
+    if not retain_graph:
+        node.release()

@@ -252,3 +252,21 @@ def test_cli_demo_prints_both_examples(capsys, tmp_path):
     assert "df/dx = df/dq * dq/dx = -4" in out and "df/dz = q = 3" in out
     assert "df/dw = [-0.1966, -0.3932, 0.1966]" in out and "df/dx = [0.3932, -0.5898]" in out
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_leaf_gradients_never_alias_each_other_or_the_callers_array():
+    # Add hands the same upstream array to both inputs; each leaf must get its own.
+    a = cr.tensor([[1.0, 2.0]], requires_grad=True)
+    b = cr.tensor([[3.0, 4.0]], requires_grad=True)
+    s = a + b
+    g = np.ones((1, 2), dtype=np.float32)
+    s.backward(g)
+    assert not np.shares_memory(a.grad, b.grad) and not np.shares_memory(a.grad, g)
+    a.grad *= 0  # e.g. gradient clipping in place
+    np.testing.assert_array_equal(b.grad, [[1.0, 1.0]])
+    np.testing.assert_array_equal(g, [[1.0, 1.0]])
+    # a leaf whose gradient is a fresh array takes it over (no copy), and it is writeable
+    x = cr.randn(3, 4, requires_grad=True)
+    (x * 2.0).sum().backward()
+    assert x.grad.flags.writeable and x.grad.flags.owndata
+    np.testing.assert_array_equal(x.grad, np.full((3, 4), 2.0))
