@@ -47,18 +47,40 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence, eps: float = 1e-6,
     if not checked:
         raise ValueError("gradcheck: no input requires grad")
 
-    out = _as_output(fn(*inputs))
+    pairs = compare_gradients(lambda: fn(*inputs), [inputs[i] for i in checked], eps=eps, seed=seed)
+    for i, (analytic, numeric) in zip(checked, pairs):
+        x = inputs[i]
+        err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        if np.any(err > 0) or not np.all(np.isfinite(analytic)):
+            worst = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(err), err, np.inf))), x.shape)
+            raise GradcheckError(
+                f"gradcheck failed for input {i} (shape {x.shape}) at index {tuple(int(v) for v in worst)}: "
+                f"analytic {analytic[worst]:.8g}, numerical {numeric[worst]:.8g} "
+                f"(atol={atol}, rtol={rtol})"
+            )
+    return True
+
+
+def compare_gradients(fn: Callable[[], Tensor], tensors: Sequence[Tensor], eps: float = 1e-6,
+                      seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(analytic, numerical) gradient of L = sum(fn() * R) for each tensor, R a fixed random array.
+
+    fn: takes no arguments and computes its output from `tensors` (and anything else it closes over).
+    The numerical gradient is the central difference (L(x + eps) - L(x - eps)) / 2eps per element;
+    each tensor is perturbed in place and restored.
+    """
+    out = _as_output(fn())
     R = np.random.default_rng(seed).standard_normal(out.shape)
-    for i in checked:
-        inputs[i].grad = None
+    for t in tensors:
+        t.grad = None
     (out * Tensor(R)).sum().backward()
 
     def loss() -> float:
         with no_grad():
-            return float(np.sum(_as_output(fn(*inputs)).data * R))
+            return float(np.sum(_as_output(fn()).data * R))
 
-    for i in checked:
-        x = inputs[i]
+    pairs = []
+    for x in tensors:
         analytic = x.grad if x.grad is not None else np.zeros_like(x.data)
         numeric = np.zeros_like(x.data)
         flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
@@ -70,15 +92,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence, eps: float = 1e-6,
             minus = loss()
             flat[j] = orig
             numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
-        err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-        if np.any(err > 0) or not np.all(np.isfinite(analytic)):
-            worst = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(err), err, np.inf))), x.shape)
-            raise GradcheckError(
-                f"gradcheck failed for input {i} (shape {x.shape}) at index {tuple(int(v) for v in worst)}: "
-                f"analytic {analytic[worst]:.8g}, numerical {numeric[worst]:.8g} "
-                f"(atol={atol}, rtol={rtol})"
-            )
-    return True
+        pairs.append((analytic, numeric))
+    return pairs
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
