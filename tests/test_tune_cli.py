@@ -2,7 +2,6 @@
 that read the stored settings; coarse-to-fine rounds; clear errors; and (when cr.Solver
 exists) a real search on digits reaching 95% validation accuracy."""
 import csv
-import importlib.util
 import json
 import math
 
@@ -99,17 +98,6 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
-HAS_SOLVER = importlib.util.find_spec("chainrule.solver") is not None
-
-
-@pytest.mark.skipif(HAS_SOLVER, reason="checks the message shown while cr.Solver is missing")
-def test_cli_model_without_solver_says_what_is_missing(tmp_path, capsys):
-    rc, _, err = run(capsys, "--model", "three_layer_convnet", "--data", "digits", "--trials", "2",
-                     "--space", "lr=1e-4:1e-1:log", "--out", str(tmp_path / "m"))
-    assert rc == 2 and "cr.Solver" in err
-
-
-@pytest.mark.skipif(not HAS_SOLVER, reason="cr.Solver (chainrule/solver.py, issue 7) is not on this branch yet")
 def test_cli_digits_search_finds_a_learning_rate_reaching_95_percent(tmp_path, capsys):
     # assignment 1's two-layer net (the CLI puts a Flatten in front of an MLP), 10 epochs of
     # minibatches of 32: about 1-2 s per trial

@@ -302,8 +302,6 @@ def test_minimize_ranks_and_warns_the_other_way():
         search(loss, {"lr": LogUniform(1e-5, 1e-1)}, 2, direction="down")
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("chainrule.solver") is None,
-                    reason="cr.Solver (chainrule/solver.py, issue 7) is not on this branch yet")
 def test_real_solver_factory_is_pruned_when_hopeless():
     import chainrule as cr
     from chainrule.tune.solver_objective import load_data

@@ -99,12 +99,8 @@ def _objective(args: argparse.Namespace) -> Any:
             raise CLIError(f"--objective {args.objective}: {e}") from None
     if not (args.model and args.data):
         raise CLIError("say what to tune: --model NAME --data NAME, or --objective MODULE:FUNC")
-    from chainrule.tune.solver_objective import SolverObjective, solver_class
+    from chainrule.tune.solver_objective import SolverObjective
 
-    try:
-        solver_class()
-    except RuntimeError as e:
-        raise CLIError(str(e)) from None
     return SolverObjective(args.model, args.data, epochs=args.epochs, batch_size=args.batch_size,
                            optimizer=args.optimizer, data_root=args.data_root, subsample=args.subsample,
                            data_seed=args.seed, fixed=_fixed(args.set or []))

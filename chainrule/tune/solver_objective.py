@@ -20,13 +20,9 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 
 
 def solver_class() -> Any:
-    """cr.Solver, or a clear error when this installation lacks it."""
-    try:
-        from chainrule.solver import Solver
-    except ImportError as e:
-        raise RuntimeError(
-            "tuning a model needs cr.Solver (chainrule/solver.py, project issue 7), which this "
-            f"installation lacks ({e}); pass your own objective to chainrule.tune.search instead") from None
+    """cr.Solver (imported here, not at module load, so worker processes start fast)."""
+    from chainrule.solver import Solver
+
     return Solver
 
 
