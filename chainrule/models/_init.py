@@ -96,6 +96,17 @@ def constant_(t, value: float) -> None:
     t.data[...] = value
 
 
+def resnet_init_(model: nn.Module) -> None:
+    """ResNet's scheme (He et al. 2015, torchvision): He normal (fan_out) for every
+    convolution, scale 1 and shift 0 for every batch norm."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            kaiming_normal_fan_out_(m.weight)
+        elif isinstance(m, nn.BatchNorm2d):
+            constant_(m.weight, 1.0)
+            constant_(m.bias, 0.0)
+
+
 def default_init_(m: nn.Module) -> None:
     """PyTorch's own default for a layer built under deferred_init."""
     if not _skip_all:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import nn
-from ._init import constant_, deferred_init, kaiming_normal_fan_out_
+from ._init import constant_, deferred_init, resnet_init_
 from .registry import register_model
 
 
@@ -92,12 +92,7 @@ class ResNet(nn.Module):
             raise ValueError(f"ResNet: block must be one of {sorted(_BLOCKS)}, got {block!r}") from None
         with deferred_init(nn.Conv2d):  # every conv is re-initialised below
             self._build(block_cls, layers, num_classes, in_channels)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                kaiming_normal_fan_out_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                constant_(m.weight, 1.0)
-                constant_(m.bias, 0.0)
+        resnet_init_(self)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, Bottleneck):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .. import nn
 from ..nn import functional as F
-from ._init import constant_, deferred_init, kaiming_normal_fan_out_
+from ._init import deferred_init, resnet_init_
 from ..ops import pad
 from .registry import register_model
 
@@ -82,12 +82,7 @@ class ResNetCifar(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w3, num_classes)
         # He et al.: "We initialize the weights as in [13]" (He init), BN scale 1, shift 0.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                kaiming_normal_fan_out_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                constant_(m.weight, 1.0)
-                constant_(m.bias, 0.0)
+        resnet_init_(self)
 
     @staticmethod
     def _stage(in_planes: int, planes: int, n: int, stride: int, shortcut: str) -> nn.Sequential:
