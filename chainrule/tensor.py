@@ -229,25 +229,25 @@ class Tensor:
     def __rmatmul__(self, other): return _ops.matmul(other, self)
 
     # In-place updates of leaves are for optimisers and init, outside any graph.
-    def _inplace(self, value: Any) -> "Tensor":
+    def _inplace(self) -> "Tensor":
         if self.requires_grad and _grad_enabled():
             raise RuntimeError("in-place operation on a tensor that requires grad; wrap it in cr.no_grad()")
         return self
 
     def __iadd__(self, other):
-        self._inplace(other).data += _unwrap(other)
+        self._inplace().data += _unwrap(other)
         return self
 
     def __isub__(self, other):
-        self._inplace(other).data -= _unwrap(other)
+        self._inplace().data -= _unwrap(other)
         return self
 
     def __imul__(self, other):
-        self._inplace(other).data *= _unwrap(other)
+        self._inplace().data *= _unwrap(other)
         return self
 
     def __itruediv__(self, other):
-        self._inplace(other).data /= _unwrap(other)
+        self._inplace().data /= _unwrap(other)
         return self
 
     # Comparisons give boolean tensors and are not differentiable.
