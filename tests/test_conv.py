@@ -133,7 +133,7 @@ def test_conv2d_rejects_bad_bias_and_padding():
 def test_conv2d_threaded_copies_match_torch(threads):
     # big enough (>= 1M column entries) that im2col/col2im split examples over threads
     torch = pytest.importorskip("torch")
-    from chainrule.ops import conv as conv_module
+    from chainrule.ops import conv as conv_module, parallel
 
     rng = np.random.default_rng(5)
     x, w = _rand((17, 8, 32, 32), rng, np.float32), _rand((6, 8, 3, 3), rng, np.float32)
@@ -144,7 +144,7 @@ def test_conv2d_threaded_copies_match_torch(threads):
         g = _rand(y.shape, rng, np.float32)
         y.backward(g)
     finally:
-        conv_module.set_num_threads(conv_module._default_threads())
+        conv_module.set_num_threads(parallel.default_num_threads())
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     yt = torch.nn.functional.conv2d(xt, wt, None, 1, 1)
     yt.backward(torch.tensor(g))
@@ -183,9 +183,12 @@ def tiny_blocks(monkeypatch):
     from chainrule.ops import conv as conv_module
 
     monkeypatch.setattr(conv_module, "_examples_per_sub_block", lambda per_example, n: min(2, n))
+    from chainrule.ops import parallel
+
     monkeypatch.setattr(conv_module, "_num_parts", lambda n, work: min(2, n))
-    monkeypatch.setattr(conv_module, "_num_threads", 2)
-    monkeypatch.setattr(conv_module, "_pool", None)
+    monkeypatch.setattr(parallel, "num_parts", lambda n, work: min(2, n))
+    monkeypatch.setattr(parallel, "_num_threads", 2)
+    monkeypatch.setattr(parallel, "_pool", None)
 
 
 # stride 1 (the wide-row path): odd and non-square sizes, kernels 1x1 .. 5x5, padding 0/1/2

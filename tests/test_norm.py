@@ -128,9 +128,12 @@ def test_batch_norm_in_chunks_and_threads_matches_torch(shape, dtype, tol, monke
     from chainrule.ops import norm as norm_module
 
     monkeypatch.setattr(norm_module, "_CHUNK_BYTES", 1)
+    from chainrule.ops import parallel
+
     monkeypatch.setattr(conv_module, "_num_parts", lambda n, work: min(2, n))
-    monkeypatch.setattr(conv_module, "_num_threads", 2)
-    monkeypatch.setattr(conv_module, "_pool", None)
+    monkeypatch.setattr(parallel, "num_parts", lambda n, work: min(2, n))
+    monkeypatch.setattr(parallel, "_num_threads", 2)
+    monkeypatch.setattr(parallel, "_pool", None)
     rng = np.random.default_rng(3)
     C = shape[1]
     for training in (True, False):

@@ -137,23 +137,12 @@ def blas_threads(n: int | None):
     if not n:
         yield
         return
-    from ..ops import conv
+    from threadpoolctl import threadpool_limits
 
-    before = getattr(conv, "_num_threads", None)  # (kernels' module has no getter)
-    if before is not None and hasattr(conv, "set_num_threads"):
-        conv.set_num_threads(int(n))  # the convolution's own threads (large convolutions only)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        limits = contextlib.nullcontext()
-    else:
-        limits = threadpool_limits(limits=int(n), user_api="blas")
-    try:
-        with limits:
-            yield
-    finally:
-        if before is not None and hasattr(conv, "set_num_threads"):
-            conv.set_num_threads(before)
+    from ..ops import parallel
+
+    with parallel.threads(int(n)), threadpool_limits(limits=int(n), user_api="blas"):
+        yield
 
 
 def read_config(run: str | os.PathLike) -> tuple[Path, dict[str, Any]]:

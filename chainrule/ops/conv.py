@@ -30,11 +30,6 @@ test reference.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -42,121 +37,9 @@ from ..autograd import Function
 from ..tensor import Tensor
 
 
-# ------------------------------------------------------------ buffer cache
-class _BufferCache:
-    """Scratch arrays reused across calls, keyed by (tag, shape, dtype).
-
-    Only for temporaries that die before the call returns: never hand one out
-    as an op's output or save one for backward. `zero=True` zeroes a new
-    buffer only: padded-input buffers keep their zero border because only the
-    interior is ever written.
-    """
-
-    def __init__(self, max_bytes: int = 1 << 30):
-        self.max_bytes = max_bytes
-        self._arrays: OrderedDict = OrderedDict()
-        self._bytes = 0
-
-    def get(self, tag: str, shape: tuple, dtype, zero: bool = False) -> np.ndarray:
-        key = (tag, tuple(shape), np.dtype(dtype))
-        arr = self._arrays.pop(key, None)
-        if arr is None:
-            arr = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-            self._bytes += arr.nbytes
-            while self._bytes > self.max_bytes and self._arrays:  # evict least recently used
-                _, old = self._arrays.popitem(last=False)
-                self._bytes -= old.nbytes
-        self._arrays[key] = arr
-        return arr
-
-    def clear(self) -> None:
-        self._arrays.clear()
-        self._bytes = 0
-
-
-buffers = _BufferCache()
-
-
-# ------------------------------------------------------------------ threads
-def _default_threads() -> int:
-    for var in ("CHAINRULE_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
-            return int(os.environ[var])
-    return min(os.cpu_count() or 1, 8)
-
-
-_num_threads = _default_threads()
-_pool: ThreadPoolExecutor | None = None
-_blas = None  # threadpoolctl controller, made on first use
-
-
-def set_num_threads(n: int) -> None:
-    """Threads for conv2d (each handles a block of examples). Defaults to
-    $CHAINRULE_NUM_THREADS, $OMP_NUM_THREADS, $OPENBLAS_NUM_THREADS or the core count."""
-    global _num_threads, _pool
-    _num_threads = max(1, int(n))
-    _pool = None
-
-
-def _single_threaded_blas():
-    """Context in which BLAS runs on the calling thread only (threadpoolctl,
-    installed with scikit-learn); a no-op context when it is missing."""
-    global _blas
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController()
-        except ImportError:  # pragma: no cover
-            _blas = False
-    return _blas.limit(limits=1, user_api="blas") if _blas else contextlib.nullcontext()
-
-
-def _num_parts(n: int, work: int) -> int:
-    """How many blocks `_blocks` splits n examples into (one per thread; one for small jobs)."""
-    return min(_num_threads, n) if work >= (1 << 20) else 1
-
-
-def _blocks(fn, n: int, work: int) -> None:
-    """Run fn(i, lo, hi) over blocks [lo, hi) of the n examples, one per thread.
-
-    Each thread does everything for its examples (im2col, GEMM, col2im) with
-    single-threaded BLAS. NumPy releases the GIL in its loops and in BLAS, so
-    the copies, which dominate, use every core too; and a GEMM whose inner
-    dimension is N*OH*OW (conv's dW) no longer makes BLAS threads wait on each
-    other hundreds of times per call, which on a loaded machine cost seconds.
-    Small jobs run on this thread, with single-threaded BLAS too: on 2 cores a
-    (32x288)@(288x4096) product took 1 ms on one BLAS thread and 14 ms on two."""
-    global _pool
-    parts = _num_parts(n, work)
-    if parts <= 1:
-        with _single_threaded_blas():
-            fn(0, 0, n)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="chainrule")
-    bounds = [n * i // parts for i in range(parts + 1)]
-    with _single_threaded_blas():
-        futures = [_pool.submit(fn, i, lo, hi) for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
-        for f in futures:
-            f.result()
-
-
-# ------------------------------------------------------------------ helpers
-def _pair(v, name: str, op: str = "conv2d") -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair, got {v!r}")
-        a, b = v
-    else:
-        a = b = v
-    try:
-        return int(a), int(b)
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}") from None
-
-
-def conv_output_size(size: int, k: int, stride: int, pad: int) -> int:
-    return (size + 2 * pad - k) // stride + 1
+from .geometry import conv_output_size, pair as _pair  # noqa: F401  (conv_output_size: public here too)
+from .parallel import blocks as _blocks, buffers, num_parts as _num_parts  # noqa: F401
+from .parallel import set_num_threads, get_num_threads  # noqa: F401
 
 
 def _padded(x: np.ndarray, ph: int, pw: int, tag: str, extra_rows: int = 0,

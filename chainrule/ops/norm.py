@@ -29,7 +29,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import _blocks
+from .parallel import blocks as _blocks
 
 _CHUNK_BYTES = 1 << 19  # 512 KiB: 256 KiB-2 MiB measured alike, smaller costs per-call overhead
 

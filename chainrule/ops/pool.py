@@ -19,15 +19,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import _pair
-
-
-def pool_output_size(size: int, k: int, stride: int, pad: int, ceil_mode: bool) -> int:
-    num = size + 2 * pad - k
-    out = (-(-num // stride) if ceil_mode else num // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
+from .geometry import pair as _pair, pool_output_size  # noqa: F401
 
 
 def _geometry(op: str, x: np.ndarray, kernel_size, stride, padding, ceil_mode) -> tuple:
