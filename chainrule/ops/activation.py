@@ -45,7 +45,9 @@ class ELU(Function):
         return np.where(pos, g, g * (out + ctx.alpha)), None
 
 
-def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+def softmax_array(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax of a NumPy array along `axis`, shifted by the max for stability (the one NumPy
+    softmax: classifiers, TTA, prediction and the Solver use it too)."""
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -53,7 +55,7 @@ def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
-        s = _softmax(x, axis)
+        s = softmax_array(x, axis)
         ctx.save_for_backward(s)
         ctx.axis = axis
         return s
