@@ -14,13 +14,13 @@ FANS = {(30, 20): (20, 30), (16, 3, 5, 5): (75, 400), (8, 4, 3, 1): (12, 24), (7
 @pytest.mark.parametrize("shape", list(FANS))
 def test_fans(shape):
     """fan_in = in_features * receptive field, fan_out = out_features * receptive field."""
-    assert init._calculate_fan_in_and_fan_out(cr.zeros(*shape)) == FANS[shape]
+    assert init.calculate_fan_in_and_fan_out(cr.zeros(*shape)) == FANS[shape]
 
 
 @pytest.mark.parametrize("shape", list(FANS))
 def test_fans_equal_torch(shape):
     torch = pytest.importorskip("torch")
-    assert init._calculate_fan_in_and_fan_out(cr.zeros(*shape)) == \
+    assert init.calculate_fan_in_and_fan_out(cr.zeros(*shape)) == \
         torch.nn.init._calculate_fan_in_and_fan_out(torch.zeros(shape))
 
 

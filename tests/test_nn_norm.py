@@ -66,6 +66,8 @@ def test_batchnorm_running_stats_values_and_eval_freezes_them():
     np.testing.assert_array_equal(bn.running_mean, before)
     assert int(bn.num_batches_tracked) == 1
     np.testing.assert_allclose(y, (x.data - before) / np.sqrt(bn.running_var + 1e-5), rtol=1e-5)
+    bn.reset_running_stats()
+    assert np.all(bn.running_mean == 0) and np.all(bn.running_var == 1) and int(bn.num_batches_tracked) == 0
 
 
 @pytest.mark.parametrize("cls,shape", [(nn.BatchNorm1d, (4, 3)), (nn.BatchNorm1d, (3, 2, 4)), (nn.BatchNorm2d, (3, 2, 3, 3))])
