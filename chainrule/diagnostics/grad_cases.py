@@ -90,9 +90,12 @@ def _layer(module_fn: Callable[[], nn.Module], shape: tuple, away_from: float | 
 
 
 def _loss(loss_fn: Callable, shape: tuple, target: str = "class"):
+    """target: "class" (indices), "value" (real numbers) or "probability" (in [0, 1])."""
     def setup(g):
         x = Tensor(draw(g, shape), requires_grad=True)
-        y = g.integers(0, shape[1], size=shape[0]) if target == "class" else Tensor(g.standard_normal(shape))
+        y = {"class": lambda: g.integers(0, shape[1], size=shape[0]),
+             "value": lambda: Tensor(g.standard_normal(shape)),
+             "probability": lambda: Tensor(g.uniform(0, 1, shape))}[target]()
         return (lambda: loss_fn(x, y)), {"input": x}, shape
     return setup
 
@@ -142,6 +145,8 @@ LOSS_CASES: list[GradCase] = [
     GradCase("CrossEntropyLoss", "loss", _loss(nn.CrossEntropyLoss(), (4, 5))),
     GradCase("SVMLoss", "loss", _svm_setup),
     GradCase("MSELoss", "loss", _loss(nn.MSELoss(), (3, 4), target="value")),
+    GradCase("BCEWithLogitsLoss", "loss",
+             _loss(nn.BCEWithLogitsLoss(pos_weight=np.array([0.5, 1.0, 2.0, 3.0])), (3, 4), target="probability")),
     GradCase("l2_penalty", "loss", _penalty(F.l2_penalty)),
     GradCase("l1_penalty", "loss", _penalty(F.l1_penalty)),
     GradCase("elastic_net_penalty", "loss", _penalty(lambda ps: F.elastic_net_penalty(ps, 0.5))),
