@@ -245,7 +245,7 @@ def test_huge_lr_diverges_to_nonfinite(data):
 
 def test_save_load_roundtrip_identical_predictions(data, uninterrupted, tmp_path):
     full, _ = uninterrupted
-    path = cr.save(full.model, tmp_path / "model.safetensors", preprocess=full.preprocess,
+    path = cr.save(full.model, tmp_path / "model.safetensors", preprocess=full.preprocess_,
                    classes=data.classes, info={"input_shape": [1, 8, 8]})
     m = cr.load(path)
     assert m.classes == data.classes and m.info == {"input_shape": [1, 8, 8]}
