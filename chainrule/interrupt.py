@@ -26,6 +26,16 @@ class NonFiniteLossError(FloatingPointError):
         super().__init__(message)
         self.iteration, self.epoch, self.loss, self.checkpoint = iteration, epoch, loss, checkpoint
 
+    @classmethod
+    def at(cls, loss: float, iteration: int, epoch: int, lr: float, checkpoint: Path | None,
+           checkpoint_dir: Path | None) -> "NonFiniteLossError":
+        """The error for a non-finite `loss` at `iteration`; `checkpoint`: the last good one, or None."""
+        where = (f"last good checkpoint: {checkpoint}" if checkpoint is not None else
+                 "no checkpoint was written yet" + ("" if checkpoint_dir else " (checkpoint_dir is None)"))
+        return cls(f"loss is {loss} at iteration {iteration} (epoch {epoch}, lr {lr:g}); training stopped; "
+                   f"{where}. Try a smaller learning rate.", iteration=iteration, epoch=epoch, loss=loss,
+                   checkpoint=checkpoint)
+
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during `train()`: raised after the state was saved. `checkpoint` is the file (or None)."""
@@ -36,6 +46,16 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+    @classmethod
+    def after(cls, iteration: int, epoch: int, checkpoint: Path | None) -> "TrainingInterrupted":
+        """The error for a run stopped after `iteration`, saved to `checkpoint` (None: not saved)."""
+        if checkpoint is None:
+            return cls(f"training interrupted after iteration {iteration} (epoch {epoch}); no checkpoint "
+                       "written (checkpoint_dir is None)", None)
+        return cls(f"training interrupted after iteration {iteration}; checkpoint saved to {checkpoint}; "
+                   f"resume with: chainrule train --resume {checkpoint}  (or cr.Solver.resume(path, data))",
+                   checkpoint)
 
 
 @contextlib.contextmanager

@@ -87,41 +87,6 @@ def _positive_int(name: str, v: Any) -> int:
     return int(v)
 
 
-def _optimizer(spec: Any, model: Module, lr: float, weight_decay: float) -> optim.Optimizer:
-    """A name for cr.optim.create, an Optimizer on the model's parameters, or a factory params -> Optimizer."""
-    if isinstance(spec, str):
-        return optim.create(spec, model.parameters(), lr=lr, weight_decay=float(weight_decay))
-    if isinstance(spec, optim.Optimizer):
-        own = {id(p) for p in model.parameters()}
-        if not {id(p) for g in spec.param_groups for p in g["params"]} <= own:
-            raise ValueError("Solver: the optimizer given holds parameters that are not the model's")
-        return spec
-    if callable(spec):
-        opt = spec(model.parameters())
-        if not isinstance(opt, optim.Optimizer):
-            raise TypeError(f"Solver: the optimizer factory returned {type(opt).__name__}, not an Optimizer")
-        return opt
-    raise TypeError(f"Solver: optimizer must be a name, an Optimizer or a factory, got {type(spec).__name__}")
-
-
-def _scheduler(spec: Any, optimizer: optim.Optimizer, num_epochs: int):
-    """A string for lr_scheduler.from_spec, a scheduler on `optimizer`, a factory optimizer -> scheduler, or None."""
-    sched = optim.lr_scheduler
-    if spec is None or isinstance(spec, str):
-        return sched.from_spec(spec, optimizer, num_epochs)
-    if isinstance(spec, sched.LRScheduler):
-        if spec.optimizer is not optimizer:
-            raise ValueError("Solver: the lr scheduler given is built on another optimizer; pass the "
-                             "optimizer too, or a factory optimizer -> scheduler")
-        return spec
-    if callable(spec):
-        out = spec(optimizer)
-        if not isinstance(out, sched.LRScheduler):
-            raise TypeError(f"Solver: the lr_schedule factory returned {type(out).__name__}")
-        return out
-    raise TypeError(f"Solver: lr_schedule must be a string, a scheduler or a factory, got {type(spec).__name__}")
-
-
 class Solver:
     """Trains `model` on `data`; see the module docstring and docs/training.md.
 
@@ -174,8 +139,8 @@ class Solver:
         self.classes = list(classes) if classes is not None else (
             list(data.classes) if hasattr(data, "classes") else None)
         self.loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
-        self.optimizer = _optimizer(optimizer, model, lr, weight_decay)
-        self.scheduler = _scheduler(lr_schedule, self.optimizer, self.num_epochs)
+        self.optimizer = optim.factory.resolve(optimizer, model.parameters(), lr, weight_decay=float(weight_decay))
+        self.scheduler = optim.factory.resolve_schedule(lr_schedule, self.optimizer, self.num_epochs)
 
         # ---- data: preprocessed once (fitted on train only); the raw fingerprint is kept for resume
         arrays = _as_arrays(data)
@@ -356,28 +321,15 @@ class Solver:
 
     # -------------------------------------------------- failure handling
     def _nonfinite(self, value: float) -> None:
-        it = self.step + 1
         ck = self.last_checkpoint if self.last_checkpoint is not None and self.last_checkpoint.exists() else None
-        where = (f"last good checkpoint: {ck}" if ck is not None else
-                 "no checkpoint was written yet" + ("" if self.checkpoint_dir else " (checkpoint_dir is None)"))
-        raise NonFiniteLossError(
-            f"loss is {value} at iteration {it} (epoch {self.epoch + 1}, lr {self.lr:g}); training stopped; "
-            f"{where}. Try a smaller learning rate.", iteration=it, epoch=self.epoch + 1, loss=value,
-            checkpoint=ck)
+        raise NonFiniteLossError.at(value, self.step + 1, self.epoch + 1, self.lr, ck, self.checkpoint_dir)
 
     def _request_stop(self) -> None:
         self._interrupt = True
 
     def _on_interrupt(self) -> None:
         self._interrupt = False
-        path = self._autosave()
-        if path is None:
-            msg = (f"training interrupted after iteration {self.step} (epoch {self.epoch + 1}); no checkpoint "
-                   "written (checkpoint_dir is None)")
-        else:
-            msg = (f"training interrupted after iteration {self.step}; checkpoint saved to {path}; "
-                   f"resume with: chainrule train --resume {path}  (or cr.Solver.resume(path, data))")
-        raise TrainingInterrupted(msg, path)
+        raise TrainingInterrupted.after(self.step, self.epoch + 1, self._autosave())
 
     # ------------------------------------------------------- checkpoints
     def _autosave(self) -> Path | None:

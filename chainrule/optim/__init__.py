@@ -17,6 +17,7 @@ from .sgd import SGD  # noqa: F401
 from .adagrad import Adagrad  # noqa: F401
 from .rmsprop import RMSprop  # noqa: F401
 from .adam import Adam, AdamW  # noqa: F401
+from . import factory  # noqa: F401
 from .factory import create  # noqa: F401
 from . import lr_scheduler  # noqa: F401
 
