@@ -13,12 +13,15 @@ are listed under "changes" (dotted path -> config, or None for a deleted
 child) and replayed after the constructor runs.
 
 `module_from_config(cfg)` looks classes up only among Module subclasses defined
-in the chainrule package or registered with `register_module(cls)`: a config
-can never make it import or call anything else.
+in the chainrule package or registered with `register_module(cls)`, imports
+only chainrule's own modules, and restores a `{"__function__": ...}` only as a
+plain function defined in chainrule under exactly the name written (as
+`_encode` writes it): a config can never make it import or call anything else.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from typing import Any
 
@@ -26,6 +29,7 @@ import numpy as np
 
 from .module import _CONFIG_REGISTRY, Module
 
+_MISSING = object()
 _TUPLE, _DICT, _MODULE, _CLASS, _FUNC, _DTYPE = (
     "__tuple__", "__dict__", "__module__", "__class__", "__function__", "__dtype__")
 
@@ -53,17 +57,29 @@ def _registered_key(cls: type, context: str) -> str:
     return key
 
 
+def _is_chainrule(modname: str) -> bool:
+    return modname == "chainrule" or modname.startswith("chainrule.")
+
+
+def _import_chainrule(modname: str, what: str) -> Any:
+    """Import a module of the chainrule package named in a config (and nothing else)."""
+    parts = modname.split(".")
+    if not _is_chainrule(modname) or not all(p.isidentifier() and not p.startswith("__") for p in parts):
+        raise ValueError(f"module_from_config: {what} may only come from chainrule's own modules, got {modname!r}")
+    try:
+        spec = importlib.util.find_spec(modname)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None:
+        raise ValueError(f"module_from_config: {what} names a module {modname!r} that chainrule does not have")
+    return importlib.import_module(modname)   # a chainrule module that fails to import is a bug: not hidden
+
+
 def _lookup(key: str) -> type:
-    if not isinstance(key, str) or ":" not in key:
+    if not isinstance(key, str) or key.count(":") != 1:
         raise ValueError(f"module_from_config: 'class' must look like 'package.module:ClassName', got {key!r}")
-    if key not in _CONFIG_REGISTRY:
-        modname = key.split(":", 1)[0]
-        # Importing is allowed inside chainrule only (e.g. the zoo, before the user imported it).
-        if modname == "chainrule" or modname.startswith("chainrule."):
-            try:
-                importlib.import_module(modname)
-            except ImportError:
-                pass
+    if key not in _CONFIG_REGISTRY and _is_chainrule(key.split(":", 1)[0]):
+        _import_chainrule(key.split(":", 1)[0], f"class {key!r}")   # e.g. the zoo, not imported yet
     if key in _CONFIG_REGISTRY:
         return _CONFIG_REGISTRY[key]
     qual = key.split(":", 1)[1]
@@ -74,6 +90,34 @@ def _lookup(key: str) -> type:
         f"module_from_config: unknown module class {key!r}; only chainrule's classes and classes "
         "registered with chainrule.nn.config.register_module can be rebuilt (import and register it first)"
     )
+
+
+def _function(body: Any) -> Any:
+    """The chainrule function `_encode` wrote as "chainrule.module:qualname", and nothing else:
+    every step of the walk is a chainrule module or class, no dunder names, and the result is a
+    plain Python function defined in chainrule under exactly that name."""
+    if not isinstance(body, str) or body.count(":") != 1:
+        raise ValueError(f"module_from_config: a function must look like 'chainrule.module:name', got {body!r}")
+    modname, qual = body.split(":")
+    what = f"function {body!r}"
+    obj: Any = _import_chainrule(modname, what)
+    for part in qual.split("."):
+        if not part.isidentifier() or part.startswith("__"):
+            raise ValueError(f"module_from_config: {what}: {part!r} is not a name a config may use")
+        if not (inspect.ismodule(obj) or inspect.isclass(obj)) or not _is_chainrule(
+                obj.__name__ if inspect.ismodule(obj) else obj.__module__):
+            raise ValueError(f"module_from_config: {what} walks through {obj!r}, which is not chainrule's")
+        obj = inspect.getattr_static(obj, part, _MISSING)
+        if obj is _MISSING:
+            raise ValueError(f"module_from_config: {what} does not exist in chainrule")
+        if isinstance(obj, staticmethod):
+            obj = obj.__func__
+    if not inspect.isfunction(obj):
+        raise ValueError(f"module_from_config: {what} is a {type(obj).__name__}, not a function")
+    if (obj.__module__, obj.__qualname__) != (modname, qual):
+        raise ValueError(f"module_from_config: {what} is defined as '{obj.__module__}:{obj.__qualname__}'; "
+                         "a config names a function where it is defined")
+    return obj
 
 
 # ---------------------------------------------------------------- encoding
@@ -96,7 +140,7 @@ def _encode(v: Any, where: str) -> Any:
         return {_DICT: {k: _encode(x, where) for k, x in v.items()}}
     if isinstance(v, type) and issubclass(v, Module):
         return {_CLASS: _registered_key(v, where)}
-    if inspect.isfunction(v) and (v.__module__ or "").startswith("chainrule") and "<" not in v.__qualname__:
+    if inspect.isfunction(v) and _is_chainrule(v.__module__ or "") and "<" not in v.__qualname__:
         return {_FUNC: f"{v.__module__}:{v.__qualname__}"}
     raise ValueError(
         f"{where} = {v!r} (type {type(v).__name__}) cannot be stored in a JSON config: constructor "
@@ -123,13 +167,7 @@ def _decode(v: Any) -> Any:
     if tag == _DTYPE:
         return np.dtype(body)
     if tag == _FUNC:
-        modname, qual = body.split(":", 1)
-        if not (modname == "chainrule" or modname.startswith("chainrule.")):
-            raise ValueError(f"module_from_config: functions are restored from chainrule only, got {body!r}")
-        obj: Any = importlib.import_module(modname)
-        for part in qual.split("."):
-            obj = getattr(obj, part)
-        return obj
+        return _function(body)
     raise ValueError(f"module_from_config: unknown tag {tag!r} in {v!r}")
 
 
