@@ -184,7 +184,26 @@ def test_bad_arguments(data):
 def test_progress_bar_verbose(data, capsys):
     import io
     buf = io.StringIO()
-    s = make(data, num_epochs=1, callbacks=[C.ProgressBar(file=buf, mininterval=0)], verbose=True)
+    s = make(data, num_epochs=1, callbacks=[C.ProgressBar(file=buf, mininterval=0, bar=True)], verbose=True)
     s.train()
     out = buf.getvalue()
     assert "(Epoch 1 / 1)" in out and "img/s" in out and "val acc" in out and "acc=" in out
+    assert "\r" in out                                         # a bar, drawn with carriage returns
+
+
+def test_progress_without_a_terminal_is_one_plain_line_per_epoch(data):
+    import io
+    buf = io.StringIO()                                       # not a terminal: no bar frames
+    make(data, num_epochs=2, callbacks=[C.ProgressBar(file=buf, mininterval=0)], verbose=True).train()
+    lines = buf.getvalue().splitlines()
+    assert "\r" not in buf.getvalue() and len(lines) == 2
+    assert lines[0].startswith("(Epoch 1 / 2) loss ") and lines[1].startswith("(Epoch 2 / 2) loss ")
+    assert all("img/s" in line and "val acc" in line for line in lines)
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    import io
+    tty = io.StringIO()
+    monkeypatch.setattr(tty, "isatty", lambda: True, raising=False)
+    assert C.ProgressBar(file=tty)._draws_bar() and not C.ProgressBar(file=io.StringIO())._draws_bar()
+    assert not C.ProgressBar(file=tty, bar=False)._draws_bar()
