@@ -44,7 +44,7 @@ from .checkpoint import load_state, save_state
 from .data.loader import DataLoader
 from .data.transforms.preprocess import is_fitted
 from .interrupt import NonFiniteLossError, TrainingInterrupted, deferred_sigint
-from .metrics import accuracy, predict_scores
+from .metrics import accuracy, param_dtype, predict_scores
 from .nn import functional as F
 from .nn.module import Module
 from .ops.activation import softmax_array
@@ -192,7 +192,7 @@ class Solver:
         X = _array(X)
         if self.preprocess_ is not None:
             X = self.preprocess_(X)
-        dtype = next((p.data.dtype for p in self.model.parameters()), np.dtype(np.float32))
+        dtype = param_dtype(self.model)
         return X if X.dtype == dtype else X.astype(dtype)
 
     @property
