@@ -207,3 +207,14 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     monkeypatch.setattr(tty, "isatty", lambda: True, raising=False)
     assert C.ProgressBar(file=tty)._draws_bar() and not C.ProgressBar(file=io.StringIO())._draws_bar()
     assert not C.ProgressBar(file=tty, bar=False)._draws_bar()
+
+
+def test_per_step_hook_runs_after_every_optimizer_step(data):
+    seen = []
+
+    class Hooked(cr.Solver):
+        def _after_optimizer_step(self):
+            seen.append((self.step, int(self.optimizer.state_dict()["state"][0]["step"])))
+
+    s = Hooked(tiny_cnn(), data, num_epochs=1, batch_size=32, verbose=False).train()
+    assert seen == [(i, i + 1) for i in range(s.step)]      # before the step count, after the update
