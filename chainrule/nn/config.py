@@ -61,25 +61,31 @@ def _is_chainrule(modname: str) -> bool:
     return modname == "chainrule" or modname.startswith("chainrule.")
 
 
-def _import_chainrule(modname: str, what: str) -> Any:
-    """Import a module of the chainrule package named in a config (and nothing else)."""
+def _chainrule_module_exists(modname: str) -> bool:
+    """Whether `modname` is a well-formed name of one of chainrule's own modules that exists."""
     parts = modname.split(".")
     if not _is_chainrule(modname) or not all(p.isidentifier() and not p.startswith("__") for p in parts):
-        raise ValueError(f"module_from_config: {what} may only come from chainrule's own modules, got {modname!r}")
+        return False
     try:
-        spec = importlib.util.find_spec(modname)
+        return importlib.util.find_spec(modname) is not None
     except ModuleNotFoundError:
-        spec = None
-    if spec is None:
-        raise ValueError(f"module_from_config: {what} names a module {modname!r} that chainrule does not have")
+        return False
+
+
+def _import_chainrule(modname: str, what: str) -> Any:
+    """Import a module of the chainrule package named in a config (and nothing else)."""
+    if not _chainrule_module_exists(modname):
+        raise ValueError(f"module_from_config: {what} may only come from chainrule's own modules, and "
+                         f"chainrule has no module {modname!r}")
     return importlib.import_module(modname)   # a chainrule module that fails to import is a bug: not hidden
 
 
 def _lookup(key: str) -> type:
     if not isinstance(key, str) or key.count(":") != 1:
         raise ValueError(f"module_from_config: 'class' must look like 'package.module:ClassName', got {key!r}")
-    if key not in _CONFIG_REGISTRY and _is_chainrule(key.split(":", 1)[0]):
-        _import_chainrule(key.split(":", 1)[0], f"class {key!r}")   # e.g. the zoo, not imported yet
+    modname = key.split(":", 1)[0]
+    if key not in _CONFIG_REGISTRY and _chainrule_module_exists(modname):
+        importlib.import_module(modname)   # e.g. the zoo, not imported yet; its errors are not hidden
     if key in _CONFIG_REGISTRY:
         return _CONFIG_REGISTRY[key]
     qual = key.split(":", 1)[1]
