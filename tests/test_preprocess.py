@@ -104,8 +104,15 @@ def test_constructor_stores_fit_returns_self_fitted_attributes_end_in_underscore
     assert {k for k in vars(pre) if k.endswith("_")} == FITTED[type(pre).__name__] == set(pre.state_dict())
 
 
-def test_plain_callables_count_as_fitted():
+def test_plain_callables_count_as_fitted_other_objects_by_sklearn_rule():
     assert T.is_fitted(lambda x: x) and T.is_fitted(T.ToFloat())
+
+    class Scaler:                      # scikit-learn style, without __sklearn_is_fitted__
+        def fit(self, X):
+            self.scale_ = float(X.max())
+            return self
+
+    assert not T.is_fitted(Scaler()) and T.is_fitted(Scaler().fit(np.ones(3)))
 
 
 @pytest.mark.parametrize("pre", ALL, ids=repr)

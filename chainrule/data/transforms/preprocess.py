@@ -75,10 +75,15 @@ class Preprocessor(Transform):
 
 
 def is_fitted(pre: Any) -> bool:
-    """Whether `pre` has been fitted (scikit-learn's `__sklearn_is_fitted__` protocol;
-    an object without it, e.g. a plain function, counts as fitted)."""
+    """Whether `pre` has been fitted, by scikit-learn's rule: its `__sklearn_is_fitted__()` if it
+    has one, else whether it has an attribute ending in "_"; an object without `fit` (a plain
+    transform or function) has nothing to fit and counts as fitted."""
     check = getattr(pre, "__sklearn_is_fitted__", None)
-    return True if check is None else bool(check())
+    if check is not None:
+        return bool(check())
+    if not callable(getattr(pre, "fit", None)):
+        return True
+    return any(k.endswith("_") and not k.startswith("__") for k in getattr(pre, "__dict__", {}))
 
 
 def check_is_fitted(pre: Any) -> None:
