@@ -15,5 +15,6 @@ from .adagrad import Adagrad  # noqa: F401
 from .rmsprop import RMSprop  # noqa: F401
 from .adam import Adam, AdamW  # noqa: F401
 from . import lr_scheduler  # noqa: F401
+from . import swa_utils  # noqa: F401
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "lr_scheduler", "swa_utils"]
