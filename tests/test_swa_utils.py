@@ -110,3 +110,49 @@ def test_bad_arguments():
     ema = AveragedModel(_net())
     with pytest.raises(ValueError, match="same architecture"):
         ema.update_parameters(nn.Linear(4, 3))
+
+
+def _digits_solver(tmp_path, callbacks, epochs, name="run"):
+    data = cr.data.load_digits(subsample=200, seed=0)
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+    return cr.Solver(model, data, lr=1e-2, num_epochs=epochs, batch_size=50, verbose=False, callbacks=callbacks,
+                     checkpoint_dir=tmp_path / name)
+
+
+def test_ema_callback_averages_every_step_and_scores_each_epoch(tmp_path):
+    from chainrule.optim.swa_utils import EMA
+
+    ema = EMA(0.8)
+    seen = []
+    rec = cr.callbacks.LambdaCallback(on_batch_end=lambda step, logs: seen.append(
+        solver.model[1].weight.data.copy()))
+    logged = []
+    log = cr.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: logged.append(logs["ema_val_acc"]))
+    solver = _digits_solver(tmp_path, [ema, rec, log], epochs=2)
+    solver.train()
+    ref = seen[0]
+    for w in seen[1:]:
+        ref = 0.8 * ref + 0.2 * w
+    np.testing.assert_allclose(ema.model[1].weight.data, ref, rtol=1e-5, atol=1e-7)  # float32
+    assert int(ema.averaged.n_averaged) == len(seen) == solver.step
+    assert logged == ema.val_acc_history and len(logged) == 2 and 0.0 <= logged[-1] <= 1.0
+    X, y = solver.data["X_val"], solver.data["y_val"]
+    assert ema.accuracy(X, y) == logged[-1]
+
+
+def test_ema_callback_survives_resume(tmp_path):
+    from chainrule.optim.swa_utils import EMA
+
+    full = EMA(0.9)
+    _digits_solver(tmp_path, [full], epochs=3, name="full").train()
+    first = EMA(0.9)
+    _digits_solver(tmp_path, [first], epochs=2, name="part").train()
+    again = EMA(0.9)
+    data = cr.data.load_digits(subsample=200, seed=0)
+    resumed = cr.Solver.resume(tmp_path / "part" / "last.safetensors", data, num_epochs=3, callbacks=[again],
+                               verbose=False)
+    resumed.train()
+    for a, b in zip(full.model.state_dict().values(), again.model.state_dict().values()):
+        np.testing.assert_array_equal(a, b)
+    assert again.val_acc_history == full.val_acc_history

@@ -16,6 +16,10 @@ Same numbers as torch step by step, buffers included: with use_buffers=False the
 averaged copy's buffers (batch-norm running statistics) are copied from the model
 at every update; with use_buffers=True they are averaged like the parameters
 (integer buffers such as num_batches_tracked too, truncated back to integers, as torch).
+
+`EMA(decay)` is the same average as a cr.Solver callback: updated after every step,
+scored on the validation split after every epoch (logs["ema_val_acc"]), and kept in
+the Solver's checkpoints, so a resumed run continues the same average.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from ..tensor import Tensor
 from .optimizer import lerp_
 
 __all__ = ["AveragedModel", "get_ema_multi_avg_fn", "get_ema_avg_fn", "get_swa_multi_avg_fn",
-           "get_swa_avg_fn", "update_bn"]
+           "get_swa_avg_fn", "update_bn", "EMA"]
 
 MultiAvgFn = Callable[[list, list, Any], None]
 AvgFn = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
@@ -174,3 +178,83 @@ def update_bn(loader: Iterable, model: Module) -> None:
     for m in bns:
         m.momentum = momenta[m]
     model.train(was_training)
+
+
+class EMA:
+    """Solver callback: an exponential moving average of the model's weights during training.
+
+        ema = EMA(0.999)
+        cr.Solver(model, data, callbacks=[ema, ...]).train()
+        ema.model                   # the averaged copy (a Module), e.g. for cr.save
+        ema.val_acc_history         # its validation accuracy after each epoch
+
+    decay: ema = decay * ema + (1 - decay) * w after every step; it remembers about
+        1 / (1 - decay) steps (0.999: ~1000), so short runs want a smaller decay.
+    use_buffers: average batch-norm statistics too (default, torch's advice for EMA);
+        False copies the model's.
+    Put it first among the callbacks so loggers see logs["ema_val_acc"].
+    """
+
+    def __init__(self, decay: float = 0.999, use_buffers: bool = True):
+        get_ema_multi_avg_fn(decay)  # validates decay
+        self.decay, self.use_buffers = float(decay), bool(use_buffers)
+        self.averaged: AveragedModel | None = None
+        self.val_acc_history: list[float] = []
+        self._pending: dict | None = None
+
+    def set_solver(self, solver: Any) -> None:
+        self.solver = solver
+        self.averaged = AveragedModel(solver.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay),
+                                      use_buffers=self.use_buffers)
+        if self._pending is not None:  # load_state_dict came first
+            self.load_state_dict(self._pending)
+
+    @property
+    def model(self) -> Module:
+        """The averaged weights as a plain copy of the model (what to save or evaluate)."""
+        if self.averaged is None:
+            raise RuntimeError("EMA: not attached to a Solver yet")
+        return self.averaged.module
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None: ...
+
+    def on_train_end(self, logs: dict[str, Any]) -> None: ...
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None: ...
+
+    def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
+        self.averaged.update_parameters(self.solver.model)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        acc = self.accuracy(self.solver.data["X_val"], self.solver.data["y_val"])
+        self.val_acc_history.append(acc)
+        logs["ema_val_acc"] = acc
+
+    def accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None) -> float:
+        """Accuracy of the averaged weights on prepared X (eval mode, no_grad, batched)."""
+        if len(X) == 0:
+            return float("nan")
+        bs = int(batch_size or getattr(self.solver, "eval_batch_size", 256))
+        m = self.model
+        was = [(mod, mod.training) for mod in m.modules()]
+        m.eval()
+        try:
+            with no_grad():
+                s = np.concatenate([np.asarray(m(Tensor(X[i:i + bs])).data) for i in range(0, len(X), bs)])
+        finally:
+            for mod, mode in was:
+                mod.training = mode
+        return float(np.mean(s.argmax(axis=1) == np.asarray(y)))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"averaged": None if self.averaged is None else dict(self.averaged.state_dict()),
+                "val_acc_history": list(self.val_acc_history), "decay": self.decay}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.averaged is None:
+            self._pending = state
+            return
+        if state.get("averaged") is not None:
+            self.averaged.load_state_dict({k: np.asarray(v) for k, v in state["averaged"].items()})
+        self.val_acc_history = [float(v) for v in state.get("val_acc_history", [])]
+        self._pending = None
