@@ -29,6 +29,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.data import transforms as T
+from chainrule.metrics import predict_scores
 from chainrule.models.ensemble import Ensemble, average_probabilities, mc_dropout_predict
 from chainrule.ops.activation import softmax_array
 from chainrule.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -50,12 +51,8 @@ def load(args):
     return cr.data.load_cifar10(root=args.data_dir, subsample=args.subsample, seed=0)
 
 
-def probabilities(model: nn.Module, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    model.eval()
-    with cr.no_grad():
-        s = [np.asarray(model(cr.tensor(X[i:i + batch_size])).data, np.float64)
-             for i in range(0, len(X), batch_size)]
-    return softmax_array(np.concatenate(s), axis=1)
+def probabilities(model: nn.Module, X: np.ndarray) -> np.ndarray:
+    return softmax_array(predict_scores(model, X, 500).astype(np.float64), axis=1)
 
 
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:

@@ -150,7 +150,10 @@ def mc_dropout_predict(model: nn.Module, X: Any, n_samples: int = 20, batch_size
     """
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise ValueError(f"mc_dropout_predict: n_samples must be a positive int, got {n_samples!r}")
+    from ..metrics import param_dtype
+
     X = np.asarray(X.data if isinstance(X, Tensor) else X)
+    X = X.astype(param_dtype(model), copy=False)
     drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
     if not drops:
         raise ValueError(f"mc_dropout_predict: {type(model).__name__} has no Dropout layer; every pass "

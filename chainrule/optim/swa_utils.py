@@ -231,20 +231,13 @@ class EMA:
         logs["ema_val_acc"] = acc
 
     def accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None) -> float:
-        """Accuracy of the averaged weights on prepared X (eval mode, no_grad, batched)."""
+        """Accuracy of the averaged weights on prepared X (cr.metrics: eval mode, no_grad, batched)."""
+        from ..metrics import accuracy, predict_scores
+
         if len(X) == 0:
             return float("nan")
         bs = int(batch_size or getattr(self.solver, "eval_batch_size", 256))
-        m = self.model
-        was = [(mod, mod.training) for mod in m.modules()]
-        m.eval()
-        try:
-            with no_grad():
-                s = np.concatenate([np.asarray(m(Tensor(X[i:i + bs])).data) for i in range(0, len(X), bs)])
-        finally:
-            for mod, mode in was:
-                mod.training = mode
-        return float(np.mean(s.argmax(axis=1) == np.asarray(y)))
+        return accuracy(predict_scores(self.model, X, bs), y)
 
     def state_dict(self) -> dict[str, Any]:
         return {"averaged": None if self.averaged is None else dict(self.averaged.state_dict()),
