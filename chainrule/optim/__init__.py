@@ -20,5 +20,6 @@ from .adam import Adam, AdamW  # noqa: F401
 from . import factory  # noqa: F401
 from .factory import create  # noqa: F401
 from . import lr_scheduler  # noqa: F401
+from . import swa_utils  # noqa: F401
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "create", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "create", "lr_scheduler", "swa_utils"]
