@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 import time
 from typing import Any, Sequence
@@ -64,6 +65,7 @@ ul.lines { margin: 8px 0 0; padding-left: 20px; }
 .mis figure { margin: 0; text-align: center; font-size: 12px; }
 .mis img { width: 80px; height: 80px; border: 1px solid var(--line); }
 .mis .t { color: var(--good); } .mis .p { color: var(--bad); }
+.nowrap { white-space: nowrap; }
 .note { color: var(--muted); font-size: 13px; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px;
           vertical-align: -1px; }
@@ -323,8 +325,19 @@ def _run(r: Any) -> str:
     return "".join(parts)
 
 
+def _compared_keys(records: Sequence[Any]) -> list[str]:
+    """The model, the data, the epochs and every other argument whose value differs between the runs."""
+    keys = ["model", "data", "epochs"]
+    skip = set(keys) | {"out", "quiet", "resume"}
+    for r in records:
+        for k in r.args:
+            if k not in skip and k not in keys and len({json.dumps(x.args.get(k)) for x in records}) > 1:
+                keys.append(k)
+    return keys
+
+
 def _comparison(records: Sequence[Any]) -> str:
-    keys = ["model", "data", "optimizer", "lr", "lr_schedule", "weight_decay", "batch_size", "augment", "epochs"]
+    keys = _compared_keys(records)
     head = ("<tr><th>run</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys) +
             '<th class="num">parameters</th><th class="num">best val</th><th class="num">test</th>'
             '<th class="num">images/s</th><th>verdict</th></tr>')
@@ -333,13 +346,13 @@ def _comparison(records: Sequence[Any]) -> str:
         d = r.diagnosis()
         res = r.results
         cells = "".join(f"<td>{_e(r.args.get(key, '–'))}</td>" for key in keys)
-        rows.append(f'<tr><td><span class="swatch" style="background:{COLOURS[k % len(COLOURS)]}"></span>'
+        rows.append(f'<tr><td class="nowrap"><span class="swatch" style="background:{COLOURS[k % len(COLOURS)]}"></span>'
                     f'<a href="#{r.anchor}">{_e(r.name)}</a></td>{cells}<td class="num">{_num(r.parameters)}</td>'
                     f'<td class="num">{pct(res.get("best_val_acc"))}</td><td class="num">{pct(res.get("test_acc"))}</td>'
                     f'<td class="num">{_num(r.timing()["images_per_s"])}</td>'
                     f'<td>{_e(", ".join(d.codes) if d else "–")}</td></tr>')
     return (f'<section id="comparison"><h2>Comparison of {len(records)} runs</h2>'
-            f'<div style="overflow-x:auto"><table>{head}{"".join(rows)}</table></div></section>'
+            f'<p class="note">arguments that differ between the runs, and the results</p><div style="overflow-x:auto"><table>{head}{"".join(rows)}</table></div></section>'
             f'<section id="overlay"><h2>Curves, overlaid</h2>{_img(curves_png(records), "overlaid curves")}</section>')
 
 
