@@ -15,10 +15,9 @@ from chainrule.data import transforms as T
 
 from solver_helpers import tiny_cnn, tiny_data
 
-pytest.importorskip("tensorboard", reason="the [tensorboard] extra is not installed")
-
 
 def _accumulator(log_dir):
+    pytest.importorskip("tensorboard", reason="the [tensorboard] extra is not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "histograms": 0, "images": 0, "tensors": 0})
@@ -28,6 +27,7 @@ def _accumulator(log_dir):
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory):
     """A 3-epoch run with the callback, and what the parameters were at every step and epoch end."""
+    pytest.importorskip("tensorboard", reason="the [tensorboard] extra is not installed")
     log_dir = tmp_path_factory.mktemp("tb") / "run"
     model = tiny_cnn(dropout=0.0)
     seen = {"steps": {}, "epochs": {}, "grads": {}}
@@ -48,7 +48,6 @@ def logged(tmp_path_factory):
                        batch_size=32, num_epochs=3, verbose=False, preprocess=T.PerChannelNormalize(),
                        callbacks=[tb, LambdaCallback(on_batch_end=on_batch_end, on_epoch_end=on_epoch_end)])
     solver.train()
-    seen["initial"] = None
     return solver, _accumulator(log_dir), seen
 
 
@@ -155,6 +154,7 @@ def test_model_graph(logged):
 
 
 def test_graph_of_a_resnet():
+    pytest.importorskip("tensorboard", reason="the [tensorboard] extra is not installed")
     from chainrule.viz.tensorboard import model_graph
 
     cr.manual_seed(0)
@@ -176,6 +176,7 @@ def test_bad_arguments_and_missing_package(tmp_path, monkeypatch):
 
 
 def test_summary_writer_by_hand(tmp_path):
+    pytest.importorskip("tensorboard", reason="the [tensorboard] extra is not installed")
     from chainrule.viz.tensorboard import SummaryWriter
 
     with SummaryWriter(tmp_path) as w:
@@ -188,3 +189,53 @@ def test_summary_writer_by_hand(tmp_path):
     h = acc.Histograms("h")[0].histogram_value
     assert list(h.bucket) == [10.0] * 10 and h.max == 99.0
     assert (acc.Images("img")[0].width, acc.Images("img")[0].height) == (4, 3)
+
+
+def test_a_real_tensorboard_server_shows_two_runs_side_by_side(tmp_path):
+    """Two runs under one --logdir, served by tensorboard itself (on 127.0.0.1): its HParams
+    dashboard lists both runs with their learning rates and metrics, and the graph is served."""
+    pytest.importorskip("tensorboard", reason="the [tensorboard] extra is not installed")
+    import json
+    import re
+    import subprocess
+    import time
+    import urllib.request
+
+    for lr in (0.01, 0.003):
+        cr.Solver(tiny_cnn(), tiny_data(120), lr=lr, num_epochs=1, batch_size=60, verbose=False,
+                  callbacks=[cr.callbacks.TensorBoard(tmp_path / f"lr{lr}", histograms_every=0)]).train()
+    proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path), "--host",
+                             "127.0.0.1", "--port", "0", "--load_fast", "false"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        url, deadline = None, time.time() + 90
+        while url is None and time.time() < deadline:
+            line = proc.stderr.readline()
+            if not line and proc.poll() is not None:
+                break
+            m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+            url = m.group(1) if m else None
+        assert url, "tensorboard did not start"
+
+        def post(path, body):
+            req = urllib.request.Request(url + path, json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.load(r)
+
+        groups = []
+        while time.time() < deadline and len(groups) < 2:  # the runs load in the background
+            groups = post("/data/plugin/hparams/session_groups", {
+                "experimentName": "", "startIndex": 0, "sliceSize": 10, "colParams": [],
+                "allowedStatuses": ["STATUS_SUCCESS", "STATUS_UNKNOWN", "STATUS_FAILURE", "STATUS_RUNNING"]
+            }).get("sessionGroups", [])
+            time.sleep(0.5)
+        assert sorted(g["name"] for g in groups) == ["lr0.003", "lr0.01"]
+        assert sorted(g["hparams"]["lr"] for g in groups) == [0.003, 0.01]
+        metrics = {m["name"]["tag"] for m in groups[0]["metricValues"]}
+        assert {"accuracy/val", "hparams/best_val_acc", "train/loss"} <= metrics
+        with urllib.request.urlopen(url + "/data/plugin/graphs/graph?run=lr0.01", timeout=30) as r:
+            assert 'op: "Conv2d"' in r.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

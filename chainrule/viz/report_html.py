@@ -52,7 +52,10 @@ table.kv td:first-child { color: var(--muted); width: 40%; }
 table.cm { width: auto; }
 table.cm td { text-align: center; min-width: 34px; padding: 4px 6px; border: 1px solid #fff; }
 table.cm th { text-align: center; padding: 2px 6px; }
-table.cm th.row { text-align: right; }
+table.cm th.row { text-align: right; vertical-align: middle; }
+table.cm td { vertical-align: middle; }
+table.cm th.vert { vertical-align: bottom; padding: 4px 2px; }
+table.cm th.vert span { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; }
 .axis { color: var(--muted); font-size: 12px; }
 img.plot { width: 100%; height: auto; display: block; }
 img.px { image-rendering: pixelated; image-rendering: crisp-edges; }
@@ -266,7 +269,8 @@ def _confusion(r: Any) -> str:
     ev = r.evaluation
     cm = ev.confusion
     top = max(int(cm.max()), 1)
-    head = "<tr><th></th>" + "".join(f"<th>{_e(c)}</th>" for c in ev.classes) + "</tr>"
+    vertical = ' class="vert"' if max(len(c) for c in ev.classes) > 3 else ""  # long names stand upright
+    head = "<tr><th></th>" + "".join(f"<th{vertical}><span>{_e(c)}</span></th>" for c in ev.classes) + "</tr>"
     rows = []
     for i, c in enumerate(ev.classes):
         cells = []
