@@ -171,9 +171,14 @@ def _load_model(run: Path, notes: list[str]) -> Any:
     for path in (run / "model.safetensors", run / "checkpoints" / "last.safetensors"):
         if path.exists():
             try:
-                return cr.load(path)
+                model = cr.load(path)
             except (CheckpointError, ValueError, OSError) as e:
                 notes.append(f"model not loaded from {path.name}: {e}")
+                continue
+            if path.name == "last.safetensors":
+                notes.append("no model.safetensors (training did not finish): the model is the latest weights "
+                             "of checkpoints/last.safetensors")
+            return model
     notes.append("no model.safetensors in the run folder (did training finish?)")
     return None
 
@@ -197,7 +202,7 @@ def load_run(run: str | os.PathLike, data: Any = None, *, max_eval: int | None =
     notes: list[str] = []
     hist = _checkpoint_history(path)
     per_epoch = {k: [float(m[k]) for m in metrics if k in m] for k in ("loss", "train_acc", "val_acc", "lr")}
-    if hist and hist.get("train_acc_history"):
+    if hist is not None and "loss_history" in hist:
         rec = RunRecord(path.name or str(path), path, config, metrics, hist["loss_history"],
                         hist["train_acc_history"], hist["val_acc_history"], hist["lr_history"], notes=notes)
     else:
