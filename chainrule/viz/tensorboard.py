@@ -319,15 +319,15 @@ class TensorBoard(Callback):
         if not self.misclassified or X.shape[0] == 0:
             return
         pred = s._scores(X).argmax(axis=1)
-        wrong = np.flatnonzero(pred != y)[:self.misclassified]
-        if wrong.size:
-            self.writer.add_png("images/misclassified_val", misclassified_png(X[wrong], y[wrong], pred[wrong],
-                                                                              s.classes), step)
+        if np.any(pred != y):
+            self.writer.add_png("images/misclassified_val", misclassified_png(X, y, pred, s.classes,
+                                                                              self.misclassified), step)
 
 
-def misclassified_png(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
-                      classes: Any = None) -> bytes:
-    """PNG bytes of viz.training.plot_misclassified's labelled grid ("true -> predicted")."""
+def misclassified_png(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, classes: Any = None,
+                      max_images: int = 32) -> bytes:
+    """PNG bytes of viz.training.plot_misclassified's labelled grid ("true -> predicted") of the first
+    `max_images` wrong examples, titled with how many of all are wrong."""
     import tempfile
 
     from .training import plot_misclassified
@@ -336,5 +336,5 @@ def misclassified_png(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray
         classes = None
     with tempfile.TemporaryDirectory() as tmp:
         path = plot_misclassified(images, y_true, y_pred, Path(tmp) / "m.png", classes=classes,
-                                  max_images=len(images), cols=8)
+                                  max_images=max_images, cols=8)
         return Path(path).read_bytes()
