@@ -225,8 +225,8 @@ def evaluate_run(model: Any, data: Any, *, max_eval: int | None = 2000, seed: in
                  batch_size: int = 256) -> Evaluation:
     """The model's predictions on data's test split (the validation split when there is no test split).
     The model's own preprocessing (cr.load attaches it) is applied to the raw images."""
-    from ..autograd import no_grad
-    from ..tensor import Tensor
+    from ..metrics import predict_scores
+    from ..ops.activation import softmax_array
 
     split = "test" if getattr(data, "X_test", None) is not None and len(data.X_test) else "val"
     X, y = np.asarray(getattr(data, f"X_{split}")), np.asarray(getattr(data, f"y_{split}"), np.int64)
@@ -235,26 +235,14 @@ def evaluate_run(model: Any, data: Any, *, max_eval: int | None = 2000, seed: in
         idx = np.sort(np.random.default_rng(seed).choice(total, size=int(max_eval), replace=False))
         X, y = X[idx], y[idx]
     pre = getattr(model, "preprocess", None)
-    dtype = next(iter(model.parameters())).data.dtype
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    probs = []
-    try:
-        with no_grad():
-            for i in range(0, X.shape[0], batch_size):
-                xb = X[i:i + batch_size]
-                xb = np.asarray(pre(xb) if pre is not None else xb, dtype=dtype)
-                s = np.asarray(model(Tensor(xb)).data, np.float64)
-                e = np.exp(s - s.max(axis=1, keepdims=True))
-                probs.append(e / e.sum(axis=1, keepdims=True))
-    finally:
-        for m, mode in flags:
-            m.__dict__["training"] = mode
-    p = np.concatenate(probs) if probs else np.zeros((0, 1))
+    names = getattr(data, "classes", None) or getattr(model, "classes", None) or []
+    if X.shape[0] == 0:
+        p = np.zeros((0, max(len(names), 1)))
+    else:
+        p = softmax_array(predict_scores(model, pre(X) if pre is not None else X, batch_size).astype(np.float64),
+                          axis=1)
     K = p.shape[1]
-    classes = [str(c) for c in (getattr(data, "classes", None) or getattr(model, "classes", None) or range(K))]
-    if len(classes) != K:
-        classes = [str(k) for k in range(K)]
+    classes = [str(c) for c in names] if len(names) == K else [str(k) for k in range(K)]
     pred = p.argmax(axis=1)
     return Evaluation(split, total, X, y, pred, p[np.arange(len(pred)), pred], classes)
 

@@ -314,11 +314,13 @@ class TensorBoard(Callback):
         self.writer.add_image("images/first_layer_filters", upscale(grid, scale_for(grid.shape)), step)
 
     def _misclassified(self, step: int) -> None:
+        from ..metrics import predict_scores
+
         s = self.solver
         X, y = s.data["X_val"], s.data["y_val"]
         if not self.misclassified or X.shape[0] == 0:
             return
-        pred = s._scores(X).argmax(axis=1)
+        pred = predict_scores(s.model, X, s.eval_batch_size).argmax(axis=1)
         if np.any(pred != y):
             self.writer.add_png("images/misclassified_val", misclassified_png(X, y, pred, s.classes,
                                                                               self.misclassified), step)
