@@ -273,3 +273,11 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def __getattr__(name: str) -> Any:
+    """cr.callbacks.TensorBoard, imported on first use (it needs tensorboard; `import chainrule` stays light)."""
+    if name == "TensorBoard":
+        from .viz.tensorboard import TensorBoard
+        return TensorBoard
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
