@@ -36,6 +36,7 @@ class GraphBuilder:
         self.batch: dict[str, int | None] = {}  # value name -> its batch axis (or None)
         self.keys: dict[int, str] = {}        # id(parameter or buffer) -> state-dict key
         self.scope = ""                       # module path, prefixed to node names
+        self.gemms: dict[str, tuple[str, str]] = {}  # Gemm output -> its (x, W), to fold a bias in
         self._used: set[str] = set()
 
     # ------------------------------------------------------------- names

@@ -45,14 +45,32 @@ _SAME = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Maximum": "Max
          "Sigmoid": "Sigmoid", "Tanh": "Tanh"}
 
 
+def _operand(g, a: Any, out: Tensor) -> str:
+    """A traced value, parameter or buffer by name; any other constant in the output's dtype
+    (as NumPy promotes `x * 2` to x's float dtype)."""
+    if id(a) in g.names or id(a) in g.keys:
+        return g.value(a)
+    return g.const(np.asarray(a.data if isinstance(a, Tensor) else a, dtype=out.dtype))
+
+
 def _elementwise(onnx_op: str):
     def convert(g, args, out):
-        return g.node(onnx_op, [g.value(a) for a in args])
+        return g.node(onnx_op, [_operand(g, a, out) for a in args])
     return convert
 
 
 for _name, _op in _SAME.items():
     CONVERTERS[_name] = _elementwise(_op)
+
+
+@converter("Add")
+def _add(g, args, out):
+    """Add; `Gemm + bias` (Linear) becomes one Gemm with the bias as its C input."""
+    for p, q in (args, args[::-1]):
+        gemm = g.gemms.get(g.names.get(id(p), ""))
+        if gemm is not None and isinstance(q, Tensor) and id(q) in g.keys and q.shape == out.shape[-1:]:
+            return g.node("Gemm", [*gemm, g.value(q)], transB=1)
+    return g.node("Add", [_operand(g, a, out) for a in args])
 
 
 @converter("Pow")
@@ -136,6 +154,7 @@ def _matmul(g, args, out):
     w = _transposed_parameter(g, b)
     if w is not None and len(_shape(a)) == 2:  # Linear: Gemm reads the weight as stored
         name = g.node("Gemm", [g.value(a), g.value(w)], transB=1)
+        g.gemms[name] = (g.value(a), g.value(w))
     else:
         name = g.node("MatMul", [g.value(a), g.value(b)])
     g.bind(out, name, None if axis is None else axis + out.ndim - len(_shape(a)))
