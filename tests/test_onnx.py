@@ -31,8 +31,11 @@ def _reference(model, x):
         return model(cr.tensor(x)).data
 
 
-def _assert_exports(model, x, tmp_path=None, scale_tol=True, **kw):
-    """Export on x[:1]; onnxruntime must match chainrule on x[:1] and on all of x."""
+def _assert_exports(model, x, tmp_path=None, **kw):
+    """Export on x[:1]; onnxruntime must match chainrule on x[:1] and on all of x: within
+    atol 1e-4 on outputs of size ~1 (relative beyond). Where chainrule's own float32 rounding
+    is larger than that (deep nets' eval-mode batch norms cancel large means), onnxruntime must
+    be as close to the exact (float64) answer as chainrule's float32 is."""
     onnx = pytest.importorskip("onnx")
     if tmp_path is not None:
         path = str(tmp_path / "model.onnx")
@@ -40,21 +43,39 @@ def _assert_exports(model, x, tmp_path=None, scale_tol=True, **kw):
         onnx.checker.check_model(path, full_check=True)
         sess = _session(path)
     else:
-        proto = cr.onnx.to_onnx(model, x[:1], **kw)
-        onnx.checker.check_model(proto, full_check=True)
+        proto = cr.onnx.to_onnx(model, x[:1], **kw)  # runs onnx.checker (full_check) itself
         sess = _session(proto)
+        del proto
     for n in (1, len(x)):
         ref = _reference(model, x[:n])
         got = sess.run(["logits"], {"input": x[:n]})[0]
-        assert got.shape == ref.shape
-        # atol 1e-4 on outputs of size ~1 (relative beyond, for the deep nets' larger logits)
-        tol = ATOL * max(1.0, float(np.abs(ref).max())) if scale_tol else ATOL
-        np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        tol = ATOL * max(1.0, float(np.abs(ref).max()))
+        if np.abs(got - ref).max() > tol:
+            exact = _reference(model.double(), x[:n].astype(np.float64))
+            model.float()
+            own = np.abs(ref - exact).max()
+            np.testing.assert_allclose(got, exact, rtol=0, atol=max(tol, 1.5 * own))
     return sess
 
 
 # ------------------------------------------------------------------ the zoo
 SIZES = {"alexnet": 63}  # the smallest input each model allows (32 for the rest)
+# The VGGs differ from VGG-11 only in their features; their classifier, the same 100M-weight
+# one as VGG-11's (exported in full), is narrowed to keep the test fast (~4 s instead of ~10-30 s).
+NARROW = {f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")} - {"vgg11"}
+
+
+def _narrow_classifier(c):
+    wide = [m for m in c if isinstance(m, nn.Linear)]
+    layers = []
+    for m in c:
+        if isinstance(m, nn.Linear):
+            first, last = m is wide[0], m is wide[-1]
+            layers.append(nn.Linear(m.in_features if first else 64, m.out_features if last else 64))
+        else:
+            layers.append(m)
+    return nn.Sequential(*layers)
 
 
 def _fill(model, rng):
@@ -110,6 +131,8 @@ def _zoo_model(name):
             kw["in_channels"] = C
     with cr.models.skip_init():
         model = cr.models.get(name, **kw)
+    if name in NARROW:
+        model.classifier = _narrow_classifier(model.classifier)
     bns = _fill(model, rng)
     x = rng.standard_normal((7, *shape)).astype(np.float32)
     _calibrate(model, bns, np.concatenate([x, rng.standard_normal((9, *shape)).astype(np.float32)]))
@@ -117,11 +140,11 @@ def _zoo_model(name):
 
 
 @pytest.mark.parametrize("name", cr.models.list_models())
-def test_zoo_model_exports_and_matches(name, tmp_path):
+def test_zoo_model_exports_and_matches(name):
     model, x = _zoo_model(name)
     ref = _reference(model, x)
     assert np.abs(ref).max() > 1e-2 and np.ptp(ref, axis=0).max() > 1e-3, "a degenerate test model"
-    _assert_exports(model, x, tmp_path)
+    _assert_exports(model, x)
 
 
 # ------------------------------------------------------------ every layer
@@ -170,7 +193,7 @@ LAYER_CASES = {
 
 @pytest.mark.parametrize("case", sorted(LAYER_CASES))
 @pytest.mark.parametrize("opset", [13, 17, 18])
-def test_layer_exports_and_matches(case, opset):
+def test_layer_exports_and_matches(case, opset, tmp_path):
     cr.manual_seed(0)
     build, shape = LAYER_CASES[case]
     model = build()
@@ -179,7 +202,7 @@ def test_layer_exports_and_matches(case, opset):
     x = rng.standard_normal((7, *shape)).astype(np.float32)
     if bns:
         _calibrate(model, bns, np.concatenate([x, x[::-1] * 0.5]))
-    _assert_exports(model, x, opset=opset, scale_tol=False, probabilities=False)
+    _assert_exports(model, x, tmp_path, opset=opset, probabilities=False)
 
 
 def test_graph_names_batch_axis_and_restored_mode():

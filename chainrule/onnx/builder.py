@@ -19,9 +19,9 @@ from .errors import ExportError
 def _onnx_array(value: Any) -> np.ndarray:
     a = np.asarray(value.data if isinstance(value, Tensor) else value)
     if a.dtype.kind == "f":
-        return a.astype(np.float32)
+        return a.astype(np.float32, copy=False)
     if a.dtype.kind in "iu":
-        return a.astype(np.int64)
+        return a.astype(np.int64, copy=False)
     if a.dtype.kind == "b":
         return a
     raise ExportError(f"cannot store a constant of dtype {a.dtype} in an ONNX graph")

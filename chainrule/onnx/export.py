@@ -17,7 +17,7 @@ from .preprocess import add_preprocess
 from .trace import Trace, trace
 
 MIN_OPSET = 13  # Softmax over one axis, Squeeze/Unsqueeze axes as inputs
-_PROTOBUF_LIMIT = 2_000_000_000  # bytes: larger models keep their weights in a side file
+_PROTOBUF_LIMIT = 2_000_000_000  # bytes: models near it keep their weights in a side file
 
 
 def _default_batch(g: GraphBuilder, t: Tensor) -> int | None:
@@ -137,9 +137,17 @@ def to_onnx(model: Module, example_input: Any, opset: int = 17, dynamic_batch: b
     if metadata:
         onnx.helper.set_model_props(proto, {str(k): v if isinstance(v, str) else json.dumps(v)
                                             for k, v in metadata.items()})
-    if check and proto.ByteSize() < _PROTOBUF_LIMIT:
+    if check and not _too_big(onnx, proto):
         onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _too_big(onnx: Any, proto: Any) -> bool:
+    """Whether the weights come near protobuf's 2 GB limit (counted from their shapes:
+    ByteSize() walks the whole message, a second per few hundred MB)."""
+    size = sum(int(np.prod(t.dims, dtype=np.int64)) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+               for t in proto.graph.initializer)
+    return size >= _PROTOBUF_LIMIT - 100_000_000
 
 
 def export(model: Module, example_input: Any, path: str | os.PathLike, opset: int = 17,
@@ -161,7 +169,7 @@ def export(model: Module, example_input: Any, path: str | os.PathLike, opset: in
     proto = to_onnx(model, example_input, opset, dynamic_batch, **kwargs)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    big = proto.ByteSize() >= _PROTOBUF_LIMIT
+    big = _too_big(onnx, proto)
     onnx.save_model(proto, str(path), save_as_external_data=big, location=path.name + ".data" if big else None)
     if big and kwargs.get("check", True):
         onnx.checker.check_model(str(path))
