@@ -331,7 +331,7 @@ def test_exported_run_gives_predicts_probabilities(digits_run, tmp_path, capsys)
     data = cr.data.load_digits()
     paths = []
     for i in range(7):
-        img = (data.X_test[i, 0] / 16.0 * 255).round().astype(np.uint8)
+        img = (data.X_test[i, 0] * 255).round().astype(np.uint8)
         paths.append(tmp_path / f"{i}.png")
         Image.fromarray(img).save(paths[-1])
     X = np.stack([load_image(str(p), model.info) for p in paths])
