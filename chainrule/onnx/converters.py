@@ -13,6 +13,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..ops.geometry import pair, pool_output_size
+# PyTorch's average-pool divisors and adaptive bins, as chainrule's kernels compute them
+from ..ops.pool import _avg_divisor, _bin_matrix
 from ..tensor import Tensor
 from .errors import ExportError
 
@@ -348,14 +350,6 @@ def _max_pool(g, args, out):
     return g.node("MaxPool", [g.value(x)], kernel_shape=k, strides=s, pads=pads)
 
 
-def _window_counts(n: int, o: int, k: int, s: int, p: int, include_pad: bool) -> np.ndarray:
-    """PyTorch's divisor along one axis: each window clipped to [-p, n + p) (include_pad)
-    or to the input [0, n)."""
-    start = np.arange(o) * s - p
-    end = np.minimum(start + k, n + p)
-    return end - start if include_pad else np.minimum(end, n) - np.maximum(start, 0)
-
-
 @converter("AvgPool2d")
 def _avg_pool(g, args, out):
     x, kernel_size, stride, padding, ceil_mode, count_include_pad = args
@@ -368,21 +362,10 @@ def _avg_pool(g, args, out):
     name = g.node("AveragePool", [g.value(x)], kernel_shape=k, strides=s, pads=pads, count_include_pad=0)
     if count_include_pad and any(pads[:2]):
         H, W = _shape(x)[2:]
-        oh, ow = out.shape[2:]
-        rows = [_window_counts(H, oh, k[0], s[0], pads[0], inc) for inc in (True, False)]
-        cols = [_window_counts(W, ow, k[1], s[1], pads[1], inc) for inc in (True, False)]
-        ratio = np.outer(rows[1], cols[1]) / np.outer(rows[0], cols[0])
+        geom = (*k, *s, *pads[:2], *out.shape[2:])
+        ratio = _avg_divisor(geom, H, W, False, np.float64) / _avg_divisor(geom, H, W, True, np.float64)
         name = g.node("Mul", [name, g.const(ratio.astype(np.float32), "divisor_ratio")])
     return name
-
-
-def _bin_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) averaging matrix of PyTorch's adaptive bins."""
-    i = np.arange(n_out)
-    start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-    cols = np.arange(n_in)
-    inside = (cols >= start[:, None]) & (cols < end[:, None])
-    return (inside / (end - start)[:, None]).astype(np.float32)
 
 
 @converter("AdaptiveAvgPool2d")
@@ -397,8 +380,8 @@ def _adaptive_avg_pool(g, args, out):
     if H % oh == 0 and W % ow == 0:
         k = [H // oh, W // ow]
         return g.node("AveragePool", [g.value(x)], kernel_shape=k, strides=k)
-    rows = g.node("MatMul", [g.const(_bin_matrix(H, oh), "bins_h"), g.value(x)])
-    return g.node("MatMul", [rows, g.const(_bin_matrix(W, ow).T, "bins_w")])
+    rows = g.node("MatMul", [g.const(_bin_matrix(H, oh, np.float32), "bins_h"), g.value(x)])
+    return g.node("MatMul", [rows, g.const(_bin_matrix(W, ow, np.float32).T, "bins_w")])
 
 
 # ---------------------------------------------------------- normalisation
