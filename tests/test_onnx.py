@@ -60,10 +60,10 @@ def _assert_exports(model, x, tmp_path=None, **kw):
 
 
 # ------------------------------------------------------------------ the zoo
-SIZES = {"alexnet": 63}  # the smallest input each model allows (32 for the rest)
+SIZES = {"alexnet": 63, "alexnet_original": 227}  # the smallest input each model allows (32 for the rest)
 # The VGGs differ from VGG-11 only in their features; their classifier, the same 100M-weight
 # one as VGG-11's (exported in full), is narrowed to keep the test fast (~4 s instead of ~10-30 s).
-NARROW = {f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")} - {"vgg11"}
+NARROW = {n for n in cr.models.list_models() if n.startswith("vgg") and n not in ("vgg11", "vgg_cifar")}
 
 
 def _narrow_classifier(c):
@@ -123,19 +123,18 @@ def _zoo_model(name):
         kw["input_dim"] = 12
         shape = (12,)
     else:
-        C = 1 if name == "small_cnn" else 3
+        C = params["in_channels"].default if "in_channels" in params else 3
         size = 8 if "input_size" in params else SIZES.get(name, 32)
         kw.update({"input_size": size} if "input_size" in params else {})
         shape = (C, size, size)
-        if "in_channels" in params:
-            kw["in_channels"] = C
     with cr.models.skip_init():
         model = cr.models.get(name, **kw)
     if name in NARROW:
         model.classifier = _narrow_classifier(model.classifier)
     bns = _fill(model, rng)
     x = rng.standard_normal((7, *shape)).astype(np.float32)
-    _calibrate(model, bns, np.concatenate([x, rng.standard_normal((9, *shape)).astype(np.float32)]))
+    if bns:
+        _calibrate(model, bns, np.concatenate([x, rng.standard_normal((9, *shape)).astype(np.float32)]))
     return model, x
 
 
@@ -166,6 +165,22 @@ class Custom(nn.Module):
         return self.fc(h.flatten(1)).tanh() * 2 - cr.sigmoid(h.mean(axis=(1, 2, 3)).unsqueeze(1))
 
 
+class Misc(nn.Module):
+    """The remaining ops: where, stack, pad, permute, pow, var, max/min/sum reductions, cast, None-indexing."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        h = self.fc(x)                                                        # (N, 6)
+        h = cr.where(np.array([True, False] * 3), h, h ** 2 - 2.0 ** (h * 0.1))
+        s = cr.stack([h, h * 0.5, cr.minimum(h, 0.2)], dim=1)                 # (N, 3, 6)
+        s = cr.pad(s, (1, 2)).permute(0, 2, 1)                                 # (N, 9, 3)
+        v = s.var(axis=1, keepdims=True) + s.max(axis=1, keepdims=True) - s.min(axis=(1,), keepdims=True)
+        return (v.double().float() * s.sum(axis=2)[:, :, None]).flatten(1)    # (N, 27)
+
+
 LAYER_CASES = {
     "activations": (lambda: nn.Sequential(nn.Linear(6, 8), nn.LeakyReLU(0.2), nn.Linear(8, 8), nn.ELU(0.7),
                                           nn.Linear(8, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.Tanh(),
@@ -188,6 +203,7 @@ LAYER_CASES = {
     "lrn": (lambda: nn.Sequential(nn.Conv2d(3, 6, 1), nn.LocalResponseNorm(5, alpha=0.5, beta=0.8, k=2.0),
                                   nn.LocalResponseNorm(4, alpha=0.3), nn.Flatten()), (3, 4, 4)),
     "custom_forward": (Custom, (3, 8, 8)),
+    "misc_ops": (Misc, (6,)),
 }
 
 
@@ -255,9 +271,20 @@ def test_dynamic_batch_impossible_is_explained():
         def forward(self, x):
             return x.reshape(1, -1)
 
-    with pytest.raises(cr.onnx.ExportError, match=r"module '' \(MixesBatch\)|own forward.*dynamic_batch=False"):
+    with pytest.raises(cr.onnx.ExportError, match=r"op Reshape in the model's own forward \(MixesBatch\).*dynamic_batch=False"):
         cr.onnx.to_onnx(MixesBatch(), np.ones((2, 3), np.float32))
     cr.onnx.to_onnx(MixesBatch(), np.ones((2, 3), np.float32), dynamic_batch=False)
+
+
+def test_where_with_a_batch_sized_constant_is_explained():
+    pytest.importorskip("onnx")
+
+    class Masked(nn.Module):
+        def forward(self, x):
+            return cr.where(x.data > 0, x, x * 0.1)
+
+    with pytest.raises(cr.onnx.ExportError, match=r"op Where in the model's own forward \(Masked\).*where"):
+        cr.onnx.to_onnx(Masked(), np.ones((2, 3), np.float32))
 
 
 def test_missing_onnx_names_the_install(monkeypatch, tmp_path):

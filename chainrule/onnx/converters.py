@@ -97,7 +97,20 @@ def _clip(g, args, out):
 @converter("Where")
 def _where(g, args, out):
     cond, a, b = args
+    batch = _default_batch_of(g, (a, b), out)
+    if batch is not None and np.ndim(cond) >= out.ndim - batch and np.shape(cond)[batch - out.ndim] != 1:
+        raise ExportError("the condition of where() is a constant with the example's batch size; "
+                          "export with dynamic_batch=False")
     return g.node("Where", [g.const(np.asarray(cond, dtype=bool), "condition"), g.value(a), g.value(b)])
+
+
+def _default_batch_of(g, args, out: Tensor) -> int | None:
+    """The output's batch axis from its first batched tensor argument (right-aligned)."""
+    for a in args:
+        axis = g.batch_axis(a) if isinstance(a, Tensor) else None
+        if axis is not None:
+            return axis + out.ndim - a.ndim
+    return None
 
 
 @converter("Cast")
