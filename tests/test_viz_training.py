@@ -5,7 +5,7 @@ from PIL import Image
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.commands._runs import blas_threads
+from chainrule.commands.common import threads
 from chainrule.viz import training as V
 
 
@@ -84,7 +84,7 @@ def trained():
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(64, 10))
     s = cr.Solver(model, d, lr=1e-2, batch_size=50, num_epochs=2, verbose=False)
-    with blas_threads(1):  # small convolutions on a busy machine: one BLAS thread is fastest
+    with threads(1):  # small convolutions on a busy machine: one BLAS thread is fastest
         s.train()
     return s, d
 

@@ -11,6 +11,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ...ops.geometry import pair
+
 
 def get_rng(rng: np.random.Generator | None) -> np.random.Generator:
     if rng is None:
@@ -35,14 +37,12 @@ def check_batch(x: Any, who: str, floating: bool = True, channels: int | None = 
     return x
 
 
-def pair(size, who: str) -> tuple[int, int]:
-    """An int or (h, w) as a pair of positive ints."""
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    size = tuple(size)
-    if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
+def image_size(size, who: str) -> tuple[int, int]:
+    """An int or (height, width) as a pair of positive ints; a ValueError naming `who` otherwise."""
+    h, w = pair(size, "size", who)
+    if h < 1 or w < 1:
         raise ValueError(f"{who}: size must be a positive int or (height, width), got {size!r}")
-    return int(size[0]), int(size[1])
+    return h, w
 
 
 def call(transform: Callable, x: np.ndarray, rng: np.random.Generator | None):

@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .base import Transform, check_batch, pair
+from ...ops.activation import softmax_array
+from .base import Transform, check_batch, image_size
 from .resize import resize, short_side_size
 
 
@@ -20,7 +21,7 @@ class CenterCrop(Transform):
     """The central (h, w) patch of every image; odd margins leave the extra pixel at the bottom/right."""
 
     def __init__(self, size):
-        self.size = pair(size, "CenterCrop")
+        self.size = image_size(size, "CenterCrop")
 
     def __call__(self, x, rng=None):
         x = check_batch(x, "CenterCrop", floating=False)
@@ -36,7 +37,7 @@ class Resize(Transform):
     """Bilinear resize: an int resizes the shorter side (aspect kept), (h, w) resizes exactly."""
 
     def __init__(self, size):
-        self.size = size if isinstance(size, (int, np.integer)) else pair(size, "Resize")
+        self.size = size if isinstance(size, (int, np.integer)) else image_size(size, "Resize")
 
     def __call__(self, x, rng=None):
         x = check_batch(x, "Resize")
@@ -49,7 +50,7 @@ class TenCrop(Transform):
     """Four corner crops + centre crop, and the same of the mirrored images: (10, N, C, h, w)."""
 
     def __init__(self, size):
-        self.size = pair(size, "TenCrop")
+        self.size = image_size(size, "TenCrop")
 
     def __call__(self, x, rng=None):
         x = check_batch(x, "TenCrop", floating=False)
@@ -63,19 +64,13 @@ class TenCrop(Transform):
         return np.stack(five(x) + five(x[:, :, :, ::-1]))
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _probs(predict_fn: Callable, views: np.ndarray, logits: bool) -> np.ndarray:
     out = predict_fn(views)
     out = np.asarray(getattr(out, "data", out), dtype=np.float64)
     if out.ndim != 2 or out.shape[0] != views.shape[0]:
         raise ValueError(f"predict_fn must return (N, num_classes) for N={views.shape[0]} images, "
                          f"got shape {out.shape}")
-    return _softmax(out) if logits else out
+    return softmax_array(out, axis=1) if logits else out
 
 
 def predict_tta(predict_fn: Callable, X: np.ndarray, crops: Callable | None = None,
