@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .classifiers import _save
+from .classifiers import save_figure
 
 __all__ = ["smooth", "plot_training_curves", "filter_grid", "plot_first_layer_filters",
            "plot_activation_histograms", "confusion_matrix", "plot_confusion_matrix", "plot_misclassified",
@@ -34,10 +34,6 @@ def smooth(values: Sequence[float], window: int | None = None) -> np.ndarray:
     idx = np.arange(1, v.size + 1)
     lo = np.maximum(0, idx - window)
     return (c[idx] - c[lo]) / (idx - lo)
-
-
-def _path(path: str | os.PathLike) -> str:
-    return str(Path(path))
 
 
 # ------------------------------------------------------------------ curves
@@ -97,7 +93,7 @@ def plot_training_curves(loss_history: Sequence[float], train_acc_history: Seque
         fig.suptitle(title)
     fig.subplots_adjust(left=0.06 if panels == 3 else 0.08, right=0.98, bottom=0.13, top=0.85 if title else 0.91,
                         wspace=0.3)
-    return _save(fig, _path(path))
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ filters
@@ -159,7 +155,7 @@ def plot_first_layer_filters(weights_or_model: Any, path: str | os.PathLike, tit
     ax.set_yticks([])
     ax.set_title(f"{title}: {F} filters, {C}x{KH}x{KW}")
     fig.tight_layout()
-    return _save(fig, _path(path))
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ histograms
@@ -189,7 +185,7 @@ def plot_activation_histograms(activations: Mapping[str, np.ndarray], path: str 
     fig.suptitle(title)
     fig.subplots_adjust(left=0.03, right=0.97, bottom=0.08 / rows, top=1 - 0.85 / (2.6 * rows + 0.5),
                         hspace=0.6, wspace=0.15)
-    return _save(fig, _path(path))
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ confusion
@@ -232,7 +228,7 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], path: st
     acc = np.trace(cm) / max(cm.sum(), 1)
     ax.set_title(f"{title} (accuracy {acc:.3f}, {cm.sum()} examples)")
     fig.subplots_adjust(left=0.15, right=0.95, bottom=0.15, top=0.92)
-    return _save(fig, _path(path))
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ misclassified
@@ -263,8 +259,12 @@ def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequen
     n = len(wrong)
     cols = max(1, min(cols, n))
     rows = max(1, int(np.ceil(n / cols)))
-    fig = Figure(figsize=(1.8 * cols + 0.4, 2.0 * rows + 0.6))
-    ax = fig.add_axes((0.02, 0.02, 0.96, 0.96 - 0.5 / (2.0 * rows + 0.6)))
+    heading = f"{title}: {int(np.sum(t != p))} of {t.shape[0]}\n(true -> predicted)"
+    # wide enough for the heading however few images there are (about 0.09 inch a character)
+    width = max(1.8 * cols + 0.4, 0.09 * max(len(line) for line in heading.splitlines()) + 0.6)
+    height = 2.0 * rows + 0.9
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.96 - 0.75 / height))
     ax.axis("off")
     if n:
         # One mosaic in one axes (many small axes make matplotlib slow); a label row above each image.
@@ -287,8 +287,8 @@ def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequen
             ax.imshow(np.ma.masked_invalid(mosaic), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     else:
         ax.text(0.5, 0.5, "no misclassified examples", ha="center", va="center")
-    fig.suptitle(f"{title}: {int(np.sum(t != p))} of {t.shape[0]} (true -> predicted)")
-    return _save(fig, _path(path))
+    fig.suptitle(heading, fontsize=11)
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ all of them

@@ -12,11 +12,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ...ops.geometry import pair
+from ...rng import get_generator
+from ..loader import accepts_rng
 
 
 def get_rng(rng: np.random.Generator | None) -> np.random.Generator:
     if rng is None:
-        from ...rng import get_generator
         return get_generator()
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -49,8 +50,7 @@ def call(transform: Callable, x: np.ndarray, rng: np.random.Generator | None):
     """Call a transform, passing rng only to those that take one (plain functions may not)."""
     if isinstance(transform, Transform):
         return transform(x, rng=rng)
-    from ..loader import _accepts_rng
-    return transform(x, rng=rng) if _accepts_rng(transform) else transform(x)
+    return transform(x, rng=rng) if accepts_rng(transform) else transform(x)
 
 
 class Transform:
