@@ -12,6 +12,7 @@ from ..ops.activation import elu, leaky_relu, log_softmax, softmax  # noqa: F401
 from ..ops.dropout import dropout  # noqa: F401
 from ..ops.elementwise import relu, sigmoid, tanh  # noqa: F401
 from ..ops.loss import cross_entropy, mse_loss, svm_loss  # noqa: F401
+from ..ops.loss import binary_cross_entropy_with_logits  # noqa: F401
 from ..tensor import Tensor
 
 

@@ -12,5 +12,6 @@ from .augment import (  # noqa: F401
     ColorJitter, PCALighting, RandomAugmentation, RandomCrop, RandomHorizontalFlip,
     RandomResizedCrop, RandomScaleCrop,
 )
+from .affine import RandomAffine, RandomRotation, affine_matrices, warp_affine  # noqa: F401
 from .resize import crop_resize, resize  # noqa: F401
 from .tta import CenterCrop, Resize, TenCrop, predict_multiscale, predict_tta  # noqa: F401
