@@ -70,7 +70,7 @@ def test_every_augmentation_is_reachable_from_a_spec():
     aug = augment_from_spec(spec, X)
     kinds = {type(t) for t in aug.transforms}
     assert kinds == {T.RandomHorizontalFlip, T.RandomCrop, T.RandomScaleCrop, T.RandomResizedCrop,
-                     T.ColorJitter, T.PCALighting}
+                     T.RandomRotation, T.RandomAffine, T.ColorJitter, T.PCALighting}
     out = aug(X, rng=np.random.default_rng(1))
     assert out.shape == X.shape and np.isfinite(out).all()
     crop = augment_from_spec("crop:2", X)
@@ -78,6 +78,9 @@ def test_every_augmentation_is_reachable_from_a_spec():
     scale = augment_from_spec("scale:8:12", X)
     assert (scale.min_size, scale.max_size, scale.crop) == (8, 12, (8, 8))
     assert augment_from_spec("rcrop:0.5", X).scale == (0.5, 1.0)
+    assert augment_from_spec("rotate:30", X).degrees == (-30.0, 30.0)
+    aff = augment_from_spec("affine:5:0.2:0.8:1.2", X)
+    assert (aff.degrees, aff.translate, aff.scale) == ((-5.0, 5.0), (0.2, 0.2), (0.8, 1.2))
     jit = augment_from_spec("jitter:0.2", X[:, :1])  # grey images: no saturation
     assert (jit.brightness, jit.contrast, jit.saturation) == (0.2, 0.2, 0.0)
     assert augment_from_spec("none", X) is None and augment_from_spec("", X) is None

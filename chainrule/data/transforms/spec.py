@@ -5,7 +5,7 @@
 
 Preprocessing specs: perchannel | center | mean-image | zca | pca[:K] | none.
 Augmentation specs: a comma list of the names in AUGMENTATIONS (or none); each takes
-optional arguments after colons, e.g. crop:2, scale:8:10, rcrop:0.5, jitter:0.4:0.4:0.4.
+optional arguments after colons, e.g. crop:2, scale:8:10, rcrop:0.5, rotate:10, jitter:0.4:0.4:0.4.
 The augmentation acts on preprocessed images (the Solver augments after preprocessing),
 so `lighting` is fitted on the preprocessed training images given.
 """
@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .affine import RandomAffine, RandomRotation
 from .augment import ColorJitter, PCALighting, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, RandomScaleCrop
 from .base import Compose
 from .preprocess import MeanImage, PCAWhiten, PerChannelNormalize
@@ -69,6 +70,10 @@ def _scale(X, lo=None, hi=None):
     return RandomScaleCrop(lo, hi, (H, W))
 
 
+def _affine(X, deg=10, shift=0.1, lo=0.9, hi=1.1):
+    return RandomAffine(float(deg), translate=(float(shift), float(shift)), scale=(float(lo), float(hi)))
+
+
 def _jitter(X, b=0.4, c=None, s=None):
     b = float(b)
     c = b if c is None else float(c)
@@ -87,6 +92,8 @@ AUGMENTATIONS: dict[str, tuple[Callable[..., Any], str]] = {
     "scale": (_scale, "scale[:MIN[:MAX]] short side to MIN..MAX, crop (VGG; H..1.25H)"),
     "rcrop": (lambda X, lo=0.08, hi=1.0: RandomResizedCrop(_size(X), scale=(float(lo), float(hi))),
               "rcrop[:MIN[:MAX]] random-resized crop of area MIN..MAX (Inception; 0.08..1)"),
+    "rotate": (lambda X, deg=15: RandomRotation(float(deg)), "rotate[:DEG] turn by up to DEG degrees (15)"),
+    "affine": (_affine, "affine[:DEG[:SHIFT[:MIN:MAX]]] rotate, shift (fraction), zoom (10, 0.1, 0.9..1.1)"),
     "jitter": (_jitter,
                "jitter[:B[:C[:S]]] colour jitter of brightness, contrast, saturation (0.4)"),
     "lighting": (_lighting, "lighting[:STD] AlexNet's PCA colour lighting (0.1; RGB)"),
