@@ -156,7 +156,7 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
                       "epochs_done": solver.epoch, "iterations": solver.step,
                       "wall_seconds": round(train_seconds, 2)}
     common.write_config(run_dir, cfg)
-    _plot(solver, run_dir, data)
+    _plot(solver, run_dir, data, pre)
     print(f"Done in {train_seconds:.1f}s: best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch}), "
           f"test acc {test_acc:.4f}")
     print(f"Results in {run_dir}/ (model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")
@@ -164,13 +164,13 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
     return 0
 
 
-def _plot(solver, run_dir: Path, data) -> None:
+def _plot(solver, run_dir: Path, data, pre) -> None:
     """Curves, first-layer filters, activation histograms, the confusion matrix and the
     misclassified validation examples, as PNGs in run_dir/plots."""
     from ..viz.training import save_training_plots  # matplotlib: loaded only when plotting
 
     try:
         save_training_plots(solver, run_dir / "plots", X_val=data.X_val, y_val=data.y_val,
-                            classes=getattr(data, "classes", None))
+                            classes=data.classes, preprocess=pre)
     except Exception as e:  # plots are a bonus: never lose a finished run over them
         print(f"(plots not written: {type(e).__name__}: {e})", file=sys.stderr)

@@ -16,6 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..diagnostics.stats import layer_activations
+from ..metrics import param_dtype, predict_scores
 from .classifiers import save_figure
 
 __all__ = ["smooth", "plot_training_curves", "filter_grid", "plot_first_layer_filters",
@@ -302,15 +304,15 @@ def _histories(src: Any) -> dict[str, list[float]]:
 
 def save_training_plots(solver: Any, out_dir: str | os.PathLike, X_val: np.ndarray | None = None,
                         y_val: np.ndarray | None = None, classes: Sequence[str] | None = None, *,
-                        model: Any = None, max_hist_examples: int = 256) -> list[str]:
+                        model: Any = None, preprocess: Any = None, max_hist_examples: int = 256) -> list[str]:
     """Write every plot that applies into out_dir; returns the paths written.
 
     solver: a cr.Solver (after training), or a dict of histories (loss_history,
         train_acc_history, val_acc_history, lr_history; e.g. `solver.history`).
     X_val, y_val: raw validation images/labels for the confusion matrix and the misclassified
-        grid (predicted with solver.predict). Without them a Solver's own (preprocessed)
-        validation split is used.
+        grid. Without them a Solver's own (preprocessed) validation split is used.
     model: the model, when `solver` is only histories (for filters and activation histograms).
+    preprocess: the fitted preprocessing X_val needs (default: the Solver's `preprocess_`).
 
     Files: curves.png; and with a model: filters.png (if it has a Conv2d),
     activations.png; and with predictions: confusion.png, misclassified.png.
@@ -325,54 +327,31 @@ def save_training_plots(solver: Any, out_dir: str | os.PathLike, X_val: np.ndarr
     if classes is None:
         classes = getattr(solver, "classes", None)
 
-    # predictions on the validation set
-    images = pred = truth = None
-    prepared = None
+    # the validation images as the model sees them, and its predictions
+    images = truth = prepared = None
     if X_val is not None and y_val is not None:
-        X_val, truth = np.asarray(X_val), np.asarray(y_val)
-        images = X_val
-        if hasattr(solver, "predict"):
-            pred = solver.predict(X_val)
-            prepared = solver._prepare(X_val[:max_hist_examples]) if hasattr(solver, "_prepare") else None
-        elif model is not None:
-            pred, prepared = _predict(model, X_val), X_val[:max_hist_examples]
-    elif hasattr(solver, "data") and hasattr(solver, "_scores") and "X_val" in getattr(solver, "data", {}):
+        images, truth = np.asarray(X_val), np.asarray(y_val)
+        pre = preprocess if preprocess is not None else getattr(solver, "preprocess_", None)
+        prepared = pre(images) if pre is not None else images
+    elif isinstance(getattr(solver, "data", None), Mapping) and "X_val" in solver.data:
         images, truth = solver.data["X_val"], solver.data["y_val"]
-        if images.shape[0]:
-            pred = solver._scores(images).argmax(axis=1)
-            prepared = images[:max_hist_examples]
+        prepared = images
+    pred = None
+    if model is not None and prepared is not None and len(truth):
+        pred = predict_scores(model, prepared).argmax(axis=1)
     if model is not None:
         if first_layer_weights(model) is not None:
             paths.append(plot_first_layer_filters(model, out / "filters.png"))
         if prepared is not None and len(prepared):
-            from ..diagnostics.stats import layer_activations
-
-            acts = layer_activations(model, np.asarray(prepared))
+            acts = layer_activations(model, np.asarray(prepared[:max_hist_examples], param_dtype(model)))
             kinds = {n or type(m).__name__: type(m).__name__ for n, m in model.named_modules()}
             acts = {f"{n} {kinds.get(n, '')}".strip(): v for n, v in acts.items()}
             if acts:
                 paths.append(plot_activation_histograms(acts, out / "activations.png",
                                                         title="Activations per layer (validation batch, eval mode)"))
-    if pred is not None and truth is not None and len(truth):
+    if pred is not None:
         if classes is not None and len(classes) <= int(max(truth.max(), pred.max())):
             classes = None
         paths.append(plot_confusion_matrix(truth, pred, out / "confusion.png", classes=classes))
         paths.append(plot_misclassified(images, truth, pred, out / "misclassified.png", classes=classes))
     return paths
-
-
-def _predict(model: Any, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    from ..autograd import no_grad
-    from ..tensor import Tensor
-
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    dtype = next(iter(model.parameters())).data.dtype if any(True for _ in model.parameters()) else np.float32
-    try:
-        with no_grad():
-            out = [np.asarray(model(Tensor(X[i:i + batch_size].astype(dtype))).data).argmax(axis=1)
-                   for i in range(0, X.shape[0], batch_size)]
-    finally:
-        for m, mode in flags:
-            m.__dict__["training"] = mode
-    return np.concatenate(out)
