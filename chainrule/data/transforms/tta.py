@@ -17,6 +17,15 @@ from .base import Transform, check_batch, image_size
 from .resize import resize, short_side_size
 
 
+def _centre(x: np.ndarray, size: tuple[int, int], who: str) -> tuple[int, int]:
+    """(top, left) of the centred (h, w) window in images x (N, C, H, W); odd margins put the
+    extra pixel at the bottom/right."""
+    (h, w), (H, W) = size, x.shape[2:]
+    if h > H or w > W:
+        raise ValueError(f"{who}: crop {size} is larger than the images {(H, W)}")
+    return (H - h) // 2, (W - w) // 2
+
+
 class CenterCrop(Transform):
     """The central (h, w) patch of every image; odd margins leave the extra pixel at the bottom/right."""
 
@@ -26,10 +35,7 @@ class CenterCrop(Transform):
     def __call__(self, x, rng=None):
         x = check_batch(x, "CenterCrop", floating=False)
         h, w = self.size
-        H, W = x.shape[2:]
-        if h > H or w > W:
-            raise ValueError(f"CenterCrop: crop {self.size} is larger than the images {(H, W)}")
-        t, l = (H - h) // 2, (W - w) // 2
+        t, l = _centre(x, self.size, "CenterCrop")
         return x[:, :, t:t + h, l:l + w].copy()
 
 
@@ -56,9 +62,7 @@ class TenCrop(Transform):
         x = check_batch(x, "TenCrop", floating=False)
         h, w = self.size
         H, W = x.shape[2:]
-        if h > H or w > W:
-            raise ValueError(f"TenCrop: crop {self.size} is larger than the images {(H, W)}")
-        t, l = (H - h) // 2, (W - w) // 2
+        t, l = _centre(x, self.size, "TenCrop")
         five = lambda im: [im[:, :, :h, :w], im[:, :, :h, W - w:], im[:, :, H - h:, :w],  # noqa: E731
                            im[:, :, H - h:, W - w:], im[:, :, t:t + h, l:l + w]]
         return np.stack(five(x) + five(x[:, :, :, ::-1]))
