@@ -175,3 +175,19 @@ def test_train_tune_knn_linear_and_evaluate_see_the_same_preprocessing(run, caps
                              fixed={"channels": [4, 8, 8]})({"lr": 1e-3})
     want = softmax_array(predict_scores(solver.model, expected(data.X_test)).astype(np.float64), axis=1)
     np.testing.assert_allclose(solver.predict_proba(data.X_test), want, rtol=1e-5, atol=1e-7)
+
+
+def test_a_bug_keeps_its_traceback_and_the_command_table_is_complete(monkeypatch):
+    import pkgutil
+
+    from chainrule import commands
+    from chainrule.commands import train
+
+    def bug(args):
+        raise TypeError("unsupported operand")  # a bug, not a user error: not hidden as one line
+
+    monkeypatch.setattr(train, "run", bug)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        main(["train"])
+    modules = {m.name for m in pkgutil.iter_modules(commands.__path__)}
+    assert set(commands.COMMANDS) == {m for m in modules if m != "common"}, "register new commands in COMMANDS"

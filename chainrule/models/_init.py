@@ -4,7 +4,7 @@ The big models re-initialise every convolution and linear layer after
 building them, so drawing the layers' own default weights first is wasted
 work (VGG-16's first fully connected layer alone holds 102M numbers, ~1-2 s
 of random draws). `deferred_init(classes)` builds those layers without their
-default draw; the model then draws once, in the parameters' own dtype.
+default draw; the model then draws once (with nn.init).
 `skip_init()` skips every draw, for building a model only to load weights into it.
 """
 from __future__ import annotations
@@ -85,8 +85,3 @@ def resnet_init_(model: nn.Module) -> None:
             init.constant_(m.weight, 1.0)
             init.constant_(m.bias, 0.0)
 
-
-def default_init_(m: nn.Module) -> None:
-    """PyTorch's own default for a layer built under deferred_init."""
-    if not _skip_all:
-        type(m).reset_parameters(m)
