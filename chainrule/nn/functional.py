@@ -12,7 +12,7 @@ from ..ops.activation import elu, leaky_relu, log_softmax, softmax  # noqa: F401
 from ..ops.conv import conv2d  # noqa: F401
 from ..ops.dropout import dropout  # noqa: F401
 from ..ops.elementwise import relu, sigmoid, tanh  # noqa: F401
-from ..ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, svm_loss  # noqa: F401
+from ..ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss, svm_loss  # noqa: F401
 from ..ops.norm import batch_norm, local_response_norm  # noqa: F401
 from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
 from ..tensor import Tensor
