@@ -8,7 +8,7 @@ slowest (its outputs are not zero-centred and its gradient is at most 1/4); tanh
 zero-centred but still saturates; ReLU converges much faster (the notes: 6x in AlexNet) but a
 unit that is 0 for every input is dead; leaky ReLU and ELU have no dead units; maxout doubles the
 parameters. `dead` is the fraction of hidden units never active on the validation set after
-training with a large learning rate (lr 1.0), which is how units die.
+training with a large learning rate (lr 0.7), which is how units die.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def main(argv=None) -> dict:
     data = cr.data.load_digits(subsample=None if not args.quick else 500)
     epochs = 10 if not args.quick else 3
     res = {name: run(name, data, epochs, lr=0.1) for name in ACTS}
-    dead = {name: run(name, data, 2, lr=1.0)["dead"] for name in ("relu", "leaky_relu", "elu")}
+    dead = {name: run(name, data, 2, lr=0.7)["dead"] for name in ("relu", "leaky_relu", "elu")}
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, r in res.items():
         k = max(1, len(r["loss"]) // 60)
@@ -81,7 +81,7 @@ def main(argv=None) -> dict:
              ("tanh: saturated outputs (|x| > 0.99)", "saturates", f"{res['tanh']['saturated']:.1%}"),
              ("ReLU vs sigmoid: val acc after 1 epoch", "ReLU much faster",
               f"{res['relu']['epoch1_acc']:.1%} vs {res['sigmoid']['epoch1_acc']:.1%}"),
-             ("dead units after lr 1.0: ReLU / leaky / ELU", "ReLU can die; leaky, ELU don't",
+             ("dead units after lr 0.7: ReLU / leaky / ELU", "ReLU can die; leaky, ELU don't",
               f"{dead['relu']:.0%} / {dead['leaky_relu']:.0%} / {dead['elu']:.0%}"),
              ("maxout parameters vs ReLU", "2x per layer", f"{res['maxout']['params']} vs {res['relu']['params']}")]
     table(rows, f"Activation functions on digits (64-100-100-10, SGD lr 0.1, {epochs} epochs)")
