@@ -4,8 +4,8 @@ Each command module defines `HELP` (one line), `add_arguments(parser)` and `run(
 To add a command, write commands/NAME.py and add NAME to COMMANDS (the order of `--help`).
 """
 
-COMMANDS = ("train", "evaluate", "predict", "tune", "sanity", "knn", "linear", "demo", "gradcheck",
-            "init_stats", "convert_weights")
+COMMANDS = ("train", "evaluate", "predict", "report", "export", "tune", "sanity", "knn", "linear", "demo",
+            "gradcheck", "init_stats", "convert_weights")
 
 
 class CLIError(Exception):

@@ -20,5 +20,6 @@ from .vgg import vgg11_lrn, vgg16_c  # noqa: F401
 from .googlenet import GoogLeNet, googlenet  # noqa: F401
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152  # noqa: F401
 from .summary import Summary, summary  # noqa: F401
+from .ensemble import Ensemble, average_probabilities, mc_dropout_predict  # noqa: F401
 from .receptive_field import ReceptiveField, receptive_field  # noqa: F401
 from .pretrained import LoadReport, find_classifier, load_pretrained, reset_classifier  # noqa: F401
