@@ -191,3 +191,15 @@ def test_a_bug_keeps_its_traceback_and_the_command_table_is_complete(monkeypatch
         main(["train"])
     modules = {m.name for m in pkgutil.iter_modules(commands.__path__)}
     assert set(commands.COMMANDS) == {m for m in modules if m != "common"}, "register new commands in COMMANDS"
+
+
+def test_ema_saves_the_averaged_weights(tmp_path, capsys):
+    out = tmp_path / "ema"
+    assert main(["train", "--epochs", "2", "--out", str(out), *SMALL, "--ema", "0.9"]) == 0
+    assert "EMA val acc" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert 0.0 <= cfg["results"]["ema_val_acc"] <= 1.0
+    assert main(["evaluate", str(out)]) == 0  # the saved model is the one the test accuracy was measured on
+    assert f"test accuracy {cfg['results']['test_acc']:.4f}" in capsys.readouterr().out
+    saved, trained = cr.load(out / "model.safetensors"), cr.load(out / "checkpoints" / "last.safetensors")
+    assert any(not np.array_equal(a, b) for a, b in zip(saved.state_dict().values(), trained.state_dict().values()))
