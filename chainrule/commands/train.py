@@ -26,9 +26,9 @@ from . import CLIError, common
 HELP = "train a model (default: a small CNN on the built-in digits) into a run folder"
 
 # The defaults are tuned for `chainrule train` with no arguments (see docs/training.md).
-DEFAULTS = dict(model="small_cnn", data="digits", epochs=20, batch_size=common.BATCH_SIZE, optimizer="adam",
+DEFAULTS = dict(model="small_cnn", data="digits", epochs=30, batch_size=common.BATCH_SIZE, optimizer="adam",
                 lr=1e-2, lr_schedule="cosine", weight_decay=1e-4, augment="crop:1", preprocess=common.PREPROCESS,
-                ema=0.0, seed=0)
+                ema=0.98, seed=0)
 OPTIMIZERS = "sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"
 LR_SCHEDULES = ("none | step:N[:G] | multistep:A,B[:G] | exp:G | cosine[:MIN] | plateau[:P[:F]] | inverse:K | "
                 "warmup:N[+REST]")
