@@ -115,11 +115,20 @@ def test_nan_in_cli_is_one_line(tmp_path, capsys):
 
 
 def test_help_everywhere(capsys):
+    from chainrule.data.transforms.spec import AUGMENTATIONS, PREPROCESSORS
+    from chainrule.optim.factory import OPTIMIZERS
+    from chainrule.optim.lr_scheduler import SPEC_FORMS
+
     for cmd in ("train", "evaluate", "predict"):
         with pytest.raises(SystemExit) as e:
             main([cmd, "--help"])
         assert e.value.code == 0
-        assert "usage: chainrule" in capsys.readouterr().out
+        text = capsys.readouterr().out
+        assert "usage: chainrule" in text
+        if cmd == "train":  # every form the parsers accept is listed
+            flat = " ".join(text.split())
+            for word in (*SPEC_FORMS, *OPTIMIZERS, *AUGMENTATIONS, *PREPROCESSORS, "inverse:K"):
+                assert word in flat, word
 
 
 def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch):

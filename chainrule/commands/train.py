@@ -17,6 +17,8 @@ from .. import __version__, models
 from ..callbacks import EarlyStopping, JSONLLogger
 from ..data.transforms.spec import augment_from_spec, augment_help
 from ..metrics import accuracy, predict_scores
+from ..optim.factory import OPTIMIZERS
+from ..optim.lr_scheduler import SPEC_FORMS
 from ..optim.swa_utils import EMA
 from ..rng import manual_seed
 from ..serialization import save
@@ -29,9 +31,6 @@ HELP = "train a model (default: a small CNN on the built-in digits) into a run f
 DEFAULTS = dict(model="small_cnn", data="digits", epochs=30, batch_size=common.BATCH_SIZE, optimizer="adam",
                 lr=1e-2, lr_schedule="cosine", weight_decay=1e-4, augment="crop:1", preprocess=common.PREPROCESS,
                 ema=0.98, seed=0)
-OPTIMIZERS = "sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"
-LR_SCHEDULES = ("none | step:N[:G] | multistep:A,B[:G] | exp:G | cosine[:MIN] | plateau[:P[:F]] | inverse:K | "
-                "warmup:N[+REST]")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,10 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {d['epochs']}; with --resume: "
                    "train until this many epochs are done)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"(default {d['batch_size']})")
-    p.add_argument("--optimizer", default=d["optimizer"], help=f"{OPTIMIZERS} (default {d['optimizer']})")
+    p.add_argument("--optimizer", default=d["optimizer"], help=f"{' | '.join(OPTIMIZERS)} (default {d['optimizer']})")
     p.add_argument("--lr", type=float, default=d["lr"], help=f"learning rate (default {d['lr']})")
     p.add_argument("--lr-schedule", default=d["lr_schedule"], metavar="SPEC",
-                   help=f"per-epoch schedule: {LR_SCHEDULES} (default {d['lr_schedule']})")
+                   help=f"per-epoch schedule: {' | '.join(SPEC_FORMS)} (default {d['lr_schedule']})")
     p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help=f"(default {d['weight_decay']})")
     p.add_argument("--augment", default=d["augment"], metavar="SPEC",
                    help=f"comma list of {augment_help()} (default {d['augment']})")
