@@ -212,3 +212,14 @@ def test_ema_saves_the_averaged_weights(tmp_path, capsys):
     assert f"test accuracy {cfg['results']['test_acc']:.4f}" in capsys.readouterr().out
     saved, trained = cr.load(out / "model.safetensors"), cr.load(out / "checkpoints" / "last.safetensors")
     assert any(not np.array_equal(a, b) for a, b in zip(saved.state_dict().values(), trained.state_dict().values()))
+
+
+def test_ema_decay_is_lowered_for_short_runs_only():
+    import argparse
+
+    from chainrule.commands.train import ema_decay
+
+    default = argparse.Namespace(batch_size=64, epochs=30)  # 17 batches of 1077 digits, 30 epochs
+    assert ema_decay(0.98, 1077, default) == 0.98
+    short = ema_decay(0.98, 1077, argparse.Namespace(batch_size=64, epochs=1))
+    assert short < 0.98 and short ** 17 == pytest.approx(1e-3)
