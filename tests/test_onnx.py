@@ -241,6 +241,34 @@ def test_graph_names_batch_axis_and_restored_mode():
     onnx.checker.check_model(static)
 
 
+def test_several_outputs_and_weights_in_a_side_file(tmp_path, monkeypatch):
+    """A model with two outputs; and a model past the protobuf limit (made tiny here) keeps its
+    weights in PATH.data next to the file, which onnxruntime reads."""
+    pytest.importorskip("onnx")
+    import chainrule.onnx.exporter as ex
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 300)  # a weight over onnx's 1 KB threshold for the side file
+
+        def forward(self, x):
+            h = self.fc(x)
+            return h, cr.relu(h).sum(axis=1)
+
+    model = Two()
+    x = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32)
+    monkeypatch.setattr(ex, "_PROTOBUF_LIMIT", 100_000_000 + 10)
+    path = cr.onnx.export(model, x[:1], tmp_path / "two.onnx")
+    assert (tmp_path / "two.onnx.data").is_file()
+    sess = _session(str(path))
+    assert [o.name for o in sess.get_outputs()] == ["output_0", "output_1"]
+    a, b = sess.run(None, {"input": x})
+    ref_a, ref_b = (t.data for t in model(cr.tensor(x)))
+    np.testing.assert_allclose(a, ref_a, atol=ATOL)
+    np.testing.assert_allclose(b, ref_b, atol=ATOL)
+
+
 # ------------------------------------------------------------------ errors
 class Mystery(cr.Function):
     @staticmethod
@@ -340,6 +368,7 @@ def digits_run(tmp_path_factory):
 
 def test_exported_run_gives_predicts_probabilities(digits_run, tmp_path, capsys):
     onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
     from chainrule.commands import _runs
     from chainrule.commands.predict import load_image
     from PIL import Image
