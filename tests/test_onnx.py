@@ -406,11 +406,19 @@ def test_exported_run_gives_predicts_probabilities(digits_run, tmp_path, capsys)
     assert f"{model.classes[top]} ({probs[0, top]:.3f})" in capsys.readouterr().out
 
 
-def test_export_command_default_path_and_errors(digits_run, tmp_path, capsys):
+def test_export_command_default_path_and_errors(digits_run, tmp_path, capsys, monkeypatch):
     pytest.importorskip("onnx")
     assert main(["export", str(digits_run)]) == 0
     assert (digits_run / "model.onnx").is_file()
+    model_file = tmp_path / "m.safetensors"  # a model file instead of a run folder: m.onnx beside it
+    model_file.write_bytes((digits_run / "model.safetensors").read_bytes())
+    assert main(["export", str(model_file), "--static-batch", "--opset", "18"]) == 0
+    assert (tmp_path / "m.onnx").is_file()
     capsys.readouterr()
     assert main(["export", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert main(["export", str(digits_run), "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "chainrule[onnx]"' in err and len(err.strip().splitlines()) == 1
