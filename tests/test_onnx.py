@@ -299,7 +299,8 @@ def test_dynamic_batch_impossible_is_explained():
         def forward(self, x):
             return x.reshape(1, -1)
 
-    with pytest.raises(cr.onnx.ExportError, match=r"op Reshape in the model's own forward \(MixesBatch\).*dynamic_batch=False"):
+    with pytest.raises(cr.onnx.ExportError,
+                       match=r"op Reshape in the model's own forward \(MixesBatch\).*dynamic_batch=False"):
         cr.onnx.to_onnx(MixesBatch(), np.ones((2, 3), np.float32))
     cr.onnx.to_onnx(MixesBatch(), np.ones((2, 3), np.float32), dynamic_batch=False)
 

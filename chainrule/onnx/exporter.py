@@ -11,24 +11,13 @@ import numpy as np
 from ..nn.module import Module
 from ..tensor import Tensor
 from .builder import GraphBuilder
-from .converters import CONVERTERS, supported_ops
+from .converters import CONVERTERS, default_batch, supported_ops
 from .errors import ExportError, UnsupportedOpError, require_onnx
 from .preprocess import add_preprocess
 from .trace import Trace, trace
 
 MIN_OPSET = 13  # Softmax over one axis, Squeeze/Unsqueeze axes as inputs
 _PROTOBUF_LIMIT = 2_000_000_000  # bytes: models near it keep their weights in a side file
-
-
-def _default_batch(g: GraphBuilder, t: Tensor) -> int | None:
-    """An op that does not say otherwise keeps the batch axis of its first batched input,
-    aligned from the right as in broadcasting."""
-    for a in t.grad_fn.inputs:
-        axis = g.batch_axis(a) if isinstance(a, Tensor) else None
-        if axis is not None:
-            new = axis + t.ndim - a.ndim
-            return new if 0 <= new < t.ndim else None
-    return None
 
 
 def _convert(g: GraphBuilder, tr: Trace) -> None:
@@ -45,7 +34,7 @@ def _convert(g: GraphBuilder, tr: Trace) -> None:
         except ExportError as e:
             raise type(e)(f"cannot export op {op} in {tr.where(t)} to ONNX: {e}") from None
         if id(t) not in g.names:
-            g.bind(t, name, _default_batch(g, t))
+            g.bind(t, name, default_batch(g, t.grad_fn.inputs, t))
     g.scope = ""
 
 
