@@ -112,12 +112,13 @@ def _calibrate(model, bns, x):
     model.eval()
 
 
-def _zoo_model(name):
+def _zoo_model(name, **extra):
     """A zoo model for 10 classes at a small input, and an input batch of 7."""
     from chainrule.models import registry
 
     params = inspect.signature(registry._MODELS[name]).parameters
     kw = {"num_classes": 10} if "num_classes" in params else {}
+    kw.update(extra)
     rng = np.random.default_rng(0)
     if "input_dim" in params:
         kw["input_dim"] = 12
@@ -143,6 +144,15 @@ def test_zoo_model_exports_and_matches(name):
     model, x = _zoo_model(name)
     ref = _reference(model, x)
     assert np.abs(ref).max() > 1e-2 and np.ptp(ref, axis=0).max() > 1e-3, "a degenerate test model"
+    _assert_exports(model, x)
+
+
+@pytest.mark.parametrize("name, extra", [("googlenet", {"transform_input": True, "aux_logits": True}),
+                                         ("resnet20", {"shortcut": "B"}), ("lenet5", {"pad_input": True})])
+def test_zoo_variants_export_and_match(name, extra):
+    model, x = _zoo_model(name, **extra)
+    if extra.get("pad_input"):
+        x = x[:, :, 2:-2, 2:-2].copy()  # 28x28 digits, padded inside the model
     _assert_exports(model, x)
 
 
