@@ -326,6 +326,17 @@ def test_where_with_a_batch_sized_constant_is_explained():
         cr.onnx.to_onnx(Masked(), np.ones((2, 3), np.float32))
 
 
+def test_a_constant_made_from_the_input_is_warned_about():
+    pytest.importorskip("onnx")
+
+    class Centred(nn.Module):
+        def forward(self, x):
+            return x - cr.Tensor(x.data.mean(axis=0))  # .data: no graph, the example's mean is baked in
+
+    with pytest.warns(cr.onnx.TracerWarning, match=r"own forward \(Centred\).*constant tensor of shape \(3,\)"):
+        cr.onnx.to_onnx(Centred(), np.ones((2, 3), np.float32))
+
+
 def test_missing_onnx_names_the_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "chainrule\[onnx\]"'):
