@@ -156,6 +156,20 @@ def test_zoo_variants_export_and_match(name, extra):
     _assert_exports(model, x)
 
 
+def test_ensemble_exports_and_matches():
+    import warnings
+
+    rng = np.random.default_rng(4)
+    members = [cr.models.small_cnn(channels=(4, 8, 8)), cr.models.three_layer_convnet(1, 4, 3, 16, input_size=8)]
+    for m in members:
+        _fill(m, rng)
+    model = cr.models.Ensemble(members, weights=[0.3, 0.7])
+    x = rng.standard_normal((7, 1, 8, 8)).astype(np.float32)
+    with warnings.catch_warnings():  # its log-sum-exp shift is a constant made from .data (see docs/onnx.md)
+        warnings.simplefilter("ignore", cr.onnx.TracerWarning)
+        _assert_exports(model, x)
+
+
 # ------------------------------------------------------------ every layer
 class Custom(nn.Module):
     """A forward that is not a Sequential: residual add, concatenation, slicing, arithmetic."""
