@@ -133,18 +133,15 @@ def test_conv2d_rejects_bad_bias_and_padding():
 def test_conv2d_threaded_copies_match_torch(threads):
     # big enough (>= 1M column entries) that im2col/col2im split examples over threads
     torch = pytest.importorskip("torch")
-    from chainrule.ops import conv as conv_module, parallel
+    from chainrule.ops import parallel
 
     rng = np.random.default_rng(5)
     x, w = _rand((17, 8, 32, 32), rng, np.float32), _rand((6, 8, 3, 3), rng, np.float32)
-    conv_module.set_num_threads(threads)
-    try:
+    with parallel.threads(threads):
         X, Wt = cr.Tensor(x, requires_grad=True), cr.Tensor(w, requires_grad=True)
         y = conv2d(X, Wt, None, 1, 1)
         g = _rand(y.shape, rng, np.float32)
         y.backward(g)
-    finally:
-        conv_module.set_num_threads(parallel.default_num_threads())
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     yt = torch.nn.functional.conv2d(xt, wt, None, 1, 1)
     yt.backward(torch.tensor(g))
@@ -180,12 +177,9 @@ def _check_against_torch(x, w, b, stride, padding, tol, need_x=True, need_w=True
 def tiny_blocks(monkeypatch):
     """Sub-blocks of 2 examples and 2 threads even for tiny inputs, so that block
     and sub-block boundaries (and a short last sub-block) are exercised."""
-    from chainrule.ops import conv as conv_module
-
-    monkeypatch.setattr(conv_module, "_examples_per_sub_block", lambda per_example, n: min(2, n))
     from chainrule.ops import parallel
 
-    monkeypatch.setattr(conv_module, "_num_parts", lambda n, work: min(2, n))
+    monkeypatch.setattr(parallel, "examples_per_sub_block", lambda per_example, n: min(2, n))
     monkeypatch.setattr(parallel, "num_parts", lambda n, work: min(2, n))
     monkeypatch.setattr(parallel, "_num_threads", 2)
     monkeypatch.setattr(parallel, "_pool", None)
