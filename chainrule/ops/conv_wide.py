@@ -13,13 +13,19 @@ output on a grid of Q = OH*Wq positions per example, Wq - OW of each row being
 junk that is dropped at the end: then row (c, kh, kw) of the columns is ONE
 contiguous slice xf[n, c, kh*Wq + kw : kh*Wq + kw + Q]
 
-    cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wq + kw]        (n, C*KH*KW, Q)
-    out_wide[n] = W2 @ cols[n]                                 (n, F, Q)
+    cols[(c, kh, kw), n, q] = xf[n, c, q + kh*Wq + kw]        (C*KH*KW, n*Q)
+    out_wide[:, n, :] = W2 @ cols                              (F, n*Q)
 
 and col2im is KH*KW adds of (n, C, Q) blocks at flat offsets kh*Wq + kw,
 instead of KH*KW*C*OH short rows of OW values. Backward feeds dout on the same
 wide grid with ZERO junk columns, so they add nothing to dW or dx. The price
 is Wq/OW times the GEMM columns (3% for 32x32, 6% for 16x16 with padding 1).
+
+The n examples of a sub-block sit side by side in the columns, so each
+product is ONE GEMM with n*Q columns: with 16-64 channels a single example's
+GEMM, e.g. (16 x 144) @ (144 x 1056), is too small to run near BLAS peak.
+dW^T = cols @ dout^T takes dout side by side too, (F, n*Q), a copy 1/KH/KW
+the size of the columns.
 """
 from __future__ import annotations
 
@@ -40,24 +46,35 @@ def row_pitch(g: ConvGeometry) -> int:
 
 
 def wide_im2col(xf: np.ndarray, KH: int, KW: int, Wq: int, Q: int, out: np.ndarray) -> np.ndarray:
-    """cols[n, (c, kh, kw), q] = xf[n, c, q + kh*Wq + kw]: xf (n, C, L) -> out (n, C*KH*KW, Q),
+    """cols[(c, kh, kw), n, q] = xf[n, c, q + kh*Wq + kw]: xf (n, C, L) -> out (C*KH*KW, n*Q),
     one copy of a strided view whose innermost axis is contiguous."""
     n, C, _ = xf.shape
     s0, s1, s2 = xf.strides
     view = as_strided(xf, (n, C, KH, KW, Q), (s0, s1, Wq * s2, s2, s2), writeable=False)
-    np.copyto(out.reshape(n, C, KH, KW, Q), view)
+    np.copyto(out.reshape(C, KH, KW, n, Q).transpose(3, 0, 1, 2, 4), view)
     return out
 
 
 def wide_col2im(dcols: np.ndarray, dxf: np.ndarray, KH: int, KW: int, Wq: int, Q: int) -> np.ndarray:
-    """Adjoint of wide_im2col: dxf[n, c, q + kh*Wq + kw] += dcols[n, (c, kh, kw), q]."""
+    """Adjoint of wide_im2col: dxf[n, c, q + kh*Wq + kw] += dcols[(c, kh, kw), n, q];
+    dcols: (C*KH*KW, n*Q), dxf: (n, C, L)."""
     n, C, _ = dxf.shape
-    d5 = dcols.reshape(n, C, KH, KW, Q)
+    d5 = dcols.reshape(C, KH, KW, n, Q).transpose(3, 0, 1, 2, 4)
     for kh in range(KH):
         for kw in range(KW):
             off = kh * Wq + kw
             dxf[:, :, off:off + Q] += d5[:, :, kh, kw]
     return dxf
+
+
+def _dout_side_by_side(dout: np.ndarray, Wq: int, out: np.ndarray) -> np.ndarray:
+    """dout (n, F, OH, OW) on the wide grid in the layout of the columns: out (F, n*Q),
+    junk columns zero (so that they add nothing to dW or dx)."""
+    n, F, OH, OW = dout.shape
+    o = out.reshape(F, n, OH, Wq)
+    np.copyto(o[..., :OW], dout.transpose(1, 0, 2, 3))
+    o[..., OW:] = 0
+    return out
 
 
 def _flat_input(g: ConvGeometry, x: np.ndarray, Wq: int) -> np.ndarray:
@@ -74,7 +91,7 @@ def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: in
     w2 = w.reshape(F, K)
     out = np.empty((N, F, OH, OW), xf.dtype)
     work = N * K * Q
-    nb = parallel.examples_per_sub_block(K * Q * xf.itemsize, N)
+    nb = parallel.examples_per_sub_block((K + F) * Q * xf.itemsize, N)  # columns and product in cache
     parts = parallel.num_parts(N, work)
     cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, xf.dtype)
     prod_bufs = parallel.scratch("conv.prod", parts, nb * F * Q, xf.dtype)
@@ -82,9 +99,9 @@ def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: in
     def block(i, lo, hi):
         for s, e in parallel.sub_blocks(lo, hi, nb):
             n = e - s
-            cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], n, K, Q))
-            prod = np.matmul(w2, cols, out=parallel.piece(prod_bufs[i], n, F, Q))
-            valid = prod.reshape(n, F, OH, Wq)[..., :OW]  # drop the junk columns
+            cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
+            prod = np.matmul(w2, cols, out=parallel.piece(prod_bufs[i], F, n * Q))
+            valid = prod.reshape(F, n, OH, Wq)[..., :OW].transpose(1, 0, 2, 3)  # drop the junk columns
             if bias is None:
                 np.copyto(out[s:e], valid)
             else:
@@ -107,23 +124,30 @@ def can_backward_by_conv(g: ConvGeometry) -> bool:
     return g.ph <= g.KH - 1 and g.pw <= g.KW - 1 and g.F <= 2 * g.C
 
 
-def _weight_and_bias_grads(g: ConvGeometry, xf, gw, Wq: int, need_w: bool, need_b: bool, dtype) -> tuple:
-    """(dw, db) from the flat input xf: (N, C, L) and dout on the wide grid gw: (N, F, Q)
-    (junk columns zero); each thread sums its examples, then the threads' sums are added."""
+def _weight_and_bias_grads(g: ConvGeometry, xf, dout, Wq: int, need_w: bool, need_b: bool, dtype) -> tuple:
+    """(dw, db) from the flat input xf: (N, C, L) and dout: (N, F, OH, OW); each thread
+    sums its examples, then the threads' sums are added."""
     Q, K = g.OH * Wq, g.C * g.KH * g.KW
     work = g.N * K * Q
-    nb = parallel.examples_per_sub_block(K * Q * xf.itemsize, g.N)
-    cols_bufs = parallel.scratch("conv.cols", parallel.num_parts(g.N, work), nb * K * Q, dtype)
+    nb = parallel.examples_per_sub_block((K + g.F) * Q * dtype.itemsize, g.N) if need_w else g.N
+    parts = parallel.num_parts(g.N, work)
+    cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, dtype) if need_w else None
+    gb_bufs = parallel.scratch("conv.gb", parts, nb * g.F * Q, dtype) if need_w else None
 
     def block(i, lo, hi):
         dw_t = np.zeros((K, g.F), dtype) if need_w else None
         db = np.zeros(g.F, dtype) if need_b else None
         for s, e in parallel.sub_blocks(lo, hi, nb):
+            n = e - s
             if need_b:
-                db += gw[s:e].sum(axis=2).sum(axis=0)
-            if need_w:
-                cols = wide_im2col(xf[s:e], g.KH, g.KW, Wq, Q, parallel.piece(cols_bufs[i], e - s, K, Q))
-                add_weight_grad(dw_t, cols, gw[s:e])
+                db += dout[s:e].sum(axis=(2, 3)).sum(axis=0)
+            if need_w:  # dW^T += cols @ dout^T
+                cols = wide_im2col(xf[s:e], g.KH, g.KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
+                gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
+                if K >= 32:  # one GEMM over the sub-block's n*Q columns
+                    dw_t += cols @ gb.T
+                else:  # first layers: n products with Q-long sums beat one (K x nQ) @ (nQ x F)
+                    add_weight_grad(dw_t, cols.reshape(K, n, Q).transpose(1, 0, 2), gb.reshape(g.F, n, Q).transpose(1, 0, 2))
         return dw_t, db
 
     dw_t, db = parallel.block_sums(block, g.N, work)
@@ -147,9 +171,8 @@ def backward_by_conv(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.nda
     gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=1, width=Wq).reshape(g.N, g.F, -1)
     dw = db = dx = None
     if need_w or need_b:
-        gw = gf[:, :, qh * Wq + qw:qh * Wq + qw + Q]  # dout on x's wide grid, (N, F, Q)
         xf = _flat_input(g, x, Wq) if need_w else None
-        dw, db = _weight_and_bias_grads(g, xf, gw, Wq, need_w, need_b, w.dtype)
+        dw, db = _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, w.dtype)
     if need_x:
         w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
         dx = conv(gf, w_flip, None, g.H, g.W, Wq)
@@ -162,28 +185,26 @@ def backward(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
     Wq, Hp = row_pitch(g), g.H + 2 * g.ph
     Q, K = g.OH * Wq, g.C * g.KH * g.KW
     dtype = w.dtype
-    # dout on the wide grid, junk columns zero: a fresh scratch array per call
-    gw = parallel.buffers.get("conv.gwide", (g.N, g.F, Q), dtype)
-    gw4 = gw.reshape(g.N, g.F, g.OH, Wq)
-    gw4[..., :g.OW] = dout
-    gw4[..., g.OW:] = 0
     dw = db = dx = None
     if need_w or need_b:
         xf = _flat_input(g, x, Wq) if need_w else None
-        dw, db = _weight_and_bias_grads(g, xf, gw, Wq, need_w, need_b, dtype)
+        dw, db = _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, dtype)
     if need_x:
         dx = np.empty((g.N, g.C, g.H, g.W), dtype)
         w2 = w.reshape(g.F, K)
         work = g.N * K * Q
-        nb = parallel.examples_per_sub_block(K * Q * x.itemsize, g.N)
+        nb = parallel.examples_per_sub_block((K + g.F) * Q * x.itemsize, g.N)
         parts = parallel.num_parts(g.N, work)
         cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, dtype)
         dxf_bufs = parallel.scratch("conv.dxwide", parts, nb * g.C * (Hp + 1) * Wq, dtype)
 
+        gb_bufs = parallel.scratch("conv.gb", parts, nb * g.F * Q, dtype)
+
         def block(i, lo, hi):
             for s, e in parallel.sub_blocks(lo, hi, nb):
                 n = e - s
-                cols = np.matmul(w2.T, gw[s:e], out=parallel.piece(cols_bufs[i], n, K, Q))  # dcols
+                gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
+                cols = np.matmul(w2.T, gb, out=parallel.piece(cols_bufs[i], K, n * Q))  # dcols
                 dxf = parallel.piece(dxf_bufs[i], n, g.C, (Hp + 1) * Wq)
                 dxf.fill(0)
                 wide_col2im(cols, dxf, g.KH, g.KW, Wq, Q)
