@@ -160,20 +160,17 @@ def backward_by_conv(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.nda
     """Backward when `can_backward_by_conv(g)`: (dx, dw, db), None where not needed.
 
     dx is itself a stride-1 convolution: of dout, zero-padded by (KH-1-ph, KW-1-pw),
-    with the kernel flipped in space and transposed to (C, F, KH, KW). Its padded
-    dout then has the same row pitch Wq as x's, and a window of it at offset
-    (KH-1-ph)*Wq + (KW-1-pw) is exactly dout on x's wide grid with zero junk
-    columns: a strided view that feeds the dW product without a copy. So backward
-    is two im2col + GEMM passes, and no col2im at all."""
+    with the kernel flipped in space and transposed to (C, F, KH, KW); its padded
+    dout has the same row pitch Wq as x's. So backward is two im2col + GEMM passes
+    (dW, then dx), and no col2im at all."""
     Wq = g.W + g.pw  # = row_pitch(g) here, and = OW + (KW-1-pw)
-    Q = g.OH * Wq
-    qh, qw = g.KH - 1 - g.ph, g.KW - 1 - g.pw  # dout's padding for the dx convolution
-    gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=1, width=Wq).reshape(g.N, g.F, -1)
     dw = db = dx = None
     if need_w or need_b:
         xf = _flat_input(g, x, Wq) if need_w else None
         dw, db = _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, w.dtype)
     if need_x:
+        qh, qw = g.KH - 1 - g.ph, g.KW - 1 - g.pw  # dout's padding for the dx convolution
+        gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=1, width=Wq).reshape(g.N, g.F, -1)
         w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
         dx = conv(gf, w_flip, None, g.H, g.W, Wq)
     return dx, dw, db
