@@ -144,7 +144,7 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         raise CLIError(str(e)) from None
     train_seconds = time.perf_counter() - t_start
 
-    cr.save(solver.model, run_dir / "model.safetensors", preprocess=solver.preprocess, classes=data.classes,
+    cr.save(solver.model, run_dir / "model.safetensors", preprocess=solver.preprocess_, classes=data.classes,
             info=info)
     test_acc = solver.check_accuracy(data.X_test, data.y_test) if data.X_test.shape[0] else float("nan")
     cfg["results"] = {"test_acc": test_acc, "best_val_acc": solver.best_val_acc, "best_epoch": solver.best_epoch,

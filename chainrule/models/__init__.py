@@ -13,9 +13,13 @@ from .small import fc_net, small_cnn, three_layer_convnet, two_layer_net  # noqa
 from .vgg_cifar import vgg_cifar  # noqa: F401
 from .resnet_cifar import ResNetCifar, resnet20, resnet56, resnet_cifar  # noqa: F401
 from .alexnet import AlexNet, alexnet  # noqa: F401
+from .alexnet import AlexNetOriginal, alexnet_original  # noqa: F401
+from .lenet import lenet5  # noqa: F401
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401
+from .vgg import vgg11_lrn, vgg16_c  # noqa: F401
 from .googlenet import GoogLeNet, googlenet  # noqa: F401
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152  # noqa: F401
 from .summary import Summary, summary  # noqa: F401
+from .ensemble import Ensemble, average_probabilities, mc_dropout_predict  # noqa: F401
 from .receptive_field import ReceptiveField, receptive_field  # noqa: F401
 from .pretrained import LoadReport, find_classifier, load_pretrained, reset_classifier  # noqa: F401

@@ -40,3 +40,4 @@ def get(name: str, **kwargs: Any):
 def _load_all() -> None:
     # The builders register themselves when their module is imported.
     from . import alexnet, googlenet, resnet, resnet_cifar, small, vgg, vgg_cifar  # noqa: F401
+    from . import lenet  # noqa: F401
