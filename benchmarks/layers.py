@@ -8,7 +8,7 @@ Each framework runs in its own subprocess with the same thread count (BLAS
 threads for NumPy, torch.set_num_threads for PyTorch); the two alternate for
 several rounds so that load from other processes hits both alike. Every round
 warms up, then times `--steps` steps per layer; the table shows the median over
-all rounds. Results go to benchmarks/results/layers.json.
+all rounds. Results go to benchmarks/results/SUITE.json (layers.json, convs.json).
 """
 from __future__ import annotations
 
