@@ -241,6 +241,7 @@ def test_conv2d_geometries_sharing_a_padded_shape():
 # Each case names the branch it exercises; run in sub-blocks of 2 examples on 2 threads.
 PATHS = [
     ((5, 4, 7, 6), (4, 4, 3, 3), 1, 1, True),   # wide, dx by convolution, dW as one GEMM (K = 36)
+    ((3, 2, 24, 24), (3, 2, 3, 3), 1, 1, True),  # wide, Q = 600 columns: one forward GEMM per example
     ((5, 2, 7, 6), (3, 2, 3, 3), 1, 1, True),   # wide, dx by convolution, dW batched matmul (K = 18)
     ((5, 1, 7, 6), (4, 1, 3, 3), 1, 1, True),   # wide, F > 2C: dx by col2im
     ((5, 3, 6, 7), (8, 3, 3, 3), 1, 1, False),  # first layer: no dx, F > 2C (K = 27)

@@ -22,8 +22,11 @@ wide grid with ZERO junk columns, so they add nothing to dW or dx. The price
 is Wq/OW times the GEMM columns (3% for 32x32, 6% for 16x16 with padding 1).
 
 The n examples of a sub-block sit side by side in the columns, so each
-product is ONE GEMM with n*Q columns: with 16-64 channels a single example's
-GEMM, e.g. (16 x 144) @ (144 x 1056), is too small to run near BLAS peak.
+product is ONE GEMM with n*Q columns: with 16-64 channels and small images a
+single example's GEMM, e.g. (64 x 576) @ (576 x 72), is too small to run near
+BLAS peak. Forward keeps one GEMM per example from Q = 512 columns on (32x32
+images), where the side-by-side layout's transposing copies cost more than
+the bigger GEMM gains.
 dW^T = cols @ dout^T takes dout side by side too, (F, n*Q), a copy 1/KH/KW
 the size of the columns.
 """
@@ -45,13 +48,18 @@ def row_pitch(g: ConvGeometry) -> int:
     return max(g.W + g.pw, g.OW)
 
 
-def wide_im2col(xf: np.ndarray, KH: int, KW: int, Wq: int, Q: int, out: np.ndarray) -> np.ndarray:
+def wide_im2col(xf: np.ndarray, KH: int, KW: int, Wq: int, Q: int, out: np.ndarray,
+                side_by_side: bool = True) -> np.ndarray:
     """cols[(c, kh, kw), n, q] = xf[n, c, q + kh*Wq + kw]: xf (n, C, L) -> out (C*KH*KW, n*Q),
-    one copy of a strided view whose innermost axis is contiguous."""
+    one copy of a strided view whose innermost axis is contiguous. With
+    side_by_side=False, one matrix per example instead: out (n, C*KH*KW, Q)."""
     n, C, _ = xf.shape
     s0, s1, s2 = xf.strides
     view = as_strided(xf, (n, C, KH, KW, Q), (s0, s1, Wq * s2, s2, s2), writeable=False)
-    np.copyto(out.reshape(C, KH, KW, n, Q).transpose(3, 0, 1, 2, 4), view)
+    if side_by_side:
+        np.copyto(out.reshape(C, KH, KW, n, Q).transpose(3, 0, 1, 2, 4), view)
+    else:
+        np.copyto(out.reshape(n, C, KH, KW, Q), view)
     return out
 
 
@@ -82,6 +90,9 @@ def _flat_input(g: ConvGeometry, x: np.ndarray, Wq: int) -> np.ndarray:
     return parallel.padded(x, g.ph, g.pw, "conv.xwide", extra_rows=1, width=Wq).reshape(g.N, g.C, -1)
 
 
+_WIDE_GEMM = 512  # columns from which one example's GEMM runs as fast as a sub-block's (measured)
+
+
 def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: int, Wq: int) -> np.ndarray:
     """The convolution of the flat padded input xf: (N, C, L) with row pitch Wq
     -> (N, F, OH, OW); bias: (F, 1) or None, added in the copy that drops the junk."""
@@ -96,12 +107,19 @@ def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: in
     cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, xf.dtype)
     prod_bufs = parallel.scratch("conv.prod", parts, nb * F * Q, xf.dtype)
 
+    one_gemm = Q < _WIDE_GEMM  # else one GEMM per example, and no transposing copies
+
     def block(i, lo, hi):
         for s, e in parallel.sub_blocks(lo, hi, nb):
             n = e - s
-            cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
-            prod = np.matmul(w2, cols, out=parallel.piece(prod_bufs[i], F, n * Q))
-            valid = prod.reshape(F, n, OH, Wq)[..., :OW].transpose(1, 0, 2, 3)  # drop the junk columns
+            if one_gemm:
+                cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
+                prod = np.matmul(w2, cols, out=parallel.piece(prod_bufs[i], F, n * Q))
+                valid = prod.reshape(F, n, OH, Wq)[..., :OW].transpose(1, 0, 2, 3)  # drop the junk columns
+            else:
+                cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], n, K, Q), False)
+                prod = np.matmul(w2, cols, out=parallel.piece(prod_bufs[i], n, F, Q))
+                valid = prod.reshape(n, F, OH, Wq)[..., :OW]
             if bias is None:
                 np.copyto(out[s:e], valid)
             else:
