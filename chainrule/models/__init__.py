@@ -7,7 +7,7 @@ and torchvision's ImageNet architectures with torchvision's parameter names.
     cr.summary(cr.models.vgg16(), (3, 224, 224))       # the lecture's VGG-16 table
     cr.models.receptive_field(net, (3, 32, 32))
 """
-from .registry import get, list_models, register_model  # noqa: F401
+from .registry import build_for, get, get_builder, list_models, register_model  # noqa: F401
 from ._init import skip_init  # noqa: F401
 from .small import fc_net, small_cnn, three_layer_convnet, two_layer_net  # noqa: F401
 from .vgg_cifar import vgg_cifar  # noqa: F401
