@@ -21,7 +21,8 @@ Threads: the libraries' defaults unless --threads N (chainrule: CHAINRULE_NUM_TH
 threads; PyTorch: torch.set_num_threads) or --cr-blas-threads N (chainrule's BLAS threads only,
 to compare with `chainrule train --threads`). Results: benchmarks/results/steps.json (git-ignored).
 GFLOP/s counts 3x the forward FLOPs of the convolutions and linear layers for a training step
-(forward, dX, dW), 1x for inference. Peak RSS is the worker process's maximum resident size.
+(forward, dX, dW), 1x for inference. Peak RSS is the worker process's maximum resident size; cpu_ms in the JSON is the CPU time
+(all threads) of the median step, steadier than wall time on a loaded machine.
 The device is the CPU; a later `--device` option (another issue) would go in `_worker`.
 """
 from __future__ import annotations
@@ -160,16 +161,17 @@ def _worker(framework: str, kind: str, mode: str, steps: int, warmup: int, threa
             with no_grad():
                 model(x)
 
-    times = []
+    times, cpu = [], []
     for i in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     import resource
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"times": times, "flops": flops, "rss_mb": rss_mb, "batch": batch, "threads": nthreads}
+    return {"times": times, "cpu": cpu, "flops": flops, "rss_mb": rss_mb, "batch": batch, "threads": nthreads}
 
 
 def _fashion_mnist(framework: str, args) -> dict:
@@ -216,6 +218,7 @@ def _summary(runs: list[dict], flops_fwd: float | None, mode: str) -> dict:
     flops = None if flops_fwd is None else flops_fwd * (3 if mode == "train" else 1)
     return {"ms": ms, "images_per_s": batch / ms * 1000, "gflops": None if flops is None else flops / ms / 1e6,
             "peak_rss_mb": max(r["rss_mb"] for r in runs), "threads": runs[0]["threads"],
+            "cpu_ms": 1000 * statistics.median([t for r in runs for t in r["cpu"]]),
             "ms_all": [1000 * t for t in times]}
 
 
