@@ -177,7 +177,9 @@ def _worker(framework: str, kind: str, mode: str, steps: int, warmup: int, threa
 def _fashion_mnist(framework: str, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "fashion_mnist.py"), "--framework", framework,
+        tree = Path(args.baseline) if framework == "baseline" else ROOT  # the tree's own copy of the recipe
+        cmd = [sys.executable, str(tree / "benchmarks" / "fashion_mnist.py"),
+               "--framework", "torch" if framework == "torch" else "chainrule",
                "--epochs", str(args.epochs), "--json", str(out), "--quiet"]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
@@ -190,17 +192,19 @@ def _fashion_mnist(framework: str, args) -> dict:
 
 
 def _env(framework: str, args) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if framework == "chainrule" and args.threads:
+    tree = args.baseline if framework == "baseline" else str(ROOT)
+    env = dict(os.environ, PYTHONPATH=tree + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if framework in ("chainrule", "baseline") and args.threads:
         env["CHAINRULE_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(args.threads)
-    if framework == "chainrule" and args.cr_blas_threads:
+    if framework in ("chainrule", "baseline") and args.cr_blas_threads:
         env["OPENBLAS_NUM_THREADS"] = str(args.cr_blas_threads)
         env.setdefault("CHAINRULE_NUM_THREADS", str(os.cpu_count() or 1))
     return env
 
 
 def _spawn(framework: str, kind: str, mode: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", framework, kind, mode, "--steps", str(args.steps),
+    worker = "chainrule" if framework == "baseline" else framework
+    cmd = [sys.executable, __file__, "--worker", worker, kind, mode, "--steps", str(args.steps),
            "--warmup", str(args.warmup)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
@@ -235,9 +239,13 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10, help="(d): epochs of the Fashion-MNIST recipe")
     p.add_argument("--subsample", type=int, default=None, help="(d): fewer training images")
     p.add_argument("--data-dir", default=None, help="(d): Fashion-MNIST IDX files (default: fashion_mnist.py's)")
+    p.add_argument("--baseline", default=None, metavar="TREE",
+                   help="also time chainrule from this source tree (e.g. a checkout of main), alternating")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "steps.json"))
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WORKLOAD", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.baseline:
+        args.frameworks = [*args.frameworks, "baseline"]
     if args.worker:
         print(json.dumps(_worker(*args.worker, args.steps, args.warmup, args.threads)))
         return 0
@@ -260,6 +268,8 @@ def main(argv=None) -> int:
         row.update({fw: _summary(runs, flops, mode) for fw, runs in by_fw.items()})
         if "chainrule" in row and "torch" in row:
             row["ratio"] = row["chainrule"]["ms"] / row["torch"]["ms"]
+        if "baseline" in row and "torch" in row:
+            row["baseline_ratio"] = row["baseline"]["ms"] / row["torch"]["ms"]
         rows.append(row)
     if "d" in args.workloads:
         res = {}
@@ -267,8 +277,9 @@ def main(argv=None) -> int:
             res[fw] = _fashion_mnist(fw, args)
         row = {"workload": "d", "mode": f"{args.epochs} epochs", "name": WORKLOADS["d"]}
         row.update({fw: {"s": v["train_seconds"], "test_acc": v["test_acc"]} for fw, v in res.items()})
-        if len(res) == 2:
-            row["ratio"] = res["chainrule"]["train_seconds"] / res["torch"]["train_seconds"]
+        for fw, key in (("chainrule", "ratio"), ("baseline", "baseline_ratio")):
+            if fw in res and "torch" in res:
+                row[key] = res[fw]["train_seconds"] / res["torch"]["train_seconds"]
         rows.append(row)
     meta = {"load_before": load_before, "load_after": os.getloadavg(), "cpus": os.cpu_count(),
             "wall_s": time.perf_counter() - t_start, "args": {k: v for k, v in vars(args).items() if k != "worker"},
@@ -291,11 +302,17 @@ def _print(rows: list[dict], meta: dict) -> None:
         gf = f", {v['gflops']:.0f} GF/s" if v.get("gflops") else ""
         return f"{v['ms']:.1f} ms, {v['images_per_s']:.0f} img/s{gf}, {v['peak_rss_mb']:.0f} MB"
 
-    print(f"| workload | mode | chainrule | PyTorch | ratio |\n|---|---|---:|---:|---:|")
+    base = any("baseline" in row for row in rows)
+    head = "| workload | mode | chainrule | PyTorch | ratio |" + (" baseline | baseline ratio |" if base else "")
+    print(head + "\n|---|---|---:|---:|---:|" + ("---:|---:|" if base else ""))
     for row in rows:
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
-        print(f"| ({row['workload']}) {row['name']} | {row['mode']} | {cell(row, 'chainrule')} | "
-              f"{cell(row, 'torch')} | {ratio} |")
+        line = (f"| ({row['workload']}) {row['name']} | {row['mode']} | {cell(row, 'chainrule')} | "
+                f"{cell(row, 'torch')} | {ratio} |")
+        if base:
+            br = f"{row['baseline_ratio']:.2f}" if "baseline_ratio" in row else "-"
+            line += f" {cell(row, 'baseline')} | {br} |"
+        print(line)
     la, lb = meta["load_before"], meta["load_after"]
     print(f"load average {la[0]:.2f} before, {lb[0]:.2f} after; {meta['cpus']} CPUs; {meta['wall_s']:.0f} s")
 
