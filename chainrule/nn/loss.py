@@ -1,4 +1,4 @@
-"""Loss layers (PyTorch style): CrossEntropyLoss, MultiClassSVMLoss, MSELoss."""
+"""Loss layers (PyTorch style): CrossEntropyLoss, MultiClassSVMLoss, MSELoss, BCEWithLogitsLoss, NLLLoss."""
 from __future__ import annotations
 
 from typing import Any
@@ -43,6 +43,38 @@ class MSELoss(Module):
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
         return F.mse_loss(input, target, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+
+class BCEWithLogitsLoss(Module):
+    """Binary cross-entropy on logits (see F.binary_cross_entropy_with_logits): a single neuron
+    with a sigmoid is a binary classifier. `loss = BCEWithLogitsLoss()(logits, targets)`,
+    targets in [0, 1] of the logits' shape (floats, not class indices)."""
+
+    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None):
+        super().__init__()
+        self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
+                                                  reduction=self.reduction, pos_weight=self.pos_weight)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+
+class NLLLoss(Module):
+    """Negative log-likelihood of log-probabilities (see F.nll_loss): LogSoftmax + NLLLoss
+    = CrossEntropyLoss; also the loss of a cr.models.Ensemble's output."""
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.nll_loss(input, target, reduction=self.reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""

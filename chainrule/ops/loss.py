@@ -1,4 +1,5 @@
-"""Loss functions as fused ops: softmax cross-entropy, multiclass SVM (hinge), MSE.
+"""Loss functions as fused ops: softmax cross-entropy, multiclass SVM (hinge), MSE,
+binary cross-entropy on logits.
 
 Fusing softmax with the log-likelihood gives the lecture's famous gradient,
 (softmax(s) - onehot(y)) / N, and stays exact for logits of any size thanks
@@ -143,3 +144,113 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # 
     if not isinstance(target, Tensor):
         target = np.asarray(target, dtype=np.asarray(input.data).dtype)
     return MSE.apply(input, target, reduction)
+
+
+# ------------------------------------------------- binary cross-entropy on logits
+def _softplus(z: np.ndarray) -> np.ndarray:
+    """log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)) without overflow for either sign of z."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class BCEWithLogits(Function):
+    """w * [p y softplus(-x) + (1 - y) softplus(x)], elementwise: -w [p y log s(x) + (1-y) log(1 - s(x))].
+
+    With p = 1 this is max(x, 0) - x y + log1p(exp(-|x|)): exact for logits of any size.
+    Gradients: d/dx = w [(1 - y) s(x) - p y (1 - s(x))] (= w (s(x) - y) for p = 1),
+    d/dy = w [p softplus(-x) - softplus(x)] (= -w x for p = 1). weight and pos_weight are constants.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, weight, pos_weight, reduction):
+        if pos_weight is None:
+            loss = _softplus(x) - x * y
+        else:
+            loss = pos_weight * y * _softplus(-x) + (1 - y) * _softplus(x)
+        if weight is not None:
+            loss = loss * weight
+        ctx.save_for_backward(x, y, weight, pos_weight)
+        ctx.reduction = reduction
+        return _reduce(np.asarray(loss, dtype=np.result_type(x, y)), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, weight, pos_weight = ctx.saved_tensors
+        up = g / x.size if ctx.reduction == "mean" else g  # "none": g has x's shape
+        s = _sigmoid(x)
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = s - y if pos_weight is None else (1 - y) * s - pos_weight * y * (1 - s)
+            gx = gx * up if weight is None else gx * weight * up
+        if ctx.needs_input_grad[1]:
+            gy = -x if pos_weight is None else pos_weight * _softplus(-x) - _softplus(x)
+            gy = gy * up if weight is None else gy * weight * up
+        return gx, gy, None, None, None
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable op (torch.nn.functional's signature).
+
+    input: logits of any shape; target: probabilities in [0, 1] of the same shape.
+    weight: rescales each element's loss (broadcast to input's shape).
+    pos_weight: weight of the positive examples, broadcast along the last (class) dimension,
+        e.g. (C,) for (N, C) multi-label logits; n_negative / n_positive balances the classes.
+    reduction: "mean" (over all elements), "sum" or "none".
+    """
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    if np.shape(input) != np.shape(target):
+        raise ValueError(f"binary_cross_entropy_with_logits: target size {np.shape(target)} must be the "
+                         f"same as input size {np.shape(input)}")
+    dtype = np.asarray(input.data if isinstance(input, Tensor) else input).dtype
+    if dtype.kind != "f":
+        raise ValueError(f"binary_cross_entropy_with_logits: expected floating-point logits, got dtype {dtype}")
+    if not isinstance(target, Tensor):
+        target = np.asarray(target, dtype=dtype)
+
+    def const(v: Any, name: str) -> np.ndarray | None:
+        if v is None:
+            return None
+        a = np.asarray(v.data if isinstance(v, Tensor) else v, dtype=dtype)
+        try:
+            np.broadcast_shapes(a.shape, np.shape(input))
+        except ValueError:
+            raise ValueError(f"binary_cross_entropy_with_logits: {name} of shape {a.shape} does not "
+                             f"broadcast to the input's shape {np.shape(input)}") from None
+        return a
+
+    return BCEWithLogits.apply(input, target, const(weight, "weight"), const(pos_weight, "pos_weight"),
+                               reduction)
+
+
+# ------------------------------------------------------------ negative log-likelihood
+class NLL(Function):
+    """-logp[y], per example (the input already holds log-probabilities)."""
+
+    @staticmethod
+    def forward(ctx, logp, y, reduction):
+        ctx.save_for_backward(y)
+        ctx.shape, ctx.reduction = logp.shape, reduction
+        return _reduce(-logp[np.arange(logp.shape[0]), y], reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        n = ctx.shape[0]
+        d = np.zeros(ctx.shape, dtype=g.dtype)
+        d[np.arange(n), y] = -1
+        return d * _per_example_grad(g, n, ctx.reduction), None, None
+
+
+def nll_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Negative log-likelihood of log-probabilities (torch's nll_loss, without class weights):
+    input: (N, C) log-probabilities (log_softmax, or an Ensemble's output); target: (N,) ints.
+    nll_loss(log_softmax(s), y) == cross_entropy(s, y)."""
+    _check_reduction("nll_loss", reduction)
+    y = _class_targets("nll_loss", input, target)
+    return NLL.apply(input, y, reduction)

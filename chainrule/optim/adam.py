@@ -33,16 +33,22 @@ class Adam(Optimizer):
     Defaults lr=1e-3, betas=(0.9, 0.999), eps=1e-8 (the lecture's good
     starting point). Numbers equal `torch.optim.Adam` step for step.
 
+    bias_correction=False drops the two corrections: the update is the notes' first
+    form, `x += -lr * m / (sqrt(v) + eps)`, whose first steps are tiny because m and
+    v start at zero (not in torch; the default True is torch's Adam).
+
     state[p]: "step" (int), "exp_avg", "exp_avg_sq", and "max_exp_avg_sq" with amsgrad.
     """
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False):
+                 decoupled_weight_decay: bool = False, bias_correction: bool = True):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)
+        if not bias_correction:  # the key only when off: the default layout stays torch's
+            defaults["bias_correction"] = False
         super().__init__(params, defaults)
 
     @classmethod
@@ -81,8 +87,11 @@ class Adam(Optimizer):
             v *= beta2
             v += (1 - beta2) * g * g
 
-            bias_correction1 = 1 - beta1 ** step
-            bias_correction2 = 1 - beta2 ** step
+            if group.get("bias_correction", True):
+                bias_correction1 = 1 - beta1 ** step
+                bias_correction2 = 1 - beta2 ** step
+            else:
+                bias_correction1 = bias_correction2 = 1.0
             step_size = lr / bias_correction1
             bias_correction2_sqrt = bias_correction2 ** 0.5
             if group["amsgrad"]:
@@ -110,6 +119,7 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 bias_correction: bool = True):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+                         decoupled_weight_decay=True, bias_correction=bias_correction)

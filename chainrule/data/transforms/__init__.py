@@ -6,11 +6,13 @@
 """
 from .base import Compose, ToFloat, Transform, check_batch  # noqa: F401
 from .preprocess import (  # noqa: F401
-    MeanImage, PCAWhiten, PerChannelNormalize, Preprocessor, preprocessor_from_config,
+    MeanImage, NotFittedError, PCAWhiten, PerChannelNormalize, Preprocessor, check_is_fitted, is_fitted,
+    preprocessor_from_config, preprocessor_from_state, preprocessor_to_state,
 )
 from .augment import (  # noqa: F401
     ColorJitter, PCALighting, RandomAugmentation, RandomCrop, RandomHorizontalFlip,
     RandomResizedCrop, RandomScaleCrop,
 )
+from .affine import RandomAffine, RandomRotation, affine_matrices, warp_affine  # noqa: F401
 from .resize import crop_resize, resize  # noqa: F401
 from .tta import CenterCrop, Resize, TenCrop, predict_multiscale, predict_tta  # noqa: F401

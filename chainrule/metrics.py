@@ -1,0 +1,59 @@
+"""Evaluating a classifier: its class scores on a batch of examples, and accuracy.
+
+    scores = cr.metrics.predict_scores(model, X_prepared)   # (N, K), eval mode, no graph
+    cr.metrics.accuracy(scores, y)                           # fraction of argmax == y
+
+The Solver, `chainrule evaluate` and `chainrule train` all evaluate through these two, so a
+model scores the same wherever it is evaluated (same dtype, same batching, same modes).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .autograd import no_grad
+from .nn.module import Module
+from .tensor import Tensor
+
+__all__ = ["accuracy", "predict_scores"]
+
+
+def param_dtype(model: Module) -> np.dtype:
+    """The dtype of the model's first parameter (float32 for a model without parameters)."""
+    for p in model.parameters():
+        return p.data.dtype
+    return np.dtype(np.float32)
+
+
+def predict_scores(model: Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class scores (N, K) of already-preprocessed X: (N, ...), `batch_size` examples at a time.
+
+    X is cast to the model's parameter dtype; the model runs in eval mode under no_grad and
+    every module's train/eval flag is restored afterwards.
+    """
+    if batch_size < 1:
+        raise ValueError(f"predict_scores: batch_size must be at least 1, got {batch_size}")
+    X = np.asarray(X.data if isinstance(X, Tensor) else X)
+    X = X.astype(param_dtype(model), copy=False)
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with no_grad():
+            out = [np.asarray(model(Tensor(X[i:i + batch_size])).data) for i in range(0, X.shape[0], batch_size)]
+    finally:
+        for m, mode in flags:
+            m.__dict__["training"] = mode  # as Module.train sets it
+    return np.concatenate(out) if out else np.zeros((0, 0), X.dtype)
+
+
+def accuracy(scores_or_labels: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of examples classified as y: `scores_or_labels` is (N, K) scores (argmax taken)
+    or (N,) predicted labels; y: (N,) int labels. NaN for no examples."""
+    pred = np.asarray(scores_or_labels)
+    y = np.asarray(y)
+    if pred.ndim == 2:
+        pred = pred.argmax(axis=1)
+    if pred.shape != y.shape:
+        raise ValueError(f"accuracy: predictions of shape {pred.shape} do not match labels of shape {y.shape}")
+    if y.shape[0] == 0:
+        return float("nan")
+    return float(np.mean(pred == y))
