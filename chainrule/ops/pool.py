@@ -22,6 +22,8 @@ from ..tensor import Tensor
 from .geometry import pair as _pair, pool_output_size  # noqa: F401
 from .parallel import blocks as _blocks
 
+_CHUNK_BYTES = 1 << 19  # max-pool backward works on ~512 KiB of input at a time (L2-sized)
+
 
 def _geometry(op: str, x: np.ndarray, kernel_size, stride, padding, ceil_mode) -> tuple:
     if np.ndim(x) != 4:
@@ -102,8 +104,8 @@ class MaxPool2d(Function):
         dxp = (np.empty if tiled else np.zeros)(xp.shape, gout.dtype)
         offs = list(_offsets(g))
 
-        def block(i, lo, hi):
-            xb, ob, gb, db = xp[lo:hi], out[lo:hi], gout[lo:hi], dxp[lo:hi]
+        def chunk(s):  # a few examples: their KH*KW strided passes run from the cache
+            xb, ob, gb, db = xp[s], out[s], gout[s], dxp[s]
             if tiled:
                 db[:, :, oh * kh:] = 0  # rows/cols no window covers
                 db[:, :, :, ow * kw:] = 0
@@ -121,7 +123,8 @@ class MaxPool2d(Function):
                 else:  # each input cell is in exactly one window: assign, no add
                     np.multiply(gb, hit, out=d)
 
-        _blocks(block, N, xp.size)
+        step = max(1, _CHUNK_BYTES // max(1, xp[0].nbytes))
+        _blocks(lambda i, lo, hi: [chunk(slice(a, min(a + step, hi))) for a in range(lo, hi, step)], N, xp.size)
         return dxp[:, :, ph:ph + H, pw:pw + W], None, None, None, None
 
 
