@@ -123,8 +123,13 @@ class MaxPool2d(Function):
                 else:  # each input cell is in exactly one window: assign, no add
                     np.multiply(gb, hit, out=d)
 
-        step = max(1, _CHUNK_BYTES // max(1, xp[0].nbytes))
-        _blocks(lambda i, lo, hi: [chunk(slice(a, min(a + step, hi))) for a in range(lo, hi, step)], N, xp.size)
+        step = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
+
+        def block(i, lo, hi):
+            for a in range(lo, hi, step):
+                chunk(slice(a, min(a + step, hi)))
+
+        _blocks(block, N, xp.size)
         return dxp[:, :, ph:ph + H, pw:pw + W], None, None, None, None
 
 
