@@ -104,12 +104,12 @@ def test_pca_lighting_adds_exact_offset():
     X = _imgs(40, h=5, w=5)
     t = T.PCALighting(alphastd=0.1).fit(X)
     evals, evecs = np.linalg.eigh(np.cov(X.transpose(1, 0, 2, 3).reshape(3, -1).astype(np.float64)))
-    np.testing.assert_allclose(t.eigval, evals[::-1], rtol=1e-5)
-    np.testing.assert_allclose(np.abs(t.eigvec), np.abs(evecs[:, ::-1]), atol=1e-5)
+    np.testing.assert_allclose(t.eigval_, evals[::-1], rtol=1e-5)
+    np.testing.assert_allclose(np.abs(t.eigvec_), np.abs(evecs[:, ::-1]), atol=1e-5)
     params = t.get_params(X.shape, np.random.default_rng(6))
     out = t.apply(X, params)
     for n in range(len(X)):
-        off = sum(params["alpha"][n, i] * t.eigval[i] * t.eigvec[:, i] for i in range(3))
+        off = sum(params["alpha"][n, i] * t.eigval_[i] * t.eigvec_[:, i] for i in range(3))
         np.testing.assert_allclose(out[n] - X[n], np.broadcast_to(off[:, None, None], X[n].shape), atol=1e-6)
     assert params["alpha"].std() == pytest.approx(0.1, rel=0.3)
     with pytest.raises(RuntimeError, match="not fitted"):

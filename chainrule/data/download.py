@@ -39,16 +39,11 @@ def fetch(name: str, fname: str, md5: str, dest: Path, url: str | None = None) -
     import pooch
     import requests
 
-    try:
-        import tqdm  # noqa: F401
-        progress = True
-    except ImportError:
-        progress = False
     full = base_url(name, url) + fname
     target = Path(dest) / fname
     try:
         return Path(pooch.retrieve(full, known_hash="md5:" + md5, fname=fname, path=str(dest),
-                                   progressbar=progress))
+                                   progressbar=True))
     except (ValueError, requests.exceptions.RequestException, OSError) as e:
         # pooch already deleted its temporary file; a stale target with a bad hash is
         # removed too so the folder never holds an unverified file

@@ -218,30 +218,33 @@ class PCALighting(RandomAugmentation):
 
     def __init__(self, alphastd: float = 0.1, eigval=None, eigvec=None):
         self.alphastd = float(alphastd)
-        self.eigval = None if eigval is None else np.asarray(eigval, np.float32)
-        self.eigvec = None if eigvec is None else np.asarray(eigvec, np.float32)  # columns p_i
+        self.eigval, self.eigvec = eigval, eigvec  # given directly (scikit-learn: stored as passed)
+        if eigval is not None and eigvec is not None:
+            self.eigval_ = np.asarray(eigval, np.float32)
+            self.eigvec_ = np.asarray(eigvec, np.float32)  # columns p_i
 
     def fit(self, X) -> "PCALighting":
+        """Sets `eigval_` (3,) and `eigvec_` (3, 3) from X_train: (N, 3, H, W)."""
         X = check_batch(X, "PCALighting.fit", floating=False, channels=3)
         pix = X.transpose(1, 0, 2, 3).reshape(3, -1).astype(np.float64)
         evals, evecs = np.linalg.eigh(np.cov(pix))
         order = np.argsort(evals)[::-1]
-        self.eigval = np.maximum(evals[order], 0).astype(np.float32)
-        self.eigvec = evecs[:, order].astype(np.float32)
+        self.eigval_ = np.maximum(evals[order], 0).astype(np.float32)
+        self.eigvec_ = evecs[:, order].astype(np.float32)
         return self
 
     def state_dict(self):
         self._fitted()
-        return {"eigval": self.eigval, "eigvec": self.eigvec}
+        return {"eigval": self.eigval_, "eigvec": self.eigvec_}
 
     def load_state_dict(self, state):
-        self.eigval, self.eigvec = np.asarray(state["eigval"]), np.asarray(state["eigvec"])
+        self.eigval_, self.eigvec_ = np.asarray(state["eigval"]), np.asarray(state["eigvec"])
 
     def to_config(self):
         return {"class": "PCALighting", "alphastd": self.alphastd}
 
     def _fitted(self):
-        if self.eigval is None or self.eigvec is None:
+        if not hasattr(self, "eigval_"):
             raise RuntimeError("PCALighting is not fitted: call fit(X_train) or pass eigval/eigvec")
 
     def get_params(self, shape, rng):
@@ -250,7 +253,7 @@ class PCALighting(RandomAugmentation):
     def offsets(self, params) -> np.ndarray:
         """(N, 3): the RGB value added to every pixel of each image."""
         self._fitted()
-        return (params["alpha"] * self.eigval) @ self.eigvec.T
+        return (params["alpha"] * self.eigval_) @ self.eigvec_.T
 
     def apply(self, x, params):
         if x.shape[1] != 3:
