@@ -164,7 +164,7 @@ def _own(g: np.ndarray) -> np.ndarray:
     return g.copy()
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
+def topological_order(root: Tensor) -> list[Tensor]:
     """Tensors of the graph behind `root`, inputs before outputs (iterative DFS:
     deep networks would overflow Python's recursion limit)."""
     order, visited = [], set()
@@ -203,7 +203,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
 
     grads: dict[int, np.ndarray] = {id(root): grad}
     del grad  # so the engine alone holds the root's gradient
-    for t in reversed(_topological_order(root)):
+    for t in reversed(topological_order(root)):
         g = grads.pop(id(t), None)
         if g is None:
             continue

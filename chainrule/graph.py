@@ -5,7 +5,7 @@ lecture draws: one box per op (with its output shape), one ellipse per leaf.
 """
 from __future__ import annotations
 
-from .autograd import _topological_order
+from .autograd import topological_order
 from .tensor import Tensor
 
 
@@ -17,7 +17,7 @@ def graph_dot(t: Tensor, names: dict[str, Tensor] | None = None) -> str:
     if not isinstance(t, Tensor):
         raise TypeError(f"graph_dot expects a Tensor, got {type(t).__name__}")
     label_of = {id(v): k for k, v in (names or {}).items()}
-    nodes = _topological_order(t) if t.requires_grad else [t]
+    nodes = topological_order(t) if t.requires_grad else [t]
     # constants (inputs that need no gradient) are drawn too
     seen = {id(n) for n in nodes}
     for n in list(nodes):

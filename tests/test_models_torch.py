@@ -7,14 +7,16 @@ import pytest
 
 import chainrule as cr
 
-torch = pytest.importorskip("torch")
-from tests import _torch_zoo as tz  # noqa: E402
+torch = tz = None  # every test here compares with torch: the autouse fixture imports it or skips
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
-    """torch is only the oracle here: its idle OpenMP threads spinning beside NumPy's
-    made these tests ~7x slower on the shared 2-core machine."""
+    """Each test needs torch (skipped without it). torch is only the oracle here: its idle
+    OpenMP threads spinning beside NumPy's made these tests ~7x slower on the shared 2-core machine."""
+    global torch, tz
+    torch = pytest.importorskip("torch")
+    from tests import _torch_zoo as tz
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

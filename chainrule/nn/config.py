@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .module import _CONFIG_REGISTRY, Module
+from .module import CONFIG_REGISTRY, Module
 
 _MISSING = object()
 _TUPLE, _DICT, _MODULE, _CLASS, _FUNC, _DTYPE = (
@@ -38,7 +38,7 @@ def register_module(cls: type) -> type:
     """Allow `module_from_config` to rebuild instances of `cls` (usable as a decorator)."""
     if not (isinstance(cls, type) and issubclass(cls, Module)):
         raise TypeError(f"register_module expects a Module subclass, got {cls!r}")
-    _CONFIG_REGISTRY[_class_key(cls)] = cls
+    CONFIG_REGISTRY[_class_key(cls)] = cls
     return cls
 
 
@@ -48,7 +48,7 @@ def _class_key(cls: type) -> str:
 
 def _registered_key(cls: type, context: str) -> str:
     key = _class_key(cls)
-    if _CONFIG_REGISTRY.get(key) is not cls:
+    if CONFIG_REGISTRY.get(key) is not cls:
         raise ValueError(
             f"{context}: class {cls.__qualname__} (module {cls.__module__}) is not registered for configs; "
             f"call chainrule.nn.config.register_module({cls.__name__}) (or decorate the class with it) "
@@ -84,12 +84,12 @@ def _lookup(key: str) -> type:
     if not isinstance(key, str) or key.count(":") != 1:
         raise ValueError(f"module_from_config: 'class' must look like 'package.module:ClassName', got {key!r}")
     modname = key.split(":", 1)[0]
-    if key not in _CONFIG_REGISTRY and _chainrule_module_exists(modname):
+    if key not in CONFIG_REGISTRY and _chainrule_module_exists(modname):
         importlib.import_module(modname)   # e.g. the zoo, not imported yet; its errors are not hidden
-    if key in _CONFIG_REGISTRY:
-        return _CONFIG_REGISTRY[key]
+    if key in CONFIG_REGISTRY:
+        return CONFIG_REGISTRY[key]
     qual = key.split(":", 1)[1]
-    same = [c for k, c in _CONFIG_REGISTRY.items() if k.split(":", 1)[1] == qual]
+    same = [c for k, c in CONFIG_REGISTRY.items() if k.split(":", 1)[1] == qual]
     if len(same) == 1:  # the class moved to another module since the config was written
         return same[0]
     raise ValueError(

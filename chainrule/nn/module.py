@@ -48,7 +48,7 @@ class RemovableHandle:
         self.remove()
 
 
-_CONFIG_REGISTRY: dict[str, type] = {}
+CONFIG_REGISTRY: dict[str, type] = {}
 
 
 class _ModuleMeta(type):
@@ -65,7 +65,7 @@ class _ModuleMeta(type):
     def __init__(cls, name, bases, ns, **kw):
         super().__init__(name, bases, ns, **kw)
         if cls.__module__.startswith("chainrule.") or cls.__module__ == "chainrule":
-            _CONFIG_REGISTRY[f"{cls.__module__}:{cls.__qualname__}"] = cls
+            CONFIG_REGISTRY[f"{cls.__module__}:{cls.__qualname__}"] = cls
 
     def __call__(cls, *args, **kwargs):
         # Copy lists/dicts first: a constructor that edits its list argument must not edit the record.

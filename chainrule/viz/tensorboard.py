@@ -52,7 +52,7 @@ def model_graph(model: Any, x: np.ndarray):
     The model runs in eval mode under its own flags, so no running statistics change."""
     from tensorboard.compat.proto import attr_value_pb2, graph_pb2, node_def_pb2, tensor_shape_pb2
 
-    from ..autograd import _topological_order
+    from ..autograd import topological_order
     from ..tensor import Tensor
 
     scope: dict[int, str] = {}  # id(output tensor) -> the innermost module that returned it
@@ -92,7 +92,7 @@ def model_graph(model: Any, x: np.ndarray):
         return name
 
     graph.node.add(name="input", op="Input", attr={"_output_shapes": shape_attr(inp)})
-    for t in (_topological_order(out) if out.requires_grad else []):
+    for t in (topological_order(out) if out.requires_grad else []):
         if t.grad_fn is None:
             if id(t) not in params:
                 continue
