@@ -29,9 +29,9 @@ from . import callbacks  # noqa: F401
 
 __version__ = "0.1.0"
 
-# Subpackages that pull in heavy libraries (scikit-learn, matplotlib, Optuna) load on first use,
+# Subpackages that pull in heavy libraries (scikit-learn, matplotlib, Optuna, onnx) load on first use,
 # so `import chainrule` and every CLI command start fast.
-_LAZY = {"classifiers", "diagnostics", "tune", "viz"}
+_LAZY = {"classifiers", "diagnostics", "onnx", "tune", "viz"}
 
 
 def __getattr__(name: str):

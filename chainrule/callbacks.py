@@ -1,24 +1,37 @@
-"""Keras-style callbacks for `cr.Solver`.
+"""Keras-style callbacks for `cr.Solver`: the interface, and the callbacks chainrule ships.
 
-A callback sees the training loop at fixed points; the Solver sets `callback.solver`
-before training. Epochs are counted from 1 (on_epoch_end(3, logs) runs after the
-third epoch). Epoch logs: {"epoch", "loss" (mean over the epoch), "train_acc",
-"val_acc", "lr", "step"}; batch logs: {"epoch", "loss", "lr", "batch_size", "correct"} (examples of
-the batch classified right, in train mode, before the step).
-Set `solver.stop_training = True` to stop after the current epoch. An exception
-raised in a callback propagates out of `Solver.train()` unchanged.
+The interface (stable; other modules, e.g. a TensorBoard writer, build on it). A callback
+is any object with these methods (subclass `Callback` and override what you need):
 
-Callbacks with state that matters for a resumed run (EarlyStopping's counters)
-implement `state_dict()` / `load_state_dict()`; the Solver stores it in its checkpoints.
+    set_solver(solver)                   before training; the Solver's attributes (model,
+                                         optimizer, step, epoch, histories) are then readable
+    on_train_begin(logs)                 logs: {"epoch" (epochs already done), "num_epochs"}
+    on_epoch_begin(epoch, logs)          logs: {"epoch", "lr"}
+    on_batch_end(step, logs)             after every optimizer step; step counts from 1 over
+                                         the whole run; logs: {"epoch", "loss" (this batch),
+                                         "lr", "batch_size", "correct" (examples of the batch
+                                         classified right, train mode, before the step)}
+    on_epoch_end(epoch, logs)            logs: {"epoch", "loss" (mean over the epoch),
+                                         "train_acc", "val_acc", "lr", "step"}
+    on_train_end(logs)                   logs: {"epoch", "best_val_acc", "best_epoch"}
+
+Epochs are counted from 1 (on_epoch_end(3, logs) runs after the third epoch); "lr" is the
+learning rate the epoch's steps used. Set `solver.stop_training = True` to stop after the
+current epoch. An exception raised in a callback propagates out of `Solver.train()` unchanged.
+Callbacks with state that matters for a resumed run (EarlyStopping's counters) implement
+`state_dict()` / `load_state_dict()`; the Solver stores it in its checkpoints.
 """
 from __future__ import annotations
 
 import csv
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "CSVLogger", "JSONLLogger", "ProgressBar",
            "LambdaCallback"]
@@ -206,27 +219,37 @@ class CSVLogger(_EpochLogger):
 class ProgressBar(Callback):
     """A tqdm bar per epoch with the loss, the running training accuracy of the epoch's batches
     (train mode, augmented), the learning rate, images per second and the last validation
-    accuracy; and one summary line per epoch (the Solver adds one when verbose=True)."""
+    accuracy; and one summary line per epoch (the Solver adds one when verbose=True).
 
-    def __init__(self, file: Any = None, mininterval: float = 0.1):
-        self.file, self.mininterval = file, float(mininterval)
+    file: where the bar goes (tqdm's default: stderr); the summary line goes to `file` or stdout.
+    bar: draw the bar; None (default): only when its stream is a terminal, so a log file gets
+        one plain line per epoch instead of carriage-return frames.
+    """
+
+    def __init__(self, file: Any = None, mininterval: float = 0.1, bar: bool | None = None):
+        self.file, self.mininterval, self.bar = file, float(mininterval), bar
         self._bar = None
-
-    def on_epoch_begin(self, epoch, logs):
-        from tqdm.auto import tqdm
-
-        s = self.solver
-        done = s.loader.state_dict()["batch"]
-        self._bar = tqdm(total=s.batches_per_epoch, initial=done, desc=f"epoch {epoch}/{s.num_epochs}",
-                         unit="batch", leave=False, file=self.file, dynamic_ncols=True,
-                         mininterval=self.mininterval)
         self._t0, self._images, self._correct = time.perf_counter(), 0, 0
 
+    def _draws_bar(self) -> bool:
+        if self.bar is not None:
+            return bool(self.bar)
+        stream = self.file if self.file is not None else sys.stderr
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+    def on_epoch_begin(self, epoch, logs):
+        s = self.solver
+        self._t0, self._images, self._correct = time.perf_counter(), 0, 0
+        if self._draws_bar():
+            self._bar = tqdm(total=s.batches_per_epoch, initial=s.loader.state_dict()["batch"],
+                             desc=f"epoch {epoch}/{s.num_epochs}", unit="batch", leave=False, file=self.file,
+                             dynamic_ncols=True, mininterval=self.mininterval)
+
     def on_batch_end(self, step, logs):
-        if self._bar is None:
-            return
         self._images += logs["batch_size"]
         self._correct += logs.get("correct", 0)
+        if self._bar is None:
+            return
         ips = self._images / max(time.perf_counter() - self._t0, 1e-9)
         post = {"loss": f"{logs['loss']:.4f}", "acc": f"{self._correct / self._images:.3f}",
                 "lr": f"{logs['lr']:.3g}", "img/s": f"{ips:.0f}"}
@@ -236,18 +259,17 @@ class ProgressBar(Callback):
         self._bar.update(1)
 
     def on_epoch_end(self, epoch, logs):
-        from tqdm.auto import tqdm
-
-        secs = time.perf_counter() - self._t0 if self._bar is not None else float("nan")
-        ips = self._images / max(secs, 1e-9) if self._bar is not None else float("nan")
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        secs = time.perf_counter() - self._t0
+        ips = self._images / max(secs, 1e-9)
+        self._close()
         tqdm.write(f"(Epoch {epoch} / {self.solver.num_epochs}) loss {logs['loss']:.4f}  "
                    f"train acc {logs['train_acc']:.4f}  val acc {logs['val_acc']:.4f}  lr {logs['lr']:.3g}  "
                    f"{secs:.1f}s  {ips:.0f} img/s", file=self.file)
 
     def on_train_end(self, logs):
+        self._close()
+
+    def _close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import CheckpointError, load_state, save_state
+from .data.transforms.preprocess import preprocessor_from_state, preprocessor_to_state
+from .nn.config import module_from_config, module_to_config
 from .nn.module import Module
 
 __all__ = ["save", "load"]
@@ -35,13 +37,10 @@ def save(model: Module, path: str | os.PathLike, preprocess: Any = None, classes
     Raises ValueError if the model's architecture cannot be described as a config
     (a custom Module class not registered with chainrule.nn.config.register_module).
     """
-    from .nn.config import module_to_config
-    from .solver import preprocess_to_state
-
     if not isinstance(model, Module):
         raise TypeError(f"cr.save expects a cr.nn.Module, got {type(model).__name__}")
     state = {"model_config": module_to_config(model), "model": dict(model.state_dict()),
-             "preprocess": preprocess_to_state(preprocess),
+             "preprocess": preprocessor_to_state(preprocess),
              "classes": None if classes is None else [str(c) for c in classes],
              "info": dict(info or {})}
     return save_state(path, state, kind="model")
@@ -51,9 +50,6 @@ def load(path: str | os.PathLike) -> Module:
     """The model saved by `cr.save` (or the current weights of a Solver checkpoint), in eval mode,
     with attributes `preprocess` (fitted preprocessor or None), `classes` (list or None) and
     `info` (dict) attached."""
-    from .nn.config import module_from_config
-    from .solver import preprocess_from_state
-
     state, meta = load_state(path)
     if meta.get("kind") not in ("model", "checkpoint"):
         raise CheckpointError(f"{path} holds a chainrule {meta.get('kind')!r}, not a model")
@@ -66,7 +62,7 @@ def load(path: str | os.PathLike) -> Module:
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{path}: cannot rebuild the model ({e})") from None
     model.eval()
-    model.preprocess = preprocess_from_state(state.get("preprocess"))
+    model.preprocess = preprocessor_from_state(state.get("preprocess"))
     model.classes = state.get("classes")
     model.info = state.get("info") or {}
     return model

@@ -127,3 +127,16 @@ def test_warp_keeps_a_constant_image_inside():
     x = np.full((2, 1, 8, 8), 3.0)
     out = warp_affine(x, affine_matrices([10.0, -20.0]), fill=3.0)
     np.testing.assert_allclose(out, 3.0)
+
+
+def test_rotation_equals_torch_grid_sample():
+    torch = pytest.importorskip("torch")
+    x = _batch(n=3, c=2, h=9, w=9, seed=4)
+    angles = np.array([17.0, -33.0, 120.0])
+    out = T.RandomRotation(180).apply(x, {"angle": angles})
+    inv = np.linalg.inv(affine_matrices(angles))       # output -> input, (x, y) about the centre
+    theta = torch.tensor(np.concatenate([inv, np.zeros((3, 2, 1))], axis=2))  # square: same in [-1, 1]
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    ref = torch.nn.functional.grid_sample(torch.tensor(x), grid, mode="bilinear", padding_mode="zeros",
+                                          align_corners=False)
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-10, atol=1e-12)

@@ -29,7 +29,7 @@ def test_linear_cli_svm_and_softmax(tmp_path, capsys):
         assert main(["linear", "--loss", loss, "--data", "digits", "--iters", "200",
                      "--out", str(tmp_path)]) == 0
         out = capsys.readouterr().out
-        assert "mean image subtracted" in out
+        assert "preprocessing perchannel" in out
         accs = {p: float(out.split(f"{p} accuracy: ")[1].split()[0]) for p in ("train", "val", "test")}
         assert accs["test"] > 0.85
         for suffix in ("loss", "templates"):

@@ -102,7 +102,7 @@ def test_error_paths(run, tmp_path, capsys):
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
     one_line_error(capsys, main(["evaluate", str(bad)]), match="not valid JSON")
-    one_line_error(capsys, main(["train", "--augment", "rotate", "--out", str(tmp_path / "z"), *SMALL]),
+    one_line_error(capsys, main(["train", "--augment", "nosuch", "--out", str(tmp_path / "z"), *SMALL]),
                    match="unknown augmentation")
 
 
@@ -147,3 +147,47 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
     assert main(["train", "--resume", str(ck)]) == 0
     assert "from epoch 0, iteration 3" in capsys.readouterr().out
     assert json.loads((out / "config.json").read_text())["results"]["epochs_done"] == 2
+
+
+def test_train_tune_knn_linear_and_evaluate_see_the_same_preprocessing(run, capsys):
+    """The bug this guards: tune and knn once fed raw [0, 1] pixels while train normalised."""
+    import argparse
+
+    from chainrule.commands.knn import prepared_splits
+    from chainrule.metrics import predict_scores
+    from chainrule.ops.activation import softmax_array
+    from chainrule.tune.solver_objective import SolverObjective
+
+    data = cr.data.load("digits", subsample=200)
+    expected = cr.data.transforms.PerChannelNormalize().fit(data.X_train)  # the training split only
+    on_all = cr.data.transforms.PerChannelNormalize().fit(cr.data.load("digits").X_train)
+    assert not np.allclose(on_all(data.X_test), expected(data.X_test), rtol=1e-3)  # the test can tell
+    # train: saved with the model, and evaluate applies what was saved
+    saved = cr.load(run / "model.safetensors")
+    np.testing.assert_allclose(saved.preprocess(data.X_test), expected(data.X_test), rtol=1e-6)
+    # knn and linear classify the same inputs
+    args = argparse.Namespace(data="digits", data_dir=None, subsample=200, preprocess="perchannel")
+    splits, classes = prepared_splits(args)
+    for part in ("train", "val", "test"):
+        np.testing.assert_allclose(splits["X_" + part], expected(data["X_" + part]), rtol=1e-6)
+    # tune: a trial's Solver scores raw images through the same preprocessing
+    solver = SolverObjective("small_cnn", "digits", epochs=1, subsample=200,
+                             fixed={"channels": [4, 8, 8]})({"lr": 1e-3})
+    want = softmax_array(predict_scores(solver.model, expected(data.X_test)).astype(np.float64), axis=1)
+    np.testing.assert_allclose(solver.predict_proba(data.X_test), want, rtol=1e-5, atol=1e-7)
+
+
+def test_a_bug_keeps_its_traceback_and_the_command_table_is_complete(monkeypatch):
+    import pkgutil
+
+    from chainrule import commands
+    from chainrule.commands import train
+
+    def bug(args):
+        raise TypeError("unsupported operand")  # a bug, not a user error: not hidden as one line
+
+    monkeypatch.setattr(train, "run", bug)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        main(["train"])
+    modules = {m.name for m in pkgutil.iter_modules(commands.__path__)}
+    assert set(commands.COMMANDS) == {m for m in modules if m != "common"}, "register new commands in COMMANDS"

@@ -11,9 +11,6 @@ from chainrule import optim
 from chainrule.nn.parameter import Parameter
 from chainrule.optim import lr_scheduler as S
 
-torch = pytest.importorskip("torch")
-T = torch.optim.lr_scheduler
-
 STEPS = 30
 LRS = (0.1, 0.03)  # two param groups with their own base lr
 
@@ -24,9 +21,15 @@ def _cr_opt():
 
 
 def _torch_opt():
+    torch = pytest.importorskip("torch")
     return torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": LRS[0]},
                             {"params": [torch.nn.Parameter(torch.zeros(2))], "lr": LRS[1]}],
                            lr=1.0, momentum=0.9)
+
+
+def _torch_schedulers():
+    """torch.optim.lr_scheduler, the oracle; the test that asks for it skips without torch."""
+    return pytest.importorskip("torch").optim.lr_scheduler
 
 
 def _sequence(opt, sched, metrics=None, steps=STEPS):
@@ -41,33 +44,33 @@ def _sequence(opt, sched, metrics=None, steps=STEPS):
 
 
 SAME_AS_TORCH = {
-    "StepLR": (lambda o: S.StepLR(o, step_size=7, gamma=0.5), lambda o: T.StepLR(o, step_size=7, gamma=0.5)),
-    "StepLR-default-gamma": (lambda o: S.StepLR(o, 3), lambda o: T.StepLR(o, 3)),
+    "StepLR": (lambda o: S.StepLR(o, step_size=7, gamma=0.5), lambda o, T: T.StepLR(o, step_size=7, gamma=0.5)),
+    "StepLR-default-gamma": (lambda o: S.StepLR(o, 3), lambda o, T: T.StepLR(o, 3)),
     "MultiStepLR": (lambda o: S.MultiStepLR(o, [20, 5, 12, 12], gamma=0.3),
-                    lambda o: T.MultiStepLR(o, [20, 5, 12, 12], gamma=0.3)),
-    "ExponentialLR": (lambda o: S.ExponentialLR(o, 0.9), lambda o: T.ExponentialLR(o, 0.9)),
-    "CosineAnnealingLR": (lambda o: S.CosineAnnealingLR(o, T_max=30), lambda o: T.CosineAnnealingLR(o, T_max=30)),
+                    lambda o, T: T.MultiStepLR(o, [20, 5, 12, 12], gamma=0.3)),
+    "ExponentialLR": (lambda o: S.ExponentialLR(o, 0.9), lambda o, T: T.ExponentialLR(o, 0.9)),
+    "CosineAnnealingLR": (lambda o: S.CosineAnnealingLR(o, T_max=30), lambda o, T: T.CosineAnnealingLR(o, T_max=30)),
     # T_max < STEPS: through the trough (the special branch) and up again.
     "CosineAnnealingLR-past-T_max": (lambda o: S.CosineAnnealingLR(o, T_max=8, eta_min=1e-3),
-                                     lambda o: T.CosineAnnealingLR(o, T_max=8, eta_min=1e-3)),
-    "LinearWarmup-alone": (lambda o: S.LinearWarmup(o, 10), lambda o: T.LinearLR(o, total_iters=10)),
+                                     lambda o, T: T.CosineAnnealingLR(o, T_max=8, eta_min=1e-3)),
+    "LinearWarmup-alone": (lambda o: S.LinearWarmup(o, 10), lambda o, T: T.LinearLR(o, total_iters=10)),
     "LinearWarmup-alone-0.01": (lambda o: S.LinearWarmup(o, 7, start_factor=0.01),
-                                lambda o: T.LinearLR(o, start_factor=0.01, end_factor=1.0, total_iters=7)),
+                                lambda o, T: T.LinearLR(o, start_factor=0.01, end_factor=1.0, total_iters=7)),
     "LinearWarmup+Cosine": (
         lambda o: S.LinearWarmup(o, 5, S.CosineAnnealingLR(o, T_max=25, eta_min=1e-4), start_factor=0.1),
-        lambda o: T.SequentialLR(o, [T.LinearLR(o, start_factor=0.1, total_iters=5),
-                                     T.CosineAnnealingLR(o, T_max=25, eta_min=1e-4)], milestones=[5])),
+        lambda o, T: T.SequentialLR(o, [T.LinearLR(o, start_factor=0.1, total_iters=5),
+                                        T.CosineAnnealingLR(o, T_max=25, eta_min=1e-4)], milestones=[5])),
     "LinearWarmup+StepLR": (
         lambda o: S.LinearWarmup(o, 4, S.StepLR(o, 6, gamma=0.5)),
-        lambda o: T.SequentialLR(o, [T.LinearLR(o, total_iters=4), T.StepLR(o, 6, gamma=0.5)], milestones=[4])),
+        lambda o, T: T.SequentialLR(o, [T.LinearLR(o, total_iters=4), T.StepLR(o, 6, gamma=0.5)], milestones=[4])),
     "LinearWarmup+MultiStepLR": (
         lambda o: S.LinearWarmup(o, 3, S.MultiStepLR(o, [0, 4, 10]), start_factor=0.5),
-        lambda o: T.SequentialLR(o, [T.LinearLR(o, start_factor=0.5, total_iters=3), T.MultiStepLR(o, [0, 4, 10])],
-                                 milestones=[3])),
+        lambda o, T: T.SequentialLR(o, [T.LinearLR(o, start_factor=0.5, total_iters=3), T.MultiStepLR(o, [0, 4, 10])],
+                                    milestones=[3])),
     "LinearWarmup+ExponentialLR": (
         lambda o: S.LinearWarmup(o, 6, S.ExponentialLR(o, 0.8), start_factor=0.2),
-        lambda o: T.SequentialLR(o, [T.LinearLR(o, start_factor=0.2, total_iters=6), T.ExponentialLR(o, 0.8)],
-                                 milestones=[6])),
+        lambda o, T: T.SequentialLR(o, [T.LinearLR(o, start_factor=0.2, total_iters=6), T.ExponentialLR(o, 0.8)],
+                                    milestones=[6])),
 }
 
 
@@ -75,9 +78,31 @@ SAME_AS_TORCH = {
 def test_lr_sequence_equals_torch(name):
     make_cr, make_torch = SAME_AS_TORCH[name]
     ours = _sequence(*(lambda o: (o, make_cr(o)))(_cr_opt()))
-    theirs = _sequence(*(lambda o: (o, make_torch(o)))(_torch_opt()))
+    T = _torch_schedulers()
+    theirs = _sequence(*(lambda o: (o, make_torch(o, T)))(_torch_opt()))
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
     assert len(np.unique(ours[:, 0])) > 2  # the schedule does change the lr
+
+
+# Closed forms of the factor on the base lr at epoch t: the check without torch.
+CLOSED_FORM = {
+    "StepLR": (lambda o: S.StepLR(o, step_size=7, gamma=0.5), lambda t: 0.5 ** (t // 7)),
+    "MultiStepLR": (lambda o: S.MultiStepLR(o, [20, 5, 12, 12], gamma=0.3),
+                    lambda t: 0.3 ** ((t >= 5) + 2 * (t >= 12) + (t >= 20))),
+    "ExponentialLR": (lambda o: S.ExponentialLR(o, 0.9), lambda t: 0.9 ** t),
+    "LinearWarmup-alone-0.01": (lambda o: S.LinearWarmup(o, 7, start_factor=0.01),
+                                lambda t: 0.01 + 0.99 * np.minimum(t, 7) / 7),
+    "LinearWarmup+StepLR": (lambda o: S.LinearWarmup(o, 4, S.StepLR(o, 6, gamma=0.5)),
+                            lambda t: np.where(t < 4, (2 + t) / 6, 0.5 ** ((t - 4) // 6))),  # start 1/3
+}
+
+
+@pytest.mark.parametrize("name", list(CLOSED_FORM))
+def test_lr_sequence_closed_form(name):
+    make, factor = CLOSED_FORM[name]
+    opt = _cr_opt()
+    t = np.arange(STEPS + 1)[:, None]
+    np.testing.assert_allclose(_sequence(opt, make(opt)), np.array(LRS)[None, :] * factor(t), rtol=1e-12, atol=0)
 
 
 def test_constructor_sets_initial_lr_and_last_epoch():
@@ -94,10 +119,14 @@ def test_inverse_time_decay_is_the_lectures_formula():
     lrs = _sequence(opt, S.InverseTimeLR(opt, k=0.5))
     t = np.arange(STEPS + 1)[:, None]
     np.testing.assert_array_equal(lrs, np.array(LRS)[None, :] / (1 + 0.5 * t))
-    # Against torch's LambdaLR with the same factor, up to rounding.
-    topt = _torch_opt()
+
+
+def test_inverse_time_decay_equals_torchs_lambda_lr():
+    T = _torch_schedulers()
+    opt, topt = _cr_opt(), _torch_opt()
+    ours = _sequence(opt, S.InverseTimeLR(opt, k=0.5))
     theirs = _sequence(topt, T.LambdaLR(topt, lambda e: 1 / (1 + 0.5 * e)))
-    np.testing.assert_allclose(lrs, theirs, rtol=1e-14)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-14)
 
 
 def test_cosine_closed_form():
@@ -125,6 +154,7 @@ ACCURACY = [0.10, 0.30, 0.40, 0.40, 0.41, 0.41, 0.41, 0.41, 0.410001, 0.45, 0.45
 def test_reduce_on_plateau_equals_torch(name):
     ours_kw, torch_kw = PLATEAU[name]
     metrics = ACCURACY if ours_kw.get("mode", "max") == "max" else [1 - a for a in ACCURACY]
+    T = _torch_schedulers()
     opt, topt = _cr_opt(), _torch_opt()
     ours = _sequence(opt, S.ReduceLROnPlateau(opt, **ours_kw), metrics)
     theirs = _sequence(topt, T.ReduceLROnPlateau(topt, **torch_kw), metrics)

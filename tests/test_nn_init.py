@@ -1,4 +1,4 @@
-"""nn.init: fans and gains equal torch's; draw statistics; in place, seeded."""
+"""nn.init: fans and gains (by hand and equal to torch's); draw statistics; in place, seeded."""
 import math
 
 import numpy as np
@@ -8,12 +8,19 @@ import chainrule as cr
 from chainrule import nn
 from chainrule.nn import init
 
-torch = pytest.importorskip("torch")
+FANS = {(30, 20): (20, 30), (16, 3, 5, 5): (75, 400), (8, 4, 3, 1): (12, 24), (7, 2, 3): (6, 21)}
 
 
-@pytest.mark.parametrize("shape", [(30, 20), (16, 3, 5, 5), (8, 4, 3, 1), (7, 2, 3)])
+@pytest.mark.parametrize("shape", list(FANS))
+def test_fans(shape):
+    """fan_in = in_features * receptive field, fan_out = out_features * receptive field."""
+    assert init.calculate_fan_in_and_fan_out(cr.zeros(*shape)) == FANS[shape]
+
+
+@pytest.mark.parametrize("shape", list(FANS))
 def test_fans_equal_torch(shape):
-    assert init._calculate_fan_in_and_fan_out(cr.zeros(*shape)) == \
+    torch = pytest.importorskip("torch")
+    assert init.calculate_fan_in_and_fan_out(cr.zeros(*shape)) == \
         torch.nn.init._calculate_fan_in_and_fan_out(torch.zeros(shape))
 
 
@@ -22,9 +29,19 @@ def test_fan_needs_two_dims():
         init.xavier_normal_(cr.zeros(5))
 
 
-@pytest.mark.parametrize("name,param", [("linear", None), ("conv2d", None), ("sigmoid", None), ("tanh", None),
-                                        ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("selu", None)])
-def test_gain_equals_torch(name, param):
+GAINS = [("linear", None, 1.0), ("conv2d", None, 1.0), ("sigmoid", None, 1.0), ("tanh", None, 5 / 3),
+         ("relu", None, math.sqrt(2)), ("leaky_relu", None, math.sqrt(2 / (1 + 0.01 ** 2))),
+         ("leaky_relu", 0.2, math.sqrt(2 / 1.04)), ("selu", None, 3 / 4)]
+
+
+@pytest.mark.parametrize("name,param,gain", GAINS)
+def test_gain(name, param, gain):
+    assert init.calculate_gain(name, param) == pytest.approx(gain, rel=1e-12)
+
+
+@pytest.mark.parametrize("name,param,gain", GAINS)
+def test_gain_equals_torch(name, param, gain):
+    torch = pytest.importorskip("torch")
     assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param))
 
 

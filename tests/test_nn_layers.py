@@ -1,25 +1,27 @@
-"""Layers against torch.nn (same weights copied in) and gradcheck in float64;
-bad-input errors; default initialisation; state_dict interchange with torch."""
+"""Layers: float64 gradient checks and hand or naive-reference values everywhere; against torch.nn
+(same weights copied in) where torch is installed; bad-input errors; default initialisation;
+state_dict interchange with torch."""
 import numpy as np
 import pytest
 
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
+from chainrule.ops.conv import conv2d_naive
+from chainrule.ops.pool import max_pool2d_naive
 
-torch = pytest.importorskip("torch")
-tn = torch.nn
 
-
-def _to_torch_sd(m):
+def _to_torch_sd(torch, m):
     return {k: torch.tensor(v) for k, v in m.state_dict().items()}
 
 
-def _check_layer(ours, theirs, shape, seed=0, atol=1e-10):
-    """Copy our (float64) weights into the torch layer, compare forward, input grads and param grads."""
+def _check_layer(ours, make_theirs, shape, seed=0, atol=1e-10):
+    """Copy our (float64) weights into make_theirs(torch.nn), compare forward, input grads and param grads."""
+    torch = pytest.importorskip("torch")
+    theirs = make_theirs(torch.nn)
     ours.double()
     theirs.double()
-    theirs.load_state_dict(_to_torch_sd(ours))
+    theirs.load_state_dict(_to_torch_sd(torch, ours))
     a = np.random.default_rng(seed).standard_normal(shape)
     x, xt = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
     out, out_t = ours(x), theirs(xt)
@@ -35,87 +37,151 @@ def _check_layer(ours, theirs, shape, seed=0, atol=1e-10):
 
 
 def _gradcheck_input(layer, shape, seed=0):
+    """gradcheck of the layer in float64; returns the input and the output for value checks."""
     layer.double()
     x = cr.tensor(np.random.default_rng(seed).standard_normal(shape), requires_grad=True)
     assert cr.gradcheck(layer, [x])
+    return x.data, layer(x).data
 
 
-@pytest.mark.parametrize("d_in,d_out,bias,shape", [(5, 3, True, (4, 5)), (3, 6, False, (2, 3)), (4, 2, True, (2, 3, 4))])
+LINEAR = [(5, 3, True, (4, 5)), (3, 6, False, (2, 3)), (4, 2, True, (2, 3, 4))]
+
+
+@pytest.mark.parametrize("d_in,d_out,bias,shape", LINEAR)
 def test_linear(d_in, d_out, bias, shape):
-    _check_layer(nn.Linear(d_in, d_out, bias), tn.Linear(d_in, d_out, bias), shape)
-    _gradcheck_input(nn.Linear(d_in, d_out, bias), shape)
+    layer = nn.Linear(d_in, d_out, bias)
+    x, y = _gradcheck_input(layer, shape)
+    np.testing.assert_allclose(y, x @ layer.weight.data.T + (layer.bias.data if bias else 0), rtol=1e-12)
     w = cr.randn(d_out, d_in, dtype="float64", requires_grad=True)
     b = cr.randn(d_out, dtype="float64", requires_grad=True) if bias else None
     x = cr.randn(*shape, dtype="float64", requires_grad=True)
     assert cr.gradcheck(lambda x, w, *b: F.linear(x, w, *b), [x, w] + ([b] if bias else []))
 
 
+@pytest.mark.parametrize("d_in,d_out,bias,shape", LINEAR)
+def test_linear_equals_torch(d_in, d_out, bias, shape):
+    _check_layer(nn.Linear(d_in, d_out, bias), lambda tn: tn.Linear(d_in, d_out, bias), shape)
+
+
 @pytest.mark.parametrize("pieces", [1, 2, 3])
 def test_maxout(pieces):
-    class TorchMaxout(tn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = tn.Linear(4, 3 * pieces)
+    layer = nn.Maxout(4, 3, pieces)
+    x, y = _gradcheck_input(layer, (3, 4), seed=pieces)
+    z = x @ layer.linear.weight.data.T + layer.linear.bias.data
+    np.testing.assert_allclose(y, z.reshape(3, 3, pieces).max(axis=2), rtol=1e-12)
 
-        def forward(self, x):
-            return self.linear(x).view(x.shape[0], 3, pieces).amax(dim=2)
 
-    out = _check_layer(nn.Maxout(4, 3, pieces), TorchMaxout(), (5, 4), seed=pieces)
+@pytest.mark.parametrize("pieces", [1, 2, 3])
+def test_maxout_equals_torch(pieces):
+    def torch_maxout(tn):
+        class TorchMaxout(tn.Module):
+            def __init__(self):
+                super().__init__()
+                self.linear = tn.Linear(4, 3 * pieces)
+
+            def forward(self, x):
+                return self.linear(x).view(x.shape[0], 3, pieces).amax(dim=2)
+
+        return TorchMaxout()
+
+    out = _check_layer(nn.Maxout(4, 3, pieces), torch_maxout, (5, 4), seed=pieces)
     assert out.shape == (5, 3)
-    _gradcheck_input(nn.Maxout(4, 3, pieces), (3, 4), seed=pieces)
 
 
-@pytest.mark.parametrize("cin,cout,k,stride,padding,bias,shape", [
+CONV = [
     (3, 4, 3, 1, 0, True, (2, 3, 6, 6)),
     (2, 3, (3, 2), 2, 1, False, (1, 2, 7, 5)),
     (1, 2, 1, (2, 1), 0, True, (2, 1, 4, 4)),
-])
+]
+
+
+@pytest.mark.parametrize("cin,cout,k,stride,padding,bias,shape", CONV)
 def test_conv2d(cin, cout, k, stride, padding, bias, shape):
-    _check_layer(nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias),
-                 tn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias), shape)
     small = (1,) + shape[1:]
-    _gradcheck_input(nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias), small)
-    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias).double()
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias)
+    x, y = _gradcheck_input(conv, small)
+    b = conv.bias.data if bias else None
+    np.testing.assert_allclose(y, conv2d_naive(x, conv.weight.data, b, stride, padding), rtol=1e-10, atol=1e-12)
     w = cr.tensor(conv.weight.data, requires_grad=True)
     x = cr.randn(*small, dtype="float64")
     args = [x, w] + ([cr.tensor(conv.bias.data, requires_grad=True)] if bias else [])
     assert cr.gradcheck(lambda x, w, *b: F.conv2d(x, w, *(b or [None]), stride=stride, padding=padding), args)
 
 
-@pytest.mark.parametrize("ours,theirs,shape", [
-    (lambda: nn.MaxPool2d(2), lambda: tn.MaxPool2d(2), (2, 3, 6, 6)),
-    (lambda: nn.MaxPool2d(3, 2, padding=1, ceil_mode=True), lambda: tn.MaxPool2d(3, 2, padding=1, ceil_mode=True), (1, 2, 7, 6)),
-    (lambda: nn.AvgPool2d(2), lambda: tn.AvgPool2d(2), (2, 3, 6, 4)),
+@pytest.mark.parametrize("cin,cout,k,stride,padding,bias,shape", CONV)
+def test_conv2d_equals_torch(cin, cout, k, stride, padding, bias, shape):
+    _check_layer(nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias),
+                 lambda tn: tn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias), shape)
+
+
+POOLS = [
+    (lambda: nn.MaxPool2d(2), lambda tn: tn.MaxPool2d(2), (2, 3, 6, 6)),
+    (lambda: nn.MaxPool2d(3, 2, padding=1, ceil_mode=True), lambda tn: tn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
+     (1, 2, 7, 6)),
+    (lambda: nn.AvgPool2d(2), lambda tn: tn.AvgPool2d(2), (2, 3, 6, 4)),
     (lambda: nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
-     lambda: tn.AvgPool2d(3, 2, padding=1, count_include_pad=False), (1, 2, 5, 7)),
-    (lambda: nn.AdaptiveAvgPool2d(1), lambda: tn.AdaptiveAvgPool2d(1), (2, 3, 5, 5)),
-    (lambda: nn.AdaptiveAvgPool2d((2, 3)), lambda: tn.AdaptiveAvgPool2d((2, 3)), (1, 2, 5, 7)),
-])
-def test_pooling(ours, theirs, shape):
-    _check_layer(ours(), theirs(), shape)
-    _gradcheck_input(ours(), (1,) + shape[1:])
-
-
-ACT_LAYERS = [
-    (lambda: nn.ReLU(), lambda: tn.ReLU()),
-    (lambda: nn.LeakyReLU(0.2), lambda: tn.LeakyReLU(0.2)),
-    (lambda: nn.ELU(0.5), lambda: tn.ELU(0.5)),
-    (lambda: nn.Sigmoid(), lambda: tn.Sigmoid()),
-    (lambda: nn.Tanh(), lambda: tn.Tanh()),
-    (lambda: nn.Softmax(1), lambda: tn.Softmax(1)),
-    (lambda: nn.LogSoftmax(1), lambda: tn.LogSoftmax(1)),
-    (lambda: nn.Flatten(), lambda: tn.Flatten()),
-    (lambda: nn.Identity(), lambda: tn.Identity()),
+     lambda tn: tn.AvgPool2d(3, 2, padding=1, count_include_pad=False), (1, 2, 5, 7)),
+    (lambda: nn.AdaptiveAvgPool2d(1), lambda tn: tn.AdaptiveAvgPool2d(1), (2, 3, 5, 5)),
+    (lambda: nn.AdaptiveAvgPool2d((2, 3)), lambda tn: tn.AdaptiveAvgPool2d((2, 3)), (1, 2, 5, 7)),
 ]
 
 
-@pytest.mark.parametrize("ours,theirs", ACT_LAYERS)
-def test_activation_layers(ours, theirs):
-    _check_layer(ours(), theirs(), (3, 4, 2))
-    _gradcheck_input(ours(), (2, 3, 2))
+@pytest.mark.parametrize("ours,theirs,shape", POOLS)
+def test_pooling_gradcheck(ours, theirs, shape):
+    _gradcheck_input(ours(), (1,) + shape[1:])
+
+
+def test_pooling_values():
+    x = np.arange(2 * 4 * 6, dtype=np.float64).reshape(1, 2, 4, 6)
+    np.testing.assert_array_equal(nn.MaxPool2d(3, 2, padding=1, ceil_mode=True)(cr.tensor(x)).data,
+                                  max_pool2d_naive(x, 3, 2, 1, True))
+    means = x.reshape(1, 2, 2, 2, 3, 2).mean(axis=(3, 5))  # 2x2 windows
+    np.testing.assert_allclose(nn.AvgPool2d(2)(cr.tensor(x)).data, means, rtol=1e-12)
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d(1)(cr.tensor(x)).data, x.mean(axis=(2, 3), keepdims=True))
+
+
+@pytest.mark.parametrize("ours,theirs,shape", POOLS)
+def test_pooling_equals_torch(ours, theirs, shape):
+    _check_layer(ours(), theirs, shape)
+
+
+ACT_LAYERS = [
+    (lambda: nn.ReLU(), lambda tn: tn.ReLU(), lambda x: np.maximum(x, 0)),
+    (lambda: nn.LeakyReLU(0.2), lambda tn: tn.LeakyReLU(0.2), lambda x: np.where(x > 0, x, 0.2 * x)),
+    (lambda: nn.ELU(0.5), lambda tn: tn.ELU(0.5), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x))),
+    (lambda: nn.Sigmoid(), lambda tn: tn.Sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
+    (lambda: nn.Tanh(), lambda tn: tn.Tanh(), np.tanh),
+    (lambda: nn.Softmax(1), lambda tn: tn.Softmax(1), lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)),
+    (lambda: nn.LogSoftmax(1), lambda tn: tn.LogSoftmax(1),
+     lambda x: x - np.log(np.exp(x).sum(1, keepdims=True))),
+    (lambda: nn.Flatten(), lambda tn: tn.Flatten(), lambda x: x.reshape(len(x), -1)),
+    (lambda: nn.Identity(), lambda tn: tn.Identity(), lambda x: x),
+]
+
+
+@pytest.mark.parametrize("ours,theirs,formula", ACT_LAYERS)
+def test_activation_layers(ours, theirs, formula):
+    x, y = _gradcheck_input(ours(), (2, 3, 2))
+    np.testing.assert_allclose(y, formula(x), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("ours,theirs,formula", ACT_LAYERS)
+def test_activation_layers_equal_torch(ours, theirs, formula):
+    _check_layer(ours(), theirs, (3, 4, 2))
 
 
 def test_loss_layers():
+    s = cr.randn(5, 4, dtype="float64")
+    y = np.array([0, 3, 1, 1, 2])
+    t = cr.randn(5, 4, dtype="float64")
+    assert nn.CrossEntropyLoss()(s, y).item() == pytest.approx(F.cross_entropy(s, y).item(), rel=1e-15)
+    assert nn.SVMLoss(margin=0.5)(s, y).item() == pytest.approx(F.svm_loss(s, y, margin=0.5).item(), rel=1e-15)
+    assert nn.MSELoss(reduction="sum")(s, t).item() == pytest.approx(((s.data - t.data) ** 2).sum(), rel=1e-12)
+
+
+def test_loss_layers_equal_torch():
+    torch = pytest.importorskip("torch")
+    tn = torch.nn
     s = cr.randn(5, 4, dtype="float64")
     y = np.array([0, 3, 1, 1, 2])
     st, yt = torch.tensor(s.data), torch.tensor(y)
@@ -147,8 +213,6 @@ def test_default_init_matches_torch_ranges():
         assert np.abs(p).max() <= bound and np.abs(p).max() > 0.95 * bound
     # U(-b, b) has std b / sqrt(3)
     assert lin.weight.data.std() == pytest.approx(bound / np.sqrt(3), rel=0.02)
-    tw = tn.Linear(400, 300).weight.detach().numpy()
-    assert lin.weight.data.std() == pytest.approx(tw.std(), rel=0.03)
     conv = nn.Conv2d(16, 32, 3)
     cb = 1 / np.sqrt(16 * 9)
     assert np.abs(conv.weight.data).max() <= cb and conv.weight.data.std() == pytest.approx(cb / np.sqrt(3), rel=0.05)
@@ -161,6 +225,13 @@ def test_default_init_matches_torch_ranges():
     a = nn.Linear(5, 5).weight.data.copy()
     cr.manual_seed(3)
     np.testing.assert_array_equal(a, nn.Linear(5, 5).weight.data)
+
+
+def test_default_linear_init_spread_equals_torchs():
+    torch = pytest.importorskip("torch")
+    cr.manual_seed(0)
+    tw = torch.nn.Linear(400, 300).weight.detach().numpy()
+    assert nn.Linear(400, 300).weight.data.std() == pytest.approx(tw.std(), rel=0.03)
 
 
 # ------------------------------------------------------------- bad input
@@ -188,12 +259,25 @@ def test_bad_input_errors():
 
 
 # ------------------------------------------------------- state dict & torch
-def _pair_models():
-    ours = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+def _small_cnn():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(4 * 3 * 3, 5))
+
+
+def _pair_models():
+    tn = pytest.importorskip("torch").nn
+    ours = _small_cnn()
     theirs = tn.Sequential(tn.Conv2d(3, 4, 3, padding=1), tn.BatchNorm2d(4), tn.ReLU(), tn.MaxPool2d(2),
                            tn.Flatten(), tn.Linear(4 * 3 * 3, 5))
     return ours, theirs
+
+
+def test_state_dict_keys_and_shapes():
+    sd = _small_cnn().state_dict()
+    assert {k: v.shape for k, v in sd.items()} == {
+        "0.weight": (4, 3, 3, 3), "0.bias": (4,), "1.weight": (4,), "1.bias": (4,), "1.running_mean": (4,),
+        "1.running_var": (4,), "1.num_batches_tracked": (), "5.weight": (5, 36), "5.bias": (5,)}
+    assert list(sd)[:2] == ["0.weight", "0.bias"] and sd["1.num_batches_tracked"].dtype == np.int64
 
 
 def test_state_dict_keys_equal_torch():
@@ -205,11 +289,11 @@ def test_state_dict_keys_equal_torch():
 
 
 def test_state_dict_to_torch_and_back_gives_equal_outputs():
-    pytest.importorskip("chainrule.ops.norm")
+    torch = pytest.importorskip("torch")
     ours, theirs = _pair_models()
     ours.train()
     ours(cr.randn(6, 3, 6, 6))  # move the running statistics off their defaults
-    theirs.load_state_dict(_to_torch_sd(ours))
+    theirs.load_state_dict(_to_torch_sd(torch, ours))
     ours.eval()
     theirs.eval()
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)

@@ -6,8 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
-
-from op_cases import CASES
+from chainrule.diagnostics.grad_cases import OP_CASES as CASES
 
 
 def _tensors(case, seed=0):

@@ -11,8 +11,6 @@ from chainrule import optim
 from chainrule.nn.parameter import Parameter
 from chainrule.optim import lr_scheduler
 
-torch = pytest.importorskip("torch")
-
 SHAPES = [(3, 4), (5,), (2, 3), (4,)]
 STEPS = 50
 
@@ -65,6 +63,7 @@ def _groups(params, lr):
 
 
 def _run_pair(name, settings, dtype=np.float64, seed=0):
+    torch = pytest.importorskip("torch")
     init, grads = _problem(seed, dtype)
     cps = [Parameter(a.copy()) for a in init]
     tps = [torch.nn.Parameter(torch.tensor(a.copy())) for a in init]
@@ -112,6 +111,42 @@ def test_float32_stays_float32_and_matches_torch(name, settings):
     for s in copt.state.values():
         for v in s.values():
             assert not isinstance(v, np.ndarray) or v.dtype == np.float32
+
+
+def _two_steps(opt_class, **settings):
+    """The scalar parameter 1.0 after gradients 0.5 then -1.0."""
+    p = Parameter(np.array([1.0]))
+    opt = opt_class([p], **settings)
+    for g in (0.5, -1.0):
+        p.grad = np.array([g])
+        opt.step()
+    return p.data[0]
+
+
+# Two steps of each update rule written out from PyTorch's documented pseudo-code:
+# the check of the arithmetic that runs without torch.
+HAND = [
+    ("SGD", dict(lr=0.1), 1 - 0.1 * 0.5 + 0.1 * 1.0),
+    ("SGD-momentum", dict(lr=0.1, momentum=0.9), 1 - 0.1 * 0.5 - 0.1 * (0.9 * 0.5 - 1.0)),
+    ("SGD-nesterov", dict(lr=0.1, momentum=0.9, nesterov=True),
+     1 - 0.1 * (0.5 + 0.9 * 0.5) - 0.1 * (-1.0 + 0.9 * (0.9 * 0.5 - 1.0))),
+    ("SGD-weight_decay", dict(lr=0.1, weight_decay=0.2),
+     (lambda p1: p1 - 0.1 * (-1.0 + 0.2 * p1))(1 - 0.1 * (0.5 + 0.2))),
+    ("Adagrad", dict(lr=0.1, eps=0.0), 1 - 0.1 * 0.5 / 0.5 + 0.1 * 1.0 / np.sqrt(1.25)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, eps=0.0),
+     1 - 0.01 * 0.5 / np.sqrt(0.1 * 0.25) + 0.01 * 1.0 / np.sqrt(0.9 * 0.1 * 0.25 + 0.1)),
+    ("Adam", dict(lr=0.1, eps=0.0),
+     1 - 0.1 - 0.1 * ((0.9 * 0.05 - 0.1) / (1 - 0.9 ** 2)) / np.sqrt((0.999 * 0.00025 + 0.001) / (1 - 0.999 ** 2))),
+    ("AdamW", dict(lr=0.1, eps=0.0, weight_decay=0.5),
+     (0.95 - 0.1) * 0.95 - 0.1 * ((0.9 * 0.05 - 0.1) / (1 - 0.9 ** 2))
+     / np.sqrt((0.999 * 0.00025 + 0.001) / (1 - 0.999 ** 2))),
+]
+
+
+@pytest.mark.parametrize("name,settings,expected", HAND, ids=[h[0] for h in HAND])
+def test_two_steps_by_hand(name, settings, expected):
+    np.testing.assert_allclose(_two_steps(getattr(optim, name.split("-")[0]), **settings), expected,
+                               rtol=1e-12)
 
 
 def test_float64_grad_on_float32_param_updates_in_float32():
@@ -236,6 +271,7 @@ def test_bad_hyperparameters_say_which_and_why(make, msg):
 
 def test_error_messages_are_torchs():
     """Same text as torch.optim for the same mistakes."""
+    torch = pytest.importorskip("torch")
     for name, kw in [("SGD", dict(lr=-1)), ("SGD", dict(nesterov=True)), ("Adam", dict(betas=(1.0, 0.9))),
                      ("RMSprop", dict(alpha=-1)), ("Adagrad", dict(eps=-1))]:
         with pytest.raises(ValueError) as ours:
@@ -266,7 +302,15 @@ def test_state_dict_layout_is_torchs():
     opt.step()
     np.testing.assert_array_equal(sd["state"][0]["exp_avg"], before)
 
-    # Same keys as torch's state dict.
+
+def test_state_dict_keys_are_torchs():
+    torch = pytest.importorskip("torch")
+    ps = [Parameter(np.ones(s)) for s in SHAPES]
+    opt = optim.Adam(_groups(ps, 1e-3), lr=1e-3, amsgrad=True)
+    for p in ps[:3]:
+        p.grad = np.ones(p.shape)
+    opt.step()
+    sd = opt.state_dict()
     tps = [torch.nn.Parameter(torch.ones(s, dtype=torch.float64)) for s in SHAPES]
     topt = torch.optim.Adam(_groups(tps, 1e-3), lr=1e-3, amsgrad=True)
     for p in tps[:3]:

@@ -88,6 +88,20 @@ def test_resume_after_epoch_equals_uninterrupted_bitwise(data, uninterrupted):
     assert same_histories(r, full)
 
 
+def test_checkpoint_written_before_the_preprocessor_rename_resumes(data, uninterrupted, tmp_path):
+    """Checkpoints saved the preprocessor's arrays as "mean" (now "mean_"): they still resume bitwise."""
+    full, d = uninterrupted
+    state, _ = load_state(d / "epoch001.safetensors", kind="checkpoint")
+    assert set(state["preprocess"]["state"]) == {"mean_", "std_"}
+    state["preprocess"]["state"] = {"mean": state["preprocess"]["state"]["mean_"],
+                                    "std_": state["preprocess"]["state"]["std_"]}
+    old = save_state(tmp_path / "old.safetensors", state, kind="checkpoint")
+    r = Solver.resume(old, data, augment=augment(), verbose=False, checkpoint_dir=None)
+    assert np.array_equal(r.preprocess_.mean_, full.preprocess_.mean_)
+    r.train()
+    assert params_equal(r.model, full.model) and same_histories(r, full)
+
+
 def test_resume_mid_epoch_after_ctrl_c(data, uninterrupted, tmp_path):
     full, _ = uninterrupted
 
@@ -245,7 +259,7 @@ def test_huge_lr_diverges_to_nonfinite(data):
 
 def test_save_load_roundtrip_identical_predictions(data, uninterrupted, tmp_path):
     full, _ = uninterrupted
-    path = cr.save(full.model, tmp_path / "model.safetensors", preprocess=full.preprocess,
+    path = cr.save(full.model, tmp_path / "model.safetensors", preprocess=full.preprocess_,
                    classes=data.classes, info={"input_shape": [1, 8, 8]})
     m = cr.load(path)
     assert m.classes == data.classes and m.info == {"input_shape": [1, 8, 8]}

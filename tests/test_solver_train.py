@@ -10,7 +10,6 @@ import chainrule as cr
 from chainrule import callbacks as C
 from chainrule import nn
 from chainrule.data import transforms as T
-from chainrule.solver import build_optimizer, build_scheduler
 
 from solver_helpers import params_equal, tiny_cnn, tiny_data
 
@@ -120,41 +119,25 @@ def test_model_checkpoint_best_only(data, tmp_path):
     assert isinstance(m, nn.Module)
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
-def test_optimizer_names(name):
-    m = tiny_cnn()
-    opt = build_optimizer(name, m, lr=0.05, weight_decay=1e-3)
-    assert isinstance(opt, cr.optim.Optimizer) and opt.param_groups[0]["lr"] == 0.05
-    assert opt.param_groups[0]["weight_decay"] == 1e-3
-
-
-def test_optimizer_objects_and_errors():
+def test_optimizer_and_schedule_objects(data):
     m = tiny_cnn()
     opt = cr.optim.SGD(m.parameters(), lr=0.1)
-    assert build_optimizer(opt, m, lr=1.0) is opt
-    assert isinstance(build_optimizer(lambda p: cr.optim.Adam(p, lr=0.5), m, lr=1.0), cr.optim.Adam)
-    with pytest.raises(ValueError, match="unknown optimizer 'adamax'"):
-        build_optimizer("adamax", m, lr=0.1)
+    sched = cr.optim.lr_scheduler.StepLR(opt, step_size=1)
+    s = make(data, model=m, optimizer=opt, lr_schedule=sched)
+    assert s.optimizer is opt and s.scheduler is sched and s.settings["optimizer"] is None
+    s = make(data, optimizer=lambda p: cr.optim.Adam(p, lr=0.5), lr_schedule="inverse:0.5")
+    assert isinstance(s.optimizer, cr.optim.Adam) and s.lr == 0.5
+    assert isinstance(s.scheduler, cr.optim.lr_scheduler.InverseTimeLR)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamax'.*sgd, momentum"):
+        make(data, optimizer="adamax")
     with pytest.raises(ValueError, match="not the model's"):
-        build_optimizer(cr.optim.SGD(tiny_cnn().parameters(), lr=0.1), m, lr=0.1)
-
-
-def test_schedule_strings():
-    S = cr.optim.lr_scheduler
-    opt = lambda: cr.optim.SGD(tiny_cnn().parameters(), lr=1.0)  # noqa: E731
-    s = build_scheduler("step:2:0.5", opt(), 10)
-    assert isinstance(s, S.StepLR) and s.step_size == 2 and s.gamma == 0.5
-    assert isinstance(build_scheduler("cosine", opt(), 7), S.CosineAnnealingLR)
-    assert build_scheduler("cosine", opt(), 7).T_max == 7
-    assert isinstance(build_scheduler("exp:0.9", opt(), 3), S.ExponentialLR)
-    assert isinstance(build_scheduler("plateau", opt(), 3), S.ReduceLROnPlateau)
-    assert isinstance(build_scheduler("multistep:3,6", opt(), 9), S.MultiStepLR)
-    assert isinstance(build_scheduler("warmup:2+cosine", opt(), 9), S.LinearWarmup)
-    assert build_scheduler(None, opt(), 3) is None
-    with pytest.raises(ValueError, match="unknown lr_schedule 'bogus'"):
-        build_scheduler("bogus", opt(), 3)
-    with pytest.raises(ValueError, match="bad lr_schedule 'step'"):
-        build_scheduler("step", opt(), 3)
+        make(data, optimizer=cr.optim.SGD(tiny_cnn().parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="another optimizer"):
+        make(data, lr_schedule=cr.optim.lr_scheduler.StepLR(cr.optim.SGD(m.parameters(), lr=0.1), 1))
+    with pytest.raises(ValueError, match="unknown lr schedule 'bogus'.*inverse:K"):
+        make(data, lr_schedule="bogus")
+    with pytest.raises(TypeError, match="factory returned"):
+        make(data, optimizer=lambda p: None)
 
 
 def test_schedule_changes_lr_history(data):
@@ -172,16 +155,21 @@ def test_svm_loss_and_plateau(data):
         make(data, loss="hinge")
 
 
-def test_preprocess_fitted_on_train_only(data):
+def test_preprocess_fitted_on_train_only_and_never_modified(data):
     pre = T.PerChannelNormalize()
     s = make(data, num_epochs=1, preprocess=pre)
-    assert np.allclose(pre.mean, data.X_train.mean(axis=(0, 2, 3)), atol=1e-6)
+    assert not T.is_fitted(pre) and not hasattr(pre, "mean_")   # the caller's object is untouched
+    assert s.preprocess is pre and s.preprocess_ is not pre and T.is_fitted(s.preprocess_)
+    assert np.allclose(s.preprocess_.mean_, data.X_train.mean(axis=(0, 2, 3)), atol=1e-6)
     assert abs(float(s.data["X_train"].mean())) < 1e-5
     assert s.data["X_train"].dtype == np.float32
-    # an already fitted preprocessor is left as it is
+    # an already fitted preprocessor is used as it is
     fitted = T.PerChannelNormalize().fit(data.X_val)
-    make(data, num_epochs=1, preprocess=fitted)
-    assert np.allclose(fitted.mean, data.X_val.mean(axis=(0, 2, 3)), atol=1e-6)
+    before = fitted.state_dict()
+    s = make(data, num_epochs=1, preprocess=fitted)
+    assert s.preprocess_ is fitted
+    assert all(np.array_equal(v, fitted.state_dict()[k]) for k, v in before.items())
+    np.testing.assert_array_equal(s.data["X_test"], fitted(data.X_test))
 
 
 def test_bad_arguments(data):
@@ -196,7 +184,37 @@ def test_bad_arguments(data):
 def test_progress_bar_verbose(data, capsys):
     import io
     buf = io.StringIO()
-    s = make(data, num_epochs=1, callbacks=[C.ProgressBar(file=buf, mininterval=0)], verbose=True)
+    s = make(data, num_epochs=1, callbacks=[C.ProgressBar(file=buf, mininterval=0, bar=True)], verbose=True)
     s.train()
     out = buf.getvalue()
     assert "(Epoch 1 / 1)" in out and "img/s" in out and "val acc" in out and "acc=" in out
+    assert "\r" in out                                         # a bar, drawn with carriage returns
+
+
+def test_progress_without_a_terminal_is_one_plain_line_per_epoch(data):
+    import io
+    buf = io.StringIO()                                       # not a terminal: no bar frames
+    make(data, num_epochs=2, callbacks=[C.ProgressBar(file=buf, mininterval=0)], verbose=True).train()
+    lines = buf.getvalue().splitlines()
+    assert "\r" not in buf.getvalue() and len(lines) == 2
+    assert lines[0].startswith("(Epoch 1 / 2) loss ") and lines[1].startswith("(Epoch 2 / 2) loss ")
+    assert all("img/s" in line and "val acc" in line for line in lines)
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    import io
+    tty = io.StringIO()
+    monkeypatch.setattr(tty, "isatty", lambda: True, raising=False)
+    assert C.ProgressBar(file=tty)._draws_bar() and not C.ProgressBar(file=io.StringIO())._draws_bar()
+    assert not C.ProgressBar(file=tty, bar=False)._draws_bar()
+
+
+def test_per_step_hook_runs_after_every_optimizer_step(data):
+    seen = []
+
+    class Hooked(cr.Solver):
+        def _after_optimizer_step(self):
+            seen.append((self.step, int(self.optimizer.state_dict()["state"][0]["step"])))
+
+    s = Hooked(tiny_cnn(), data, num_epochs=1, batch_size=32, verbose=False).train()
+    assert seen == [(i, i + 1) for i in range(s.step)]      # before the step count, after the update

@@ -102,7 +102,7 @@ def test_cli_digits_search_finds_a_learning_rate_reaching_95_percent(tmp_path, c
     # assignment 1's two-layer net (the CLI puts a Flatten in front of an MLP), 10 epochs of
     # minibatches of 32: about 1-2 s per trial
     rc, out, err = run(capsys, "--model", "two_layer_net", "--data", "digits", "--trials", "5",
-                       "--space", "lr=1e-4:1e-1:log", "--epochs", "10", "--batch-size", "32",
+                       "--space", "lr=1e-6:1e-1:log", "--epochs", "10", "--batch-size", "32",
                        "--out", str(tmp_path / "digits"))
     assert rc == 0, err
     assert out.count("[digits w0] trial") == 5

@@ -5,7 +5,7 @@ from PIL import Image
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.commands._runs import blas_threads
+from chainrule.commands.common import threads
 from chainrule.viz import training as V
 
 
@@ -84,7 +84,7 @@ def trained():
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(64, 10))
     s = cr.Solver(model, d, lr=1e-2, batch_size=50, num_epochs=2, verbose=False)
-    with blas_threads(1):  # small convolutions on a busy machine: one BLAS thread is fastest
+    with threads(1):  # small convolutions on a busy machine: one BLAS thread is fastest
         s.train()
     return s, d
 
@@ -107,3 +107,18 @@ def test_save_training_plots_from_histories(trained, tmp_path):
     png(paths[0])
     paths = V.save_training_plots(solver.history, tmp_path / "hm", model=solver.model)
     assert [p.split("/")[-1] for p in paths] == ["curves.png", "filters.png"]
+
+
+@pytest.mark.parametrize("wrong", [1, 2, 12])
+def test_misclassified_heading_is_not_cut_off(tmp_path, wrong):
+    """With one or two images the figure used to be narrower than its title."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 180)
+    pred = y.copy()
+    pred[:wrong] = (y[:wrong] + 1) % 10
+    arr = png(V.plot_misclassified(rng.random((180, 1, 8, 8)), y, pred, tmp_path / "m.png"), min_w=50)
+    ink = arr < 128
+    top = ink[: arr.shape[0] // 6]
+    assert top.any(), "the heading is drawn"
+    cols = np.flatnonzero(top.any(axis=0))
+    assert cols[0] > 3 and cols[-1] < arr.shape[1] - 4, "the heading stays inside the figure"

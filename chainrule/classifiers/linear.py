@@ -15,9 +15,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..ops.activation import softmax_array
 from ._validation import as_2d, as_labels, check_features
 from .regularization import check_reg_type
-from .softmax_loss import softmax, softmax_loss_naive, softmax_loss_vectorized
+from .softmax_loss import softmax_loss_naive, softmax_loss_vectorized
 from .svm_loss import svm_loss_naive, svm_loss_vectorized
 
 LossFn = Callable[..., tuple[float, np.ndarray]]
@@ -157,4 +158,4 @@ class Softmax(LinearClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         """(N, C) class probabilities softmax(X W + b), columns in the order of `classes_`."""
-        return softmax(self.decision_function(X))
+        return softmax_array(self.decision_function(X), axis=1)

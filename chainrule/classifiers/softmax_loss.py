@@ -38,13 +38,6 @@ def softmax_loss_naive(W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float, 
     return float(loss) + R, dW + dR
 
 
-def softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of scores (N, C), shifted by the row max for stability."""
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    exp_scores = np.exp(shifted)
-    return exp_scores / exp_scores.sum(axis=1, keepdims=True)
-
-
 def softmax_loss_vectorized(W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float,
                             reg_type: str = "l2", beta: float = 0.5,
                             bias_row: bool = False) -> tuple[float, np.ndarray]:

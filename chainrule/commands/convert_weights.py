@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from . import CLIError
+
 HELP = "convert a PyTorch checkpoint (.pth state dict) to .safetensors for cr.models.load_pretrained"
 
 
@@ -29,14 +31,12 @@ def _state_dict(obj, torch):
                 return obj[key]
         if any(isinstance(v, torch.Tensor) for v in obj.values()):
             return obj
-    from ..cli import CLIError
 
     raise CLIError(f"expected a state dict (name -> tensor) or a dict with one under 'state_dict', "
                    f"got {type(obj).__name__}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CLIError
 
     try:
         import torch

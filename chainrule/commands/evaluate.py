@@ -5,8 +5,10 @@ import argparse
 
 import numpy as np
 
-from ..cli import CLIError
-from . import _runs
+from ..data.transforms import TenCrop, predict_tta
+from ..data.transforms.spec import crop_padding
+from ..metrics import accuracy, predict_scores
+from . import CLIError, common
 
 HELP = "accuracy of a trained run's model on the test split (--tta: average over crops/flips)"
 
@@ -17,37 +19,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average the softmax over ten crops of the zero-padded "
                         "image (corners + centre, and their mirrors if the run trained with flips)")
-    p.add_argument("--data-dir", default=None, help="dataset folder, if not where training found it")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads (0 = library default)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="dataset folder, if not where training found it")
+    p.add_argument("--batch-size", type=int, default=256, help="examples per forward pass (default 256)")
+    common.add_threads_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    run_dir, cfg = _runs.read_config(args.run)
+    run_dir, cfg = common.read_config(args.run)
     a = cfg["args"]
-    model = _runs.load_model(run_dir)
-    data = _runs.load_data(a["data"], args.data_dir or a.get("data_dir"), a.get("subsample"))
+    model = common.load_model(run_dir)
+    data = common.load_data(a["data"], args.data_dir or a.get("data_dir"), a.get("subsample"))
     X, y = data["X_" + args.split], data["y_" + args.split]
     if X.shape[0] == 0:
         raise CLIError(f"the {args.split} split of {a['data']} is empty")
-    with _runs.blas_threads(args.threads):
-        Xp = _runs.prepare(model, X)
+    with common.threads(args.threads):
+        Xp = common.prepare(model.preprocess, X)  # the preprocessing saved with the model
         if args.tta:
-            probs = _tta(model, Xp, a, args.batch_size)
+            scores = _tta(model, Xp, a.get("augment"), args.batch_size)
         else:
-            probs = _runs.scores(model, Xp, args.batch_size)
-    acc = float(np.mean(probs.argmax(axis=1) == y))
+            scores = predict_scores(model, Xp, args.batch_size)
+    acc = accuracy(scores, y)
     how = " with TTA" if args.tta else ""
     print(f"{run_dir}: {args.split} accuracy{how} {acc:.4f} ({int(round(acc * len(y)))}/{len(y)})")
     return 0
 
 
-def _tta(model, Xp: np.ndarray, a: dict, batch_size: int) -> np.ndarray:
-    from ..data.transforms import TenCrop, predict_tta
-
+def _tta(model, Xp: np.ndarray, augment: str | None, batch_size: int) -> np.ndarray:
+    if Xp.ndim != 4:
+        raise CLIError("--tta needs images; this run's preprocessing gives vectors")
     _, H, W = Xp.shape[1:]
-    pad = _runs.crop_padding(a.get("augment"), Xp.shape[1:]) or 1
-    mirrors = "flip" in (a.get("augment") or "")
+    pad = crop_padding(augment, Xp.shape[1:]) or 1
+    mirrors = "flip" in (augment or "")
     tencrop = TenCrop((H, W))
 
     def views(X):
@@ -56,5 +58,5 @@ def _tta(model, Xp: np.ndarray, a: dict, batch_size: int) -> np.ndarray:
         v = tencrop(Xpad)
         return v if mirrors else v[:5]  # mirrored digits are other shapes: skip them unless trained on
 
-    return predict_tta(lambda v: _runs.scores(model, v, batch_size), Xp, crops=views, logits=True,
+    return predict_tta(lambda v: predict_scores(model, v, batch_size), Xp, crops=views, logits=True,
                        batch_size=batch_size)

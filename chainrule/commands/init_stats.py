@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import CLIError
+
 HELP = "activation statistics of a deep tanh/ReLU net per initialisation (the lecture's experiment)"
 
 
@@ -21,7 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CLIError
     from ..diagnostics.init_experiment import init_experiment
 
     for name in ("layers", "width", "batch"):

@@ -3,45 +3,25 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 
 import numpy as np
 
+from . import common
+
 HELP = "k-nearest neighbours: cross-validate k, report test accuracy, plot accuracy vs k"
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """--data, --data-dir, --subsample (shared with `chainrule linear`)."""
-    parser.add_argument("--data", default="digits", choices=DATASETS,
-                        help="dataset (default digits; the others are read from --data-dir)")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder holding mnist / fashion-mnist / cifar10 files "
-                             "(default: the data package's search path)")
-    parser.add_argument("--subsample", type=int, default=None,
-                        help="cap the training set at this many images (for the big datasets)")
-
-
-def load_data(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The dataset as ({"X_train", "y_train", "X_val", ...}, class names).
-
-    Images are float32 in [0, 1]: uint8 pixels are divided by 255.
-    """
-    from chainrule import data
-
-    if args.subsample is not None and args.subsample < 1:
-        raise ValueError(f"--subsample: expected a positive integer, got {args.subsample}")
-    if args.data == "digits":
-        splits = data.load_digits(subsample=args.subsample)
-    else:
-        loader = {"mnist": data.load_mnist, "fashion-mnist": data.load_fashion_mnist,
-                  "cifar10": data.load_cifar10}[args.data]
-        splits = loader(root=args.data_dir, subsample=args.subsample)
-    arrays = {key: splits[key] for key in splits}
-    for key, X in arrays.items():
-        if key.startswith("X_") and X.dtype == np.uint8:
-            arrays[key] = X.astype(np.float32) / np.float32(255.0)
-    return arrays, list(splits.classes)
+def prepared_splits(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], list[str]]:
+    """(X_train, X_val, X_test preprocessed as `chainrule train` does (fitted on X_train only),
+    float32, with their labels y_*; the class names): what `knn` and `linear` classify."""
+    data = common.load_data(args.data, args.data_dir, args.subsample)
+    pre = common.fit_preprocess(args.preprocess, data.X_train)
+    out = {}
+    for part in ("train", "val", "test"):
+        out["X_" + part] = common.prepare(pre, data["X_" + part])
+        out["y_" + part] = data["y_" + part]
+    return out, data.classes
 
 
 def parse_ints(text: str, what: str) -> list[int]:
@@ -55,7 +35,8 @@ def parse_ints(text: str, what: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_arguments(parser)
+    common.add_data_arguments(parser)
+    common.add_preprocess_argument(parser)
     parser.add_argument("--ks", default="1,3,5,8,10,12,15,20,50,100",
                         help="comma-separated values of k to cross-validate")
     parser.add_argument("--folds", type=int, default=5, help="number of cross-validation folds")
@@ -65,13 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from functools import partial
-
-    from chainrule.classifiers import KNearestNeighbor, cross_validate
-    from chainrule.viz.classifiers import plot_cv_accuracy
+    from chainrule.classifiers import KNearestNeighbor, cross_validate  # scikit-learn
+    from chainrule.viz.classifiers import plot_cv_accuracy  # matplotlib
 
     ks = sorted(set(parse_ints(args.ks, "--ks")))
-    splits, _ = load_data(args)
+    splits, _ = prepared_splits(args)
     # Cross-validate on train + val together: the folds do the validating.
     X = np.concatenate([splits["X_train"], splits["X_val"]])
     y = np.concatenate([splits["y_train"], splits["y_val"]])
@@ -79,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if ks[-1] > fold_size:
         raise ValueError(f"--ks: k={ks[-1]} is larger than a cross-validation training fold "
                          f"({fold_size} samples); expected k <= {fold_size}")
-    print(f"{args.data}: {len(y)} train+val images, {len(splits['y_test'])} test images; "
-          f"{args.folds}-fold cross-validation, metric {args.metric}")
+    print(f"{args.data}: {len(y)} train+val images, {len(splits['y_test'])} test images "
+          f"(preprocessing {args.preprocess}); {args.folds}-fold cross-validation, metric {args.metric}")
     res = cross_validate(partial(KNearestNeighbor, metric=args.metric), X, y, {"k": ks},
                          num_folds=args.folds, seed=args.seed)
     print(res.table())

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import CLIError
-from . import _runs
+from ..data.image_folder import read_image
+from ..metrics import predict_scores
+from ..ops.activation import softmax_array
+from ..serialization import load
+from . import CLIError, common
 
 HELP = "classify image files with a trained run's model (top classes and probabilities)"
 
@@ -22,22 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_image(path: str, info: dict, invert: bool = False) -> np.ndarray:
     """An image file in the data's raw form: (C, H, W), resized, with the data's dtype and value range."""
-    from PIL import Image, UnidentifiedImageError
-
     C, H, W = info["input_shape"]
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if C == 1 else "RGB")
-            if im.size != (W, H):
-                im = im.resize((W, H), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.float64)
-    except FileNotFoundError:
-        raise CLIError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise CLIError(f"cannot read image {path}: {e}") from None
+    arr = read_image(path, (H, W), channels=C).astype(np.float64)
     if invert:
         arr = 255.0 - arr
-    arr = arr[None] if C == 1 else arr.transpose(2, 0, 1)
     lo, hi = info.get("value_range", [0, 255])
     if info.get("dtype") == "uint8":
         return arr.astype(np.uint8)
@@ -45,22 +36,19 @@ def load_image(path: str, info: dict, invert: bool = False) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    import chainrule as cr
-
     target = Path(args.run)
     if target.is_file():
-        model = cr.load(target)
+        model = load(target)
     else:
-        run_dir, _ = _runs.read_config(target)
-        model = _runs.load_model(run_dir)
+        run_dir, _ = common.read_config(target)
+        model = common.load_model(run_dir)
     info = getattr(model, "info", None) or {}
     if "input_shape" not in info:
         raise CLIError(f"{args.run}: the saved model does not record its input shape")
-    classes = model.classes or [str(i) for i in range(10 ** 6)]
     X = np.stack([load_image(p, info, args.invert) for p in args.images])
-    logits = _runs.scores(model, _runs.prepare(model, X)).astype(np.float64)
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    scores = predict_scores(model, common.prepare(model.preprocess, X)).astype(np.float64)
+    probs = softmax_array(scores, axis=1)
+    classes = model.classes or [str(i) for i in range(probs.shape[1])]
     k = max(1, min(args.top, probs.shape[1]))
     for path, p in zip(args.images, probs):
         order = np.argsort(-p, kind="stable")[:k]

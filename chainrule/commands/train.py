@@ -1,7 +1,7 @@
 """`chainrule train`: train a model from the zoo on a dataset, into a run folder.
 
 With no arguments it trains the zoo's small_cnn on the built-in 8x8 digits
-(cr.data.load_digits) and prints where the results are and the test accuracy.
+(cr.data.load("digits")) and prints where the results are and the test accuracy.
 """
 from __future__ import annotations
 
@@ -11,15 +11,25 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import CLIError
-from . import _runs
+import numpy as np
+
+from .. import __version__, models
+from ..callbacks import EarlyStopping, JSONLLogger
+from ..data.transforms.spec import augment_from_spec, augment_help
+from ..rng import manual_seed
+from ..serialization import save
+from ..solver import NonFiniteLossError, Solver, TrainingInterrupted
+from . import CLIError, common
 
 HELP = "train a model (default: a small CNN on the built-in digits) into a run folder"
 
 # The defaults are tuned for `chainrule train` with no arguments (see docs/training.md).
-DEFAULTS = dict(model="small_cnn", data="digits", epochs=20, batch_size=64, optimizer="adam", lr=1e-2,
-                lr_schedule="cosine", weight_decay=1e-4, augment="crop:1", preprocess="perchannel", seed=0,
-                threads=1)
+DEFAULTS = dict(model="small_cnn", data="digits", epochs=20, batch_size=common.BATCH_SIZE, optimizer="adam",
+                lr=1e-2, lr_schedule="cosine", weight_decay=1e-4, augment="crop:1", preprocess=common.PREPROCESS,
+                seed=0)
+OPTIMIZERS = "sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"
+LR_SCHEDULES = ("none | step:N[:G] | multistep:A,B[:G] | exp:G | cosine[:MIN] | plateau[:P[:F]] | inverse:K | "
+                "warmup:N[+REST]")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,30 +37,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=d["model"], help=f"zoo model name (default {d['model']})")
     p.add_argument("--model-args", default=None, metavar="JSON",
                    help='extra builder arguments as JSON, e.g. \'{"channels": [32, 64, 64]}\'')
-    p.add_argument("--data", default=d["data"], help="digits | mnist | fashion-mnist | cifar10 | folder:PATH "
-                   f"(default {d['data']})")
-    p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: chainrule's search path)")
-    p.add_argument("--subsample", type=int, default=None, help="use at most this many training examples")
+    common.add_data_arguments(p, d["data"])
     p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {d['epochs']}; with --resume: "
                    "train until this many epochs are done)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"(default {d['batch_size']})")
-    p.add_argument("--optimizer", default=d["optimizer"],
-                   help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw (default adam)")
+    p.add_argument("--optimizer", default=d["optimizer"], help=f"{OPTIMIZERS} (default {d['optimizer']})")
     p.add_argument("--lr", type=float, default=d["lr"], help=f"learning rate (default {d['lr']})")
-    p.add_argument("--lr-schedule", default=d["lr_schedule"],
-                   help="none | step:N[:G] | multistep:A,B[:G] | exp:G | cosine | plateau | warmup:N[+REST] "
-                        f"(default {d['lr_schedule']})")
+    p.add_argument("--lr-schedule", default=d["lr_schedule"], metavar="SPEC",
+                   help=f"per-epoch schedule: {LR_SCHEDULES} (default {d['lr_schedule']})")
     p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help=f"(default {d['weight_decay']})")
-    p.add_argument("--augment", default=d["augment"],
-                   help=f"comma list of flip[:P], crop[:PAD], or none (default {d['augment']})")
-    p.add_argument("--preprocess", default=d["preprocess"], help="perchannel | center | mean-image | none "
-                   f"(default {d['preprocess']})")
+    p.add_argument("--augment", default=d["augment"], metavar="SPEC",
+                   help=f"comma list of {augment_help()} (default {d['augment']})")
+    common.add_preprocess_argument(p, d["preprocess"])
     p.add_argument("--patience", type=int, default=None, help="early stopping on val_acc after this many epochs")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="also checkpoint every N iterations (default: every epoch)")
-    p.add_argument("--seed", type=int, default=d["seed"], help=f"(default {d['seed']})")
-    p.add_argument("--threads", type=int, default=d["threads"],
-                   help="BLAS threads (default 1: fastest for small nets on a busy machine; 0 = library default)")
+    p.add_argument("--seed", type=int, default=d["seed"],
+                   help=f"seeds the weights, shuffling and augmentation; the data split stays fixed (default {d['seed']})")
+    common.add_threads_argument(p)
     p.add_argument("--out", default=None, help="run folder (default runs/<model>-<data>-<time>)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in runs/NAME/checkpoints/last.safetensors "
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         run_dir, cfg = _new_run(args)
     a = argparse.Namespace(**cfg["args"])
-    with _runs.blas_threads(a.threads):
+    with common.threads(args.threads):
         return _train(run_dir, cfg, a, args)
 
 
@@ -83,7 +87,7 @@ def _new_run(args) -> tuple[Path, dict]:
         if getattr(args, name) < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     saved = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("resume", "command")}
-    cfg = {"chainrule_version": _version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": saved}
+    cfg = {"chainrule_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": saved}
     return out, cfg
 
 
@@ -92,46 +96,48 @@ def _resume_config(args) -> tuple[Path, dict]:
     if not ck.is_file():
         raise CLIError(f"checkpoint {ck} does not exist")
     run_dir = ck.parent.parent if ck.parent.name == "checkpoints" else ck.parent
-    run_dir, cfg = _runs.read_config(run_dir)
+    run_dir, cfg = common.read_config(run_dir)
     if args.epochs is not None:
         cfg["args"]["epochs"] = args.epochs
     cfg["args"]["quiet"] = args.quiet
     return run_dir, cfg
 
 
-def _version() -> str:
-    from .. import __version__
-    return __version__
+def _augment(spec: str | None, pre, X_train: np.ndarray):
+    """The augmentation, built on (a seeded sample of) the preprocessed training images."""
+    if not spec or spec == "none":
+        return None
+    n = X_train.shape[0]
+    sample = X_train[np.sort(np.random.default_rng(0).choice(n, min(n, 5000), replace=False))]
+    return augment_from_spec(spec, common.prepare(pre, sample))
 
 
 def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Namespace) -> int:
-    import chainrule as cr
-    from ..callbacks import EarlyStopping, JSONLLogger
-    from ..solver import NonFiniteLossError, Solver, TrainingInterrupted
-
     t_start = time.perf_counter()
-    data = _runs.load_data(a.data, a.data_dir, a.subsample)
-    info = _runs.data_info(data)
-    augment = _runs.build_augment(a.augment, info["input_shape"])
+    data = common.load_data(a.data, a.data_dir, a.subsample)
+    info = common.data_info(data)
+    pre = common.fit_preprocess(a.preprocess, data.X_train)  # on the training split only
+    augment = _augment(a.augment, pre, data.X_train)
     callbacks = [JSONLLogger(run_dir / "metrics.jsonl")]
     if a.patience is not None:
         callbacks.append(EarlyStopping("val_acc", patience=a.patience))
-    common = dict(augment=augment, callbacks=callbacks, verbose=not a.quiet, checkpoint_dir=run_dir / "checkpoints")
+    common_kw = dict(augment=augment, callbacks=callbacks, verbose=not a.quiet, checkpoint_dir=run_dir / "checkpoints")
     if args.resume:
-        solver = Solver.resume(args.resume, data, num_epochs=a.epochs, **common)
+        solver = Solver.resume(args.resume, data, num_epochs=a.epochs, **common_kw)
         print(f"Resuming {run_dir} from epoch {solver.epoch}, iteration {solver.step} ({args.resume})")
     else:
-        extra = json.loads(a.model_args) if a.model_args else None
-        cr.manual_seed(a.seed)  # the model's initial weights come from the seed too
-        model = _runs.build_model(a.model, data, extra)
+        extra = json.loads(a.model_args) if a.model_args else {}
+        manual_seed(a.seed)  # the model's initial weights come from the seed too
+        shape = common.prepare(pre, data.X_train[:1]).shape[1:]
+        model = models.build_for(a.model, data, input_shape=shape, **extra)
         solver = Solver(model, data, optimizer=a.optimizer, lr=a.lr, weight_decay=a.weight_decay,
                         lr_schedule=None if a.lr_schedule == "none" else a.lr_schedule,
-                        batch_size=a.batch_size, num_epochs=a.epochs, preprocess=_runs.build_preprocess(a.preprocess),
-                        seed=a.seed, checkpoint_every=a.checkpoint_every, **common)
+                        batch_size=a.batch_size, num_epochs=a.epochs, preprocess=pre,
+                        seed=a.seed, checkpoint_every=a.checkpoint_every, **common_kw)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "plots").mkdir(exist_ok=True)
         cfg["data"] = info
-        _runs.write_config(run_dir, cfg)
+        common.write_config(run_dir, cfg)
         n = sum(p.data.size for p in model.parameters())
         print(f"Training {a.model} ({n:,} parameters) on {a.data} ({info['counts']}) for {a.epochs} epochs "
               f"into {run_dir}")
@@ -144,14 +150,14 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         raise CLIError(str(e)) from None
     train_seconds = time.perf_counter() - t_start
 
-    cr.save(solver.model, run_dir / "model.safetensors", preprocess=solver.preprocess, classes=data.classes,
-            info=info)
+    save(solver.model, run_dir / "model.safetensors", preprocess=solver.preprocess_, classes=data.classes,
+         info=info)
     test_acc = solver.check_accuracy(data.X_test, data.y_test) if data.X_test.shape[0] else float("nan")
     cfg["results"] = {"test_acc": test_acc, "best_val_acc": solver.best_val_acc, "best_epoch": solver.best_epoch,
                       "epochs_done": solver.epoch, "iterations": solver.step,
                       "wall_seconds": round(train_seconds, 2)}
-    _runs.write_config(run_dir, cfg)
-    _plot(solver, run_dir, data)
+    common.write_config(run_dir, cfg)
+    _plot(solver, run_dir, data, pre)
     print(f"Done in {train_seconds:.1f}s: best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch}), "
           f"test acc {test_acc:.4f}")
     print(f"Results in {run_dir}/ (model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")
@@ -159,13 +165,13 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
     return 0
 
 
-def _plot(solver, run_dir: Path, data) -> None:
+def _plot(solver, run_dir: Path, data, pre) -> None:
     """Curves, first-layer filters, activation histograms, the confusion matrix and the
     misclassified validation examples, as PNGs in run_dir/plots."""
-    from chainrule.viz.training import save_training_plots
+    from ..viz.training import save_training_plots  # matplotlib: loaded only when plotting
 
     try:
         save_training_plots(solver, run_dir / "plots", X_val=data.X_val, y_val=data.y_val,
-                            classes=getattr(data, "classes", None))
+                            classes=data.classes, preprocess=pre)
     except Exception as e:  # plots are a bonus: never lose a finished run over them
         print(f"(plots not written: {type(e).__name__}: {e})", file=sys.stderr)

@@ -9,23 +9,24 @@ import sys
 import warnings
 from typing import Any
 
+from . import CLIError, common
+
 HELP = "search hyperparameters (random/TPE/grid, coarse-to-fine, pruning) on one machine or many"
 
 # Options a worker on another machine may leave out: they are read back from the study.
-STORED = ("model", "data", "data_root", "subsample", "set", "objective", "trials", "space", "epochs", "batch_size",
+STORED = ("model", "data", "data_dir", "subsample", "preprocess", "set", "objective", "trials", "space", "epochs", "batch_size",
           "optimizer", "sampler", "pruner", "rounds", "keep_top", "seed", "direction")
-DEFAULTS = {"epochs": 3, "batch_size": 128, "optimizer": "adam", "sampler": "random", "pruner": "median",
+DEFAULTS = {"epochs": 3, "batch_size": common.BATCH_SIZE, "preprocess": common.PREPROCESS, "optimizer": "adam", "sampler": "random", "pruner": "median",
             "rounds": 1, "keep_top": 0.2, "seed": 0, "direction": "maximize", "workers": 1}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     what = p.add_argument_group("what to tune (a model on a dataset, or your own objective)")
     what.add_argument("--model", help="model name in the cr.models registry, e.g. three_layer_convnet")
-    what.add_argument("--data", help="dataset: digits, mnist, fashion-mnist, cifar10")
-    what.add_argument("--data-root", help="folder holding the dataset files (mnist, cifar10)")
-    what.add_argument("--subsample", type=int, help="use only this many training images")
+    common.add_data_arguments(what, default=None)
+    common.add_preprocess_argument(what, default=None)
     what.add_argument("--epochs", type=int, help=f"epochs per trial (default {DEFAULTS['epochs']})")
-    what.add_argument("--batch-size", type=int, help=f"default {DEFAULTS['batch_size']}")
+    what.add_argument("--batch-size", type=int, help=f"(default {DEFAULTS['batch_size']})")
     what.add_argument("--optimizer", help=f"default {DEFAULTS['optimizer']}")
     what.add_argument("--set", action="append", metavar="NAME=VALUE",
                       help="repeatable: a fixed model/Solver argument, e.g. --set num_filters=16 --set momentum=0.9")
@@ -83,8 +84,6 @@ def _fill_from_study(args: argparse.Namespace, storage: str, study: str) -> str 
 
 
 def _objective(args: argparse.Namespace) -> Any:
-    from chainrule.cli import CLIError
-
     if args.objective:
         if args.model or args.data:
             raise CLIError("give either --objective or --model/--data, not both")
@@ -102,12 +101,11 @@ def _objective(args: argparse.Namespace) -> Any:
     from chainrule.tune.solver_objective import SolverObjective
 
     return SolverObjective(args.model, args.data, epochs=args.epochs, batch_size=args.batch_size,
-                           optimizer=args.optimizer, data_root=args.data_root, subsample=args.subsample,
-                           data_seed=args.seed, fixed=_fixed(args.set or []))
+                           optimizer=args.optimizer, data_dir=args.data_dir, subsample=args.subsample,
+                           preprocess=args.preprocess, fixed=_fixed(args.set or []))
 
 
 def _fixed(items: list[str]) -> dict[str, Any]:
-    from chainrule.cli import CLIError
     from chainrule.tune.space import parse_scalar
 
     out = {}
@@ -120,7 +118,6 @@ def _fixed(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainrule.cli import CLIError
     from chainrule.tune import coarse_to_fine, search
     from chainrule.tune import storage as st
     from chainrule.tune.report import TuneBorderWarning

@@ -8,6 +8,7 @@ from .digits import load_digits  # noqa: F401
 from .errors import DataFileError  # noqa: F401
 from .mnist import load_fashion_mnist, load_mnist  # noqa: F401
 from .cifar import load_cifar10  # noqa: F401
-from .image_folder import load_image_folder  # noqa: F401
+from .image_folder import load_image_folder, read_image  # noqa: F401
 from .loader import DataLoader  # noqa: F401
 from . import transforms  # noqa: F401
+from .catalog import load  # noqa: F401

@@ -14,33 +14,31 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataFileError
+from .transforms.base import image_size
 from .splits import Splits, make_splits, stratified_split
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-def _size_hw(size) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    if len(size) != 2 or any(int(s) < 1 for s in size):
-        raise ValueError(f"size must be an int or (height, width) of positive ints, got {size!r}")
-    return int(size[0]), int(size[1])
-
-
-def read_image(path: str | Path, size) -> np.ndarray:
-    """One image file -> uint8 (3, H, W), RGB, resized (bilinear, aspect ratio not kept)."""
+def read_image(path: str | Path, size, channels: int = 3) -> np.ndarray:
+    """One image file -> uint8 (channels, H, W): RGB for 3 channels, grey for 1, resized
+    (bilinear, aspect ratio not kept). FileNotFoundError / DataFileError name the file."""
     from PIL import Image, UnidentifiedImageError
 
-    h, w = _size_hw(size)
+    if channels not in (1, 3):
+        raise ValueError(f"read_image: channels must be 1 (grey) or 3 (RGB), got {channels}")
+    h, w = image_size(size, "read_image")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
+            im = im.convert("RGB" if channels == 3 else "L")
             if im.size != (w, h):
                 im = im.resize((w, h), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataFileError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from e
-    return arr.transpose(2, 0, 1)
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
 def load_image_folder(root, size=32, val_size: int | float | None = 0.1,
@@ -63,7 +61,7 @@ def load_image_folder(root, size=32, val_size: int | float | None = 0.1,
                 labels.append(c)
     if not files:
         raise FileNotFoundError(f"no {'/'.join(EXTENSIONS)} images found in class sub-folders of {root}")
-    h, w = _size_hw(size)
+    h, w = image_size(size, "load_image_folder")
     X = np.empty((len(files), 3, h, w), np.uint8)
     for i, f in enumerate(files):
         X[i] = read_image(f, (h, w))

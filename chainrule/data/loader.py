@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 
-def _accepts_rng(fn: Callable) -> bool:
+def accepts_rng(fn: Callable) -> bool:
+    """Whether fn can be called with rng=... (a parameter named rng, or **kwargs)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -54,7 +55,7 @@ class DataLoader:
         self.X, self.y = X, y
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.transform, self.prefetch, self.seed = transform, bool(prefetch), int(seed)
-        self._pass_rng = transform is not None and _accepts_rng(transform)
+        self._pass_rng = transform is not None and accepts_rng(transform)
         self.generator = np.random.Generator(np.random.PCG64(self.seed))
         self._epoch = 0                     # the epoch the next __iter__ starts (or resumes)
         self._resume_batch = 0              # batches of that epoch already served

@@ -14,19 +14,19 @@ passes below 1e-5.
 
     results = run_gradchecks()
     print(format_table(results))
+
+The cases (every layer, loss and core op) are the table in grad_cases.py, which the tests share.
 """
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from .. import nn, ops, rng
+from .. import rng
 from ..gradcheck import compare_gradients
-from ..nn import functional as F
-from ..tensor import Tensor
+from .grad_cases import CASES, GradCase
 
 __all__ = ["GradCase", "CaseResult", "CASES", "check_case", "run_gradchecks", "format_table", "rel_error"]
 
@@ -42,17 +42,6 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @dataclass
-class GradCase:
-    """name; kind ("layer", "loss" or "op"); setup(rng) -> (fn, {name: tensor to check}, input shape).
-
-    fn() recomputes the output from the checked tensors (which it closes over)."""
-
-    name: str
-    kind: str
-    setup: Callable[[np.random.Generator], tuple[Callable[[], Tensor], dict[str, Tensor], tuple]]
-
-
-@dataclass
 class CaseResult:
     name: str
     kind: str
@@ -61,131 +50,6 @@ class CaseResult:
     max_rel_error: float
     passed: bool
     error: str = ""
-
-
-# ------------------------------------------------------------------ inputs
-def _x(g: np.random.Generator, *shape: int, away_from: float | None = None, positive: bool = False) -> Tensor:
-    x = g.standard_normal(shape)
-    if positive:
-        x = np.abs(x) + 0.5
-    if away_from is not None:
-        # nudge values off the kink so central differences are valid
-        x = np.where(np.abs(x - away_from) < 0.05, x + 0.2 * np.sign(x - away_from + 1e-12), x)
-    return Tensor(x, requires_grad=True)
-
-
-def _layer(module_fn: Callable[[], nn.Module], shape: tuple, away_from: float | None = None,
-           reseed: bool = False, train: bool = True):
-    """A case for a module: checks the input and every parameter."""
-    def setup(g):
-        m = module_fn().double()
-        for p in m.parameters():  # random, not the default init: biases of 0 would hide bugs
-            p.data = g.standard_normal(p.shape) * 0.5
-        m.train(train)
-        x = _x(g, *shape, away_from=away_from)
-
-        def fn():
-            if reseed:
-                rng.manual_seed(0)  # the same dropout mask in every evaluation
-            return m(x)
-        return fn, {"x": x, **dict(m.named_parameters())}, shape
-    return setup
-
-
-def _loss(loss_fn: Callable, shape: tuple, target: str = "class"):
-    def setup(g):
-        x = _x(g, *shape)
-        if target == "class":
-            y = g.integers(0, shape[1], size=shape[0])
-        else:
-            y = Tensor(g.standard_normal(shape))
-        return (lambda: loss_fn(x, y)), {"input": x}, shape
-    return setup
-
-
-def _op(fn: Callable, *shapes: tuple, away_from: float | None = None, positive: bool = False):
-    def setup(g):
-        xs = [_x(g, *s, away_from=away_from, positive=positive) for s in shapes]
-        return (lambda: fn(*xs)), {f"x{i}": x for i, x in enumerate(xs)}, shapes[0] if len(shapes) == 1 else shapes
-    return setup
-
-
-def _svm_setup(g):
-    # Keep every margin s_j - s_y + 1 away from the hinge's kink at 0.
-    y = g.integers(0, 5, size=4)
-    s = g.standard_normal((4, 5))
-    m = s - s[np.arange(4), y][:, None] + 1.0
-    s = np.where(np.abs(m) < 0.1, s + 0.3, s)
-    x = Tensor(s, requires_grad=True)
-    return (lambda: F.svm_loss(x, y)), {"input": x}, (4, 5)
-
-
-def _penalty(fn: Callable):
-    def setup(g):
-        w1, w2 = _x(g, 3, 4, away_from=0.0), _x(g, 5, away_from=0.0)
-        return (lambda: fn([w1, w2])), {"w1": w1, "w2": w2}, ((3, 4), (5,))
-    return setup
-
-
-CASES: list[GradCase] = [
-    # layers (input and parameters)
-    GradCase("Linear", "layer", _layer(lambda: nn.Linear(4, 3), (2, 4))),
-    GradCase("Conv2d", "layer", _layer(lambda: nn.Conv2d(2, 3, 3, padding=1), (2, 2, 5, 5))),
-    GradCase("Conv2d(stride=2)", "layer", _layer(lambda: nn.Conv2d(2, 2, 3, stride=2, padding=1), (1, 2, 5, 5))),
-    GradCase("MaxPool2d", "layer", _layer(lambda: nn.MaxPool2d(2), (2, 2, 4, 4))),
-    GradCase("AvgPool2d", "layer", _layer(lambda: nn.AvgPool2d(2), (2, 2, 4, 4))),
-    GradCase("AdaptiveAvgPool2d", "layer", _layer(lambda: nn.AdaptiveAvgPool2d(2), (2, 2, 5, 5))),
-    GradCase("BatchNorm1d", "layer", _layer(lambda: nn.BatchNorm1d(3), (5, 3))),
-    GradCase("BatchNorm2d", "layer", _layer(lambda: nn.BatchNorm2d(2), (3, 2, 3, 3))),
-    GradCase("BatchNorm2d(eval)", "layer", _layer(lambda: nn.BatchNorm2d(2), (2, 2, 3, 3), train=False)),
-    GradCase("LocalResponseNorm", "layer", _layer(lambda: nn.LocalResponseNorm(3, alpha=0.1), (2, 4, 3, 3))),
-    GradCase("Dropout", "layer", _layer(lambda: nn.Dropout(0.5), (3, 4), reseed=True)),
-    GradCase("ReLU", "layer", _layer(nn.ReLU, (3, 4), away_from=0.0)),
-    GradCase("LeakyReLU", "layer", _layer(lambda: nn.LeakyReLU(0.1), (3, 4), away_from=0.0)),
-    GradCase("ELU", "layer", _layer(nn.ELU, (3, 4), away_from=0.0)),
-    GradCase("Sigmoid", "layer", _layer(nn.Sigmoid, (3, 4))),
-    GradCase("Tanh", "layer", _layer(nn.Tanh, (3, 4))),
-    GradCase("Softmax", "layer", _layer(lambda: nn.Softmax(dim=1), (3, 4))),
-    GradCase("LogSoftmax", "layer", _layer(lambda: nn.LogSoftmax(dim=1), (3, 4))),
-    GradCase("Maxout", "layer", _layer(lambda: nn.Maxout(4, 3, pieces=2), (2, 4))),
-    GradCase("Identity", "layer", _layer(nn.Identity, (2, 3))),
-    GradCase("Flatten", "layer", _layer(nn.Flatten, (2, 2, 2, 2))),
-    # losses
-    GradCase("CrossEntropyLoss", "loss", _loss(nn.CrossEntropyLoss(), (4, 5))),
-    GradCase("SVMLoss", "loss", _svm_setup),
-    GradCase("MSELoss", "loss", _loss(nn.MSELoss(), (3, 4), target="value")),
-    GradCase("l2_penalty", "loss", _penalty(F.l2_penalty)),
-    GradCase("l1_penalty", "loss", _penalty(F.l1_penalty)),
-    GradCase("elastic_net_penalty", "loss", _penalty(lambda ps: F.elastic_net_penalty(ps, 0.5))),
-    # core ops
-    GradCase("add (broadcast)", "op", _op(lambda a, b: a + b, (3, 4), (4,))),
-    GradCase("sub (broadcast)", "op", _op(lambda a, b: a - b, (2, 1, 3), (4, 1))),
-    GradCase("mul (broadcast)", "op", _op(lambda a, b: a * b, (3, 1), (1, 5))),
-    GradCase("div", "op", _op(lambda a, b: a / b, (2, 3), (3,), positive=True)),
-    GradCase("pow", "op", _op(lambda a: a ** 3, (2, 3))),
-    GradCase("matmul", "op", _op(ops.matmul, (3, 4), (4, 2))),
-    GradCase("matmul (batched)", "op", _op(ops.matmul, (2, 3, 4), (4, 2))),
-    GradCase("exp", "op", _op(ops.exp, (2, 3))),
-    GradCase("log", "op", _op(ops.log, (2, 3), positive=True)),
-    GradCase("sqrt", "op", _op(ops.sqrt, (2, 3), positive=True)),
-    GradCase("abs", "op", _op(ops.abs, (2, 3), away_from=0.0)),
-    GradCase("clip", "op", _op(lambda a: a.clip(-0.5, 0.7), (4, 5), away_from=0.7)),
-    GradCase("relu", "op", _op(ops.relu, (3, 4), away_from=0.0)),
-    GradCase("sigmoid", "op", _op(ops.sigmoid, (3, 4))),
-    GradCase("tanh", "op", _op(ops.tanh, (3, 4))),
-    GradCase("maximum", "op", _op(ops.maximum, (3, 4), (4,))),
-    GradCase("where", "op", _op(lambda a, b: ops.where(a.data > 0, a, b), (3, 4), (3, 4))),
-    GradCase("sum(axis)", "op", _op(lambda a: a.sum(axis=1), (3, 4, 2))),
-    GradCase("mean", "op", _op(lambda a: a.mean(axis=0), (5, 3))),
-    GradCase("max(axis)", "op", _op(lambda a: a.max(axis=1), (4, 5))),
-    GradCase("var", "op", _op(lambda a: a.var(axis=0), (5, 3))),
-    GradCase("reshape", "op", _op(lambda a: a.reshape(4, 3) * 1.5, (3, 4))),
-    GradCase("transpose", "op", _op(lambda a: a.transpose(0, 2) * 1.5, (2, 3, 4))),
-    GradCase("getitem", "op", _op(lambda a: a[np.array([0, 2, 1, 2]), 1:3], (3, 4))),
-    GradCase("cat", "op", _op(lambda a, b: ops.cat([a, b], 1), (2, 3), (2, 2))),
-    GradCase("stack", "op", _op(lambda a, b: ops.stack([a, b], 0), (2, 3), (2, 3))),
-    GradCase("pad", "op", _op(lambda a: ops.pad(a, (1, 2)), (2, 3))),
-]
 
 
 # ------------------------------------------------------------------ checking

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import optim, rng
 from ..autograd import no_grad
+from ..metrics import accuracy, param_dtype, predict_scores
 from ..nn import functional as F
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -93,7 +94,7 @@ def final_layer(model: Module) -> tuple[str, Module]:
     """The last registered module with a weight matrix (Linear or Conv): the one making the scores."""
     found = None
     for name, m in model.named_modules():
-        w = m._parameters.get("weight") if hasattr(m, "_parameters") else None
+        w = dict(m.named_parameters(recurse=False)).get("weight")
         if w is not None and w.data.ndim >= 2:
             found = (name, m)
     if found is None:
@@ -116,20 +117,9 @@ def _arrays(data: Any) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def _dtype(model: Module) -> np.dtype:
-    for p in model.parameters():
-        return p.data.dtype
-    return np.dtype(np.float32)
-
-
 def _loss_value(model: Module, loss_fn, X: np.ndarray, y: np.ndarray) -> float:
     with no_grad():
         return float(loss_fn(model(Tensor(X)), y).data)
-
-
-def _accuracy(model: Module, X: np.ndarray, y: np.ndarray) -> float:
-    with no_grad():
-        return float(np.mean(np.asarray(model(Tensor(X)).data).argmax(axis=1) == y))
 
 
 def _weights(model: Module) -> list:
@@ -161,7 +151,7 @@ def sanity_check(model: Module, data: Any, loss: str = "cross_entropy", reg: flo
         raise ValueError(f"sanity_check: n_overfit must be at least 1, got {n_overfit}")
     loss_fn = LOSSES[loss]
     X, y = _arrays(data)
-    X = X.astype(_dtype(model), copy=False)
+    X = X.astype(param_dtype(model), copy=False)
     C = int(num_classes) if num_classes is not None else int(y.max()) + 1
     pick = np.random.default_rng(seed)
     batch = pick.choice(X.shape[0], size=min(batch_size, X.shape[0]), replace=False)
@@ -192,9 +182,9 @@ def sanity_check(model: Module, data: Any, loss: str = "cross_entropy", reg: flo
 
     # 1b. the same with the final layer's weights scaled down: tests the loss itself, not the init
     lname, last = final_layer(work)
-    w = last._parameters["weight"]
+    w = last.weight
     w.data = w.data * np.asarray(1e-3 / max(float(np.abs(w.data).max()), 1e-12), dtype=w.data.dtype)
-    b = last._parameters.get("bias")
+    b = getattr(last, "bias", None)
     if b is not None:
         b.data = np.zeros_like(b.data)
     small = _loss_value(work, loss_fn, Xb, yb)
@@ -250,12 +240,9 @@ def _overfit(model: Module, loss_fn, X: np.ndarray, y: np.ndarray, n: int, lr: f
             loss.backward()
             opt.step()
             if it % 5 == 0 or it == max_iters:
-                work.eval()
-                acc = _accuracy(work, Xs, ys)
+                acc = accuracy(predict_scores(work, Xs), ys)
                 if acc >= 1.0:
                     break
     finally:
         rng.set_rng_state(state)
-    work.eval()
-    acc = _accuracy(work, Xs, ys)
-    return acc, it, last
+    return accuracy(predict_scores(work, Xs), ys), it, last

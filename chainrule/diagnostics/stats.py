@@ -228,11 +228,6 @@ class ActivationStats(Callback):
         self._outputs.clear()
         self.detach()
 
-    def layer_history(self, layer: str, key: str = "std") -> tuple[list[int], list[float]]:
-        """(steps, values) of one statistic of one layer, for plotting."""
-        rows = [r for r in self.history if r["layer"] == layer]
-        return [r["step"] for r in rows], [r[key] for r in rows]
-
 
 # --------------------------------------------------------- UpdateRatio
 class UpdateRatio(Callback):

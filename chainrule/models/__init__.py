@@ -7,7 +7,7 @@ and torchvision's ImageNet architectures with torchvision's parameter names.
     cr.summary(cr.models.vgg16(), (3, 224, 224))       # the lecture's VGG-16 table
     cr.models.receptive_field(net, (3, 32, 32))
 """
-from .registry import get, list_models, register_model  # noqa: F401
+from .registry import build_for, get, get_builder, list_models, register_model  # noqa: F401
 from ._init import skip_init  # noqa: F401
 from .small import fc_net, small_cnn, three_layer_convnet, two_layer_net  # noqa: F401
 from .vgg_cifar import vgg_cifar  # noqa: F401
@@ -20,5 +20,6 @@ from .vgg import vgg11_lrn, vgg16_c  # noqa: F401
 from .googlenet import GoogLeNet, googlenet  # noqa: F401
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152  # noqa: F401
 from .summary import Summary, summary  # noqa: F401
+from .ensemble import Ensemble, average_probabilities, mc_dropout_predict  # noqa: F401
 from .receptive_field import ReceptiveField, receptive_field  # noqa: F401
 from .pretrained import LoadReport, find_classifier, load_pretrained, reset_classifier  # noqa: F401

@@ -6,29 +6,8 @@ The formulas are PyTorch's (the layers compute the same sizes).
 """
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from .. import nn
-
-
-def pair(v: Any) -> tuple[int, int]:
-    """3 -> (3, 3); (3, 5) -> (3, 5)."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"expected an int or a pair, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
-
-
-def conv_out(size: int, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = False) -> int:
-    """Output length along one axis of a convolution or pooling window."""
-    span = size + 2 * p - d * (k - 1) - 1
-    out = (math.ceil(span / s) if ceil_mode else span // s) + 1
-    # A window may not start in the right padding (PyTorch's rule for ceil_mode).
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
+from ..ops.geometry import conv_output_size, pair, pool_output_size
 
 
 def window(m: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], bool] | None:
@@ -44,8 +23,10 @@ def window(m: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[int, i
 
 def _spatial_out(m: nn.Module, name: str, shape: tuple[int, ...]) -> tuple[int, int]:
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), ceil = window(m)
-    oh = conv_out(shape[-2], kh, sh, ph, dh, ceil)
-    ow = conv_out(shape[-1], kw, sw, pw, dw, ceil)
+    if isinstance(m, nn.Conv2d):
+        oh, ow = conv_output_size(shape[-2], kh, sh, ph, dh), conv_output_size(shape[-1], kw, sw, pw, dw)
+    else:  # the pools take dilation 1 only
+        oh, ow = pool_output_size(shape[-2], kh, sh, ph, ceil), pool_output_size(shape[-1], kw, sw, pw, ceil)
     if oh < 1 or ow < 1:
         raise ValueError(f"{name} ({type(m).__name__}): input of size {shape[-2]}x{shape[-1]} is too small "
                          f"for kernel {kh}x{kw} with padding {ph}x{pw} (output would be {oh}x{ow})")

@@ -13,7 +13,8 @@ from contextlib import nullcontext as _nothing
 from .. import nn
 from ..nn import functional as F
 from ..ops import cat
-from ._init import constant_, deferred_init, trunc_normal_
+from ..nn.init import constant_
+from ._init import deferred_init, drawing, trunc_normal_
 from .registry import register_model
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
@@ -91,7 +92,7 @@ class GoogLeNet(nn.Module):
         self.transform_input = transform_input
         with deferred_init(nn.Conv2d) if init_weights else _nothing():  # convs are re-drawn below
             self._build(num_classes, aux_logits, dropout, dropout_aux, in_channels)
-        if init_weights:
+        if init_weights and drawing():
             # torchvision: truncated normal, std 0.01, cut at +-2 (absolute), for conv and fc
             # weights (the fc biases keep PyTorch's default); batch norm 1 / 0.
             for m in self.modules():

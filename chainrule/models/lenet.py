@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from .. import nn
 from .registry import register_model
-from .small import _activation
+from .small import activation_layer as _activation
 
 
 @register_model

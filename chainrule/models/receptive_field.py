@@ -19,7 +19,7 @@ from typing import Sequence
 from .. import nn
 from ..tensor import Tensor, zeros
 from . import _shapes
-from .summary import _first_tensor, forward_hooks, leaf_modules
+from .summary import first_tensor, forward_hooks, leaf_modules
 
 # Layers that end the spatial part of a network: every unit after them sees the whole input.
 _GLOBAL = (nn.Linear, nn.Flatten, nn.AdaptiveAvgPool2d)
@@ -109,7 +109,7 @@ def _traced(model: nn.Module, input_size) -> ReceptiveField:
         return max(same, key=lambda f: f.size) if same else state["field"]
 
     def hook(module, inputs, output):
-        x, out = _first_tensor(inputs), _first_tensor(output)
+        x, out = first_tensor(inputs), first_tensor(output)
         if state["done"] or x is None or out is None:
             return
         if isinstance(module, _GLOBAL):

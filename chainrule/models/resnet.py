@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import nn
-from ._init import constant_, deferred_init, resnet_init_
+from ..nn.init import constant_
+from ._init import deferred_init, resnet_init_
 from .registry import register_model
 
 

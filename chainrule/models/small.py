@@ -20,7 +20,8 @@ _ACTIVATIONS = {
 }
 
 
-def _activation(name: str) -> nn.Module:
+def activation_layer(name: str) -> nn.Module:
+    """A new activation layer by name (relu, leaky_relu, elu, tanh, sigmoid)."""
     try:
         return _ACTIVATIONS[name]()
     except KeyError:
@@ -50,7 +51,7 @@ def fc_net(input_dim: int = 3 * 32 * 32, hidden_dims: Sequence[int] = (100, 100)
         layers.append(nn.Linear(d_in, d_out))
         if batchnorm:
             layers.append(nn.BatchNorm1d(d_out))
-        layers.append(_activation(activation))
+        layers.append(activation_layer(activation))
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(dims[-1], num_classes))

@@ -32,6 +32,7 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..tensor import Tensor, get_default_dtype, zeros
+from ..ops.geometry import pair
 from . import _shapes
 
 # Layers whose output the lecture does not count as new memory.
@@ -58,12 +59,12 @@ def _numel(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _first_tensor(out: Any) -> Tensor | None:
+def first_tensor(out: Any) -> Tensor | None:
     if isinstance(out, Tensor):
         return out
     if isinstance(out, (tuple, list)):
         for o in out:
-            t = _first_tensor(o)
+            t = first_tensor(o)
             if t is not None:
                 return t
     return None
@@ -74,7 +75,7 @@ def _macs(m: nn.Module, in_shape: tuple, out_shape: tuple) -> int:
     products, each output of a linear layer in_features products."""
     per_example = _numel(out_shape[1:])
     if isinstance(m, nn.Conv2d):
-        kh, kw = _shapes.pair(m.kernel_size)
+        kh, kw = pair(m.kernel_size)
         return per_example * (m.in_channels // getattr(m, "groups", 1)) * kh * kw
     if isinstance(m, nn.Linear):
         return per_example * m.in_features
@@ -150,12 +151,12 @@ def summary(model: nn.Module, input_shape: Sequence[int], print_table: bool = Tr
     seen: set[int] = set()
 
     def hook(module, inputs, output):
-        out = _first_tensor(output)
+        out = first_tensor(output)
         if out is None:
             return
         first = id(module) not in seen  # a module called twice counts its parameters once
         seen.add(id(module))
-        x = _first_tensor(inputs)
+        x = first_tensor(inputs)
         in_shape = tuple(x.shape) if x is not None else ()
         rows.append({
             "name": names.get(id(module), type(module).__name__),
@@ -252,7 +253,7 @@ def lecture_line(row: dict, prev_shape: tuple | None = None) -> str:
     memory = f"{'*'.join(str(s) for s in hwc if s != 1) or '1'}={_human(row['activations'])}" \
         if len(shape) > 1 else f"{row['activations']}"
     if isinstance(m, nn.Conv2d):
-        kh, kw = _shapes.pair(m.kernel_size)
+        kh, kw = pair(m.kernel_size)
         label = f"CONV{kh}-{m.out_channels}" if kh == kw else f"CONV{kh}x{kw}-{m.out_channels}"
         weights = f"({kh}*{kw}*{m.in_channels})*{m.out_channels} = {m.weight.numel():,}"
     elif isinstance(m, nn.Linear):
@@ -263,7 +264,7 @@ def lecture_line(row: dict, prev_shape: tuple | None = None) -> str:
             fan_in = str(m.in_features)
         weights = f"{fan_in}*{m.out_features} = {m.weight.numel():,}"
     elif _shapes.window(m) is not None:
-        k = _shapes.pair(m.kernel_size)[0]
+        k = pair(m.kernel_size)[0]
         label, weights = f"POOL{k}", "0"
     elif row["type"] == "Input":
         label, weights = "INPUT", "0"

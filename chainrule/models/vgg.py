@@ -14,7 +14,8 @@ from contextlib import nullcontext as _nothing
 from typing import Sequence
 
 from .. import nn
-from ._init import constant_, deferred_init, kaiming_normal_fan_out_, normal_
+from ..nn.init import constant_, kaiming_normal_, normal_
+from ._init import deferred_init, drawing
 from .registry import register_model
 
 # Filter counts of the 3x3 convolutions; "M" is a 2x2 max pool with stride 2;
@@ -78,17 +79,17 @@ class VGG(nn.Module):
                 nn.Dropout(p=dropout),
                 nn.Linear(4096, num_classes),
             )
-        if init_weights:  # torchvision's initialisation
+        if init_weights and drawing():  # torchvision's initialisation
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):
-                    kaiming_normal_fan_out_(m.weight)
+                    kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                     if m.bias is not None:
                         constant_(m.bias, 0.0)
                 elif isinstance(m, nn.BatchNorm2d):
                     constant_(m.weight, 1.0)
                     constant_(m.bias, 0.0)
                 elif isinstance(m, nn.Linear):
-                    normal_(m.weight, 0.01)
+                    normal_(m.weight, 0.0, 0.01)
                     constant_(m.bias, 0.0)
 
     def forward(self, x):

@@ -13,12 +13,15 @@ are listed under "changes" (dotted path -> config, or None for a deleted
 child) and replayed after the constructor runs.
 
 `module_from_config(cfg)` looks classes up only among Module subclasses defined
-in the chainrule package or registered with `register_module(cls)`: a config
-can never make it import or call anything else.
+in the chainrule package or registered with `register_module(cls)`, imports
+only chainrule's own modules, and restores a `{"__function__": ...}` only as a
+plain function defined in chainrule under exactly the name written (as
+`_encode` writes it): a config can never make it import or call anything else.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from typing import Any
 
@@ -26,6 +29,7 @@ import numpy as np
 
 from .module import _CONFIG_REGISTRY, Module
 
+_MISSING = object()
 _TUPLE, _DICT, _MODULE, _CLASS, _FUNC, _DTYPE = (
     "__tuple__", "__dict__", "__module__", "__class__", "__function__", "__dtype__")
 
@@ -53,17 +57,35 @@ def _registered_key(cls: type, context: str) -> str:
     return key
 
 
+def _is_chainrule(modname: str) -> bool:
+    return modname == "chainrule" or modname.startswith("chainrule.")
+
+
+def _chainrule_module_exists(modname: str) -> bool:
+    """Whether `modname` is a well-formed name of one of chainrule's own modules that exists."""
+    parts = modname.split(".")
+    if not _is_chainrule(modname) or not all(p.isidentifier() and not p.startswith("__") for p in parts):
+        return False
+    try:
+        return importlib.util.find_spec(modname) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _import_chainrule(modname: str, what: str) -> Any:
+    """Import a module of the chainrule package named in a config (and nothing else)."""
+    if not _chainrule_module_exists(modname):
+        raise ValueError(f"module_from_config: {what} may only come from chainrule's own modules, and "
+                         f"chainrule has no module {modname!r}")
+    return importlib.import_module(modname)   # a chainrule module that fails to import is a bug: not hidden
+
+
 def _lookup(key: str) -> type:
-    if not isinstance(key, str) or ":" not in key:
+    if not isinstance(key, str) or key.count(":") != 1:
         raise ValueError(f"module_from_config: 'class' must look like 'package.module:ClassName', got {key!r}")
-    if key not in _CONFIG_REGISTRY:
-        modname = key.split(":", 1)[0]
-        # Importing is allowed inside chainrule only (e.g. the zoo, before the user imported it).
-        if modname == "chainrule" or modname.startswith("chainrule."):
-            try:
-                importlib.import_module(modname)
-            except ImportError:
-                pass
+    modname = key.split(":", 1)[0]
+    if key not in _CONFIG_REGISTRY and _chainrule_module_exists(modname):
+        importlib.import_module(modname)   # e.g. the zoo, not imported yet; its errors are not hidden
     if key in _CONFIG_REGISTRY:
         return _CONFIG_REGISTRY[key]
     qual = key.split(":", 1)[1]
@@ -74,6 +96,34 @@ def _lookup(key: str) -> type:
         f"module_from_config: unknown module class {key!r}; only chainrule's classes and classes "
         "registered with chainrule.nn.config.register_module can be rebuilt (import and register it first)"
     )
+
+
+def _function(body: Any) -> Any:
+    """The chainrule function `_encode` wrote as "chainrule.module:qualname", and nothing else:
+    every step of the walk is a chainrule module or class, no dunder names, and the result is a
+    plain Python function defined in chainrule under exactly that name."""
+    if not isinstance(body, str) or body.count(":") != 1:
+        raise ValueError(f"module_from_config: a function must look like 'chainrule.module:name', got {body!r}")
+    modname, qual = body.split(":")
+    what = f"function {body!r}"
+    obj: Any = _import_chainrule(modname, what)
+    for part in qual.split("."):
+        if not part.isidentifier() or part.startswith("__"):
+            raise ValueError(f"module_from_config: {what}: {part!r} is not a name a config may use")
+        if not (inspect.ismodule(obj) or inspect.isclass(obj)) or not _is_chainrule(
+                obj.__name__ if inspect.ismodule(obj) else obj.__module__):
+            raise ValueError(f"module_from_config: {what} walks through {obj!r}, which is not chainrule's")
+        obj = inspect.getattr_static(obj, part, _MISSING)
+        if obj is _MISSING:
+            raise ValueError(f"module_from_config: {what} does not exist in chainrule")
+        if isinstance(obj, staticmethod):
+            obj = obj.__func__
+    if not inspect.isfunction(obj):
+        raise ValueError(f"module_from_config: {what} is a {type(obj).__name__}, not a function")
+    if (obj.__module__, obj.__qualname__) != (modname, qual):
+        raise ValueError(f"module_from_config: {what} is defined as '{obj.__module__}:{obj.__qualname__}'; "
+                         "a config names a function where it is defined")
+    return obj
 
 
 # ---------------------------------------------------------------- encoding
@@ -96,7 +146,7 @@ def _encode(v: Any, where: str) -> Any:
         return {_DICT: {k: _encode(x, where) for k, x in v.items()}}
     if isinstance(v, type) and issubclass(v, Module):
         return {_CLASS: _registered_key(v, where)}
-    if inspect.isfunction(v) and (v.__module__ or "").startswith("chainrule") and "<" not in v.__qualname__:
+    if inspect.isfunction(v) and _is_chainrule(v.__module__ or "") and "<" not in v.__qualname__:
         return {_FUNC: f"{v.__module__}:{v.__qualname__}"}
     raise ValueError(
         f"{where} = {v!r} (type {type(v).__name__}) cannot be stored in a JSON config: constructor "
@@ -123,13 +173,7 @@ def _decode(v: Any) -> Any:
     if tag == _DTYPE:
         return np.dtype(body)
     if tag == _FUNC:
-        modname, qual = body.split(":", 1)
-        if not (modname == "chainrule" or modname.startswith("chainrule.")):
-            raise ValueError(f"module_from_config: functions are restored from chainrule only, got {body!r}")
-        obj: Any = importlib.import_module(modname)
-        for part in qual.split("."):
-            obj = getattr(obj, part)
-        return obj
+        return _function(body)
     raise ValueError(f"module_from_config: unknown tag {tag!r} in {v!r}")
 
 

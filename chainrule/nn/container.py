@@ -13,14 +13,42 @@ def _check_module(m: Any, where: str) -> Module:
     return m
 
 
-class Sequential(Module):
+class _ChildList(Module):
+    """What Sequential and ModuleList share: children in order, indexed by position."""
+
+    _config_from_children = True
+
+    def _index(self, i: int) -> str:
+        n = len(self._modules)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for a {type(self).__name__} of length {n}")
+        return list(self._modules)[i % n]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        setattr(self, self._index(idx), _check_module(module, f"{type(self).__name__}[...] ="))
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> "_ChildList":
+        self.add_module(str(len(self)), _check_module(module, f"{type(self).__name__}.append"))
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> "_ChildList":
+        for m in modules:
+            self.append(m)
+        return self
+
+
+class Sequential(_ChildList):
     """Sequential(m1, m2, ...) or Sequential(OrderedDict(name=module)): x -> m1 -> m2 -> ...
 
     Children are named "0", "1", ... (or by the dict's keys), so its state_dict keys are
     "0.weight", "1.running_mean", as in PyTorch.
     """
-
-    _config_from_children = True
 
     def __init__(self, *args: Module):
         super().__init__()
@@ -42,19 +70,10 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def _index(self, i: int) -> str:
-        n = len(self._modules)
-        if not -n <= i < n:
-            raise IndexError(f"index {i} is out of range for a Sequential of length {n}")
-        return list(self._modules)[i % n]
-
     def __getitem__(self, idx: int | slice) -> Module:
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
         return self._modules[self._index(idx)]
-
-    def __setitem__(self, idx: int, module: Module) -> None:
-        setattr(self, self._index(idx), _check_module(module, "Sequential[...] ="))
 
     def __delitem__(self, idx: int | slice) -> None:
         keys = list(self._modules)
@@ -67,26 +86,9 @@ class Sequential(Module):
             for i, m in enumerate(items):
                 self._modules[str(i)] = m
 
-    def __len__(self) -> int:
-        return len(self._modules)
 
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> "Sequential":
-        self.add_module(str(len(self)), _check_module(module, "Sequential.append"))
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> "Sequential":
-        for m in modules:
-            self.append(m)
-        return self
-
-
-class ModuleList(Module):
+class ModuleList(_ChildList):
     """A list of Modules whose parameters are registered (children "0", "1", ...); no forward."""
-
-    _config_from_children = True
 
     def __init__(self, modules: Iterable[Module] | None = None):
         super().__init__()
@@ -96,34 +98,10 @@ class ModuleList(Module):
     def _config_args(self) -> tuple[tuple, dict]:
         return (list(self._modules.values()),), {}
 
-    def _index(self, i: int) -> str:
-        n = len(self._modules)
-        if not -n <= i < n:
-            raise IndexError(f"index {i} is out of range for a ModuleList of length {n}")
-        return str(i % n)
-
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
             return ModuleList(list(self._modules.values())[idx])
         return self._modules[self._index(idx)]
-
-    def __setitem__(self, idx: int, module: Module) -> None:
-        setattr(self, self._index(idx), _check_module(module, "ModuleList[...] ="))
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> "ModuleList":
-        self.add_module(str(len(self)), _check_module(module, "ModuleList.append"))
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
-        for m in modules:
-            self.append(m)
-        return self
 
     def forward(self, *args: Any) -> Any:
         raise NotImplementedError("ModuleList has no forward(); iterate over it in your own forward")

@@ -6,21 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from ..ops.geometry import pair
 from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from . import init
 from .linear import layer_name
 from .module import Module
 from .parameter import Parameter
-
-
-def _pair(v: Any, name: str) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    t = tuple(int(a) for a in v)
-    if len(t) != 2:
-        raise ValueError(f"{name} must be an int or a pair, got {v!r}")
-    return t
 
 
 class Conv2d(Module):
@@ -35,15 +27,15 @@ class Conv2d(Module):
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros"):
         super().__init__()
-        if _pair(dilation, "dilation") != (1, 1) or groups != 1 or padding_mode != "zeros":
+        if pair(dilation, "dilation", "Conv2d") != (1, 1) or groups != 1 or padding_mode != "zeros":
             raise ValueError("Conv2d: only dilation=1, groups=1 and padding_mode='zeros' are supported, "
                              f"got dilation={dilation}, groups={groups}, padding_mode={padding_mode!r}")
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"Conv2d: channel counts must be positive, got {in_channels}, {out_channels}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "Conv2d kernel_size")
-        self.stride = _pair(stride, "Conv2d stride")
-        self.padding = _pair(padding, "Conv2d padding")
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = pair(stride, "stride", "Conv2d")
+        self.padding = pair(padding, "padding", "Conv2d")
         dt = get_default_dtype()
         self.weight = Parameter(np.empty((self.out_channels, self.in_channels, *self.kernel_size), dtype=dt))
         self.register_parameter("bias", Parameter(np.empty(self.out_channels, dtype=dt)) if bias else None)
@@ -52,7 +44,7 @@ class Conv2d(Module):
     def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight)
             bound = 1 / math.sqrt(fan_in)
             init.uniform_(self.bias, -bound, bound)
 

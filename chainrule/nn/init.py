@@ -53,7 +53,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
-def _calculate_fan_in_and_fan_out(t: Any) -> tuple[int, int]:
+def calculate_fan_in_and_fan_out(t: Any) -> tuple[int, int]:
     """fan_in = in_features * receptive field, fan_out = out_features * receptive field.
     Linear weight (out, in); conv weight (out, in, kh, kw)."""
     shape = _array(t).shape
@@ -66,7 +66,7 @@ def _calculate_fan_in_and_fan_out(t: Any) -> tuple[int, int]:
 def _fan(t: Any, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     return fan_in if mode == "fan_in" else fan_out
 
 
@@ -94,20 +94,20 @@ def uniform_(t: Any, a: float = 0.0, b: float = 1.0) -> Any:
 
 def xavier_uniform_(t: Any, gain: float = 1.0) -> Any:
     """Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -a, a)
 
 
 def xavier_normal_(t: Any, gain: float = 1.0) -> Any:
     """Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def lecun_normal_(t: Any) -> Any:
     """std = 1 / sqrt(fan_in): the lecture's "Xavier" initialisation."""
-    fan_in, _ = _calculate_fan_in_and_fan_out(t)
+    fan_in, _ = calculate_fan_in_and_fan_out(t)
     return normal_(t, 0.0, 1.0 / math.sqrt(fan_in))
 
 

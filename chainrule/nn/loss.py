@@ -1,4 +1,4 @@
-"""Loss layers (PyTorch style): CrossEntropyLoss, MultiClassSVMLoss, MSELoss, BCEWithLogitsLoss."""
+"""Loss layers (PyTorch style): CrossEntropyLoss, MultiClassSVMLoss, MSELoss, BCEWithLogitsLoss, NLLLoss."""
 from __future__ import annotations
 
 from typing import Any
@@ -60,6 +60,21 @@ class BCEWithLogitsLoss(Module):
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                   reduction=self.reduction, pos_weight=self.pos_weight)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+
+class NLLLoss(Module):
+    """Negative log-likelihood of log-probabilities (see F.nll_loss): LogSoftmax + NLLLoss
+    = CrossEntropyLoss; also the loss of a cr.models.Ensemble's output."""
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.nll_loss(input, target, reduction=self.reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""

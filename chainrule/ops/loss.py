@@ -226,3 +226,31 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
 
     return BCEWithLogits.apply(input, target, const(weight, "weight"), const(pos_weight, "pos_weight"),
                                reduction)
+
+
+# ------------------------------------------------------------ negative log-likelihood
+class NLL(Function):
+    """-logp[y], per example (the input already holds log-probabilities)."""
+
+    @staticmethod
+    def forward(ctx, logp, y, reduction):
+        ctx.save_for_backward(y)
+        ctx.shape, ctx.reduction = logp.shape, reduction
+        return _reduce(-logp[np.arange(logp.shape[0]), y], reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        n = ctx.shape[0]
+        d = np.zeros(ctx.shape, dtype=g.dtype)
+        d[np.arange(n), y] = -1
+        return d * _per_example_grad(g, n, ctx.reduction), None, None
+
+
+def nll_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Negative log-likelihood of log-probabilities (torch's nll_loss, without class weights):
+    input: (N, C) log-probabilities (log_softmax, or an Ensemble's output); target: (N,) ints.
+    nll_loss(log_softmax(s), y) == cross_entropy(s, y)."""
+    _check_reduction("nll_loss", reduction)
+    y = _class_targets("nll_loss", input, target)
+    return NLL.apply(input, y, reduction)

@@ -26,7 +26,7 @@ from typing import Any, Iterable, SupportsFloat
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "InverseTimeLR",
-           "CosineAnnealingLR", "LinearWarmup", "ReduceLROnPlateau"]
+           "CosineAnnealingLR", "LinearWarmup", "ReduceLROnPlateau", "from_spec", "SPEC_FORMS"]
 
 
 class LRScheduler:
@@ -396,3 +396,58 @@ class ReduceLROnPlateau(LRScheduler):
     @property
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
+
+
+# ------------------------------------------------------------ spec strings
+SPEC_FORMS = ("step:STEP[:GAMMA]", "multistep:E1,E2[:GAMMA]", "exp:GAMMA", "cosine[:ETA_MIN]",
+              "plateau[:PATIENCE[:FACTOR]]", "inverse:K", "warmup:N[+REST]", "none")
+
+
+def from_spec(spec: str | None, optimizer: Optimizer, epochs: int) -> LRScheduler | None:
+    """A per-epoch schedule from a short string (the Solver's and the CLI's `lr_schedule`).
+
+    "step:STEP[:GAMMA]"          StepLR (gamma 0.1)
+    "multistep:E1,E2[:GAMMA]"    MultiStepLR (gamma 0.1)
+    "exp:GAMMA"                  ExponentialLR
+    "cosine[:ETA_MIN]"           CosineAnnealingLR over `epochs`
+    "plateau[:PATIENCE[:FACTOR]]" ReduceLROnPlateau on validation accuracy (mode "max";
+                                 patience 2, factor 0.1): step it with the accuracy
+    "inverse:K"                  InverseTimeLR, lr / (1 + K t)
+    "warmup:N[+REST]"            N epochs of linear warm-up, then REST over the epochs left
+    None, "" or "none"           no schedule (returns None)
+    """
+    if spec is None:
+        return None
+    if not isinstance(spec, str):
+        raise TypeError(f"lr_scheduler.from_spec: spec must be a string ({', '.join(SPEC_FORMS)}), "
+                        f"got {type(spec).__name__}")
+    name, _, rest = spec.strip().partition(":")
+    name = name.lower()
+    if name in ("", "none"):
+        return None
+    forms = f"accepted forms: {', '.join(SPEC_FORMS)}"
+    if name == "warmup":
+        n, _, after = rest.partition("+")
+        if not n.isdigit():
+            raise ValueError(f"bad lr schedule {spec!r}: warmup needs a number of epochs; {forms}")
+        inner = from_spec(after, optimizer, max(epochs - int(n), 1)) if after else None
+        return LinearWarmup(optimizer, warmup_steps=int(n), after=inner)
+    try:
+        args = rest.split(":") if rest else []
+        if name == "step":
+            return StepLR(optimizer, step_size=int(args[0]), gamma=float(args[1]) if len(args) > 1 else 0.1)
+        if name == "multistep":
+            return MultiStepLR(optimizer, milestones=[int(m) for m in args[0].split(",")],
+                               gamma=float(args[1]) if len(args) > 1 else 0.1)
+        if name == "exp":
+            return ExponentialLR(optimizer, gamma=float(args[0]))
+        if name == "cosine":
+            return CosineAnnealingLR(optimizer, T_max=max(int(epochs), 1), eta_min=float(args[0]) if args else 0.0)
+        if name == "plateau":
+            return ReduceLROnPlateau(optimizer, mode="max", patience=int(args[0]) if args else 2,
+                                     factor=float(args[1]) if len(args) > 1 else 0.1)
+        if name == "inverse":
+            return InverseTimeLR(optimizer, k=float(args[0]))
+    except (IndexError, ValueError) as e:
+        raise ValueError(f"bad lr schedule {spec!r} ({e}); {forms}") from None
+    raise ValueError(f"unknown lr schedule {spec!r}; {forms}")

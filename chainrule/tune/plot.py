@@ -35,13 +35,13 @@ def scatter_plot(result: Any, path: str | os.PathLike, x: str | None = None, y: 
     """Save the scatter of `result`'s trials (a SearchResult) as PNG at `path`; returns the path.
     COMPLETE trials are filled dots coloured by value, PRUNED ones hollow (at their last reported
     value), the best trial a star."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from ..viz.classifiers import save_figure
 
     space = result.space
     x, y = pick_axes(space, x, y)
     fig = Figure(figsize=(6.4, 5.0), dpi=100)
-    FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     trials = [t for t in result.trials if t.value is not None and x in t.params and y in t.params]
     values = [t.value for t in trials]
@@ -89,6 +89,5 @@ def scatter_plot(result: Any, path: str | os.PathLike, x: str | None = None, y: 
         ax.legend(loc="best", fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    return os.fspath(path)
+    return save_figure(fig, path)
 

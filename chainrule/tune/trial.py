@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import optuna
 
+from ..callbacks import Callback
+
 
 class TuneTrial(Mapping):
     """The sampled parameters of one trial plus the reporting protocol."""
@@ -66,26 +68,13 @@ class TuneTrial(Mapping):
         self.optuna_trial.set_user_attr(key, value)
 
 
-class PruningCallback:
-    """A Solver callback (see SOLVER_API.md) reporting val_acc after every epoch and
-    raising optuna.TrialPruned when the pruner says so; the Solver lets it propagate,
-    which stops training."""
+class PruningCallback(Callback):
+    """A Solver callback reporting val_acc after every epoch and raising optuna.TrialPruned
+    when the pruner says so; the Solver lets it propagate, which stops training."""
 
     def __init__(self, trial: TuneTrial, monitor: str = "val_acc") -> None:
-        self.trial, self.monitor, self.solver = trial, monitor, None
+        self.trial, self.monitor = trial, monitor
         self.reports = 0  # the step reported: 0 after the first epoch, 1 after the second, ...
-
-    def on_train_begin(self, logs: Mapping | None = None) -> None:
-        pass
-
-    def on_train_end(self, logs: Mapping | None = None) -> None:
-        pass
-
-    def on_epoch_begin(self, epoch: int, logs: Mapping | None = None) -> None:
-        pass
-
-    def on_batch_end(self, step: int, logs: Mapping | None = None) -> None:
-        pass
 
     def on_epoch_end(self, epoch: int, logs: Mapping | None = None) -> None:
         value = (logs or {}).get(self.monitor)
@@ -101,24 +90,6 @@ class PruningCallback:
         self.trial.report_and_prune(float(value), step)
 
 
-def _make_pruning_callback(trial: TuneTrial) -> Any:
-    """The callback, as a subclass of chainrule.callbacks.Callback when that module exists."""
-    try:
-        from chainrule.callbacks import Callback
-    except ImportError:
-        return PruningCallback(trial)
-
-    class _Pruning(PruningCallback, Callback):
-        def __init__(self, trial: TuneTrial) -> None:
-            try:
-                Callback.__init__(self)
-            except TypeError:
-                pass
-            PruningCallback.__init__(self, trial)
-
-    return _Pruning(trial)
-
-
 def is_solver(obj: Any) -> bool:
     return callable(getattr(obj, "train", None)) and hasattr(obj, "val_acc_history")
 
@@ -128,8 +99,8 @@ def train_solver(solver: Any, trial: TuneTrial) -> float:
     callbacks = list(getattr(solver, "callbacks", None) or [])
     if not any(isinstance(cb, PruningCallback) for cb in callbacks):
         # A factory that did not attach one: the Solver reads `solver.callbacks` when train() starts.
-        cb = _make_pruning_callback(trial)
-        cb.set_solver(solver) if hasattr(cb, "set_solver") else setattr(cb, "solver", solver)
+        cb = PruningCallback(trial)
+        cb.set_solver(solver)
         callbacks.append(cb)
         solver.callbacks = callbacks
     solver.train()

@@ -13,10 +13,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
-def _save(fig: Figure, path: str) -> str:
+def save_figure(fig: Figure, path: str | os.PathLike) -> str:
+    """Draw `fig` on an Agg canvas and write it as PNG at `path` (folders made as needed); returns path."""
+    path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     return path
 
 
@@ -41,7 +43,7 @@ def plot_cv_accuracy(values: Sequence[float], scores: np.ndarray, path: str,
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_loss_curve(loss_history: Sequence[float], path: str, title: str = "Training loss") -> str:
@@ -54,7 +56,7 @@ def plot_loss_curve(loss_history: Sequence[float], path: str, title: str = "Trai
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_image_grid(images: np.ndarray, names: Sequence[str], path: str, title: str = "",
@@ -73,4 +75,4 @@ def save_image_grid(images: np.ndarray, names: Sequence[str], path: str, title: 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

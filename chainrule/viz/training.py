@@ -16,7 +16,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .classifiers import _save
+from ..diagnostics.stats import layer_activations
+from ..metrics import param_dtype, predict_scores
+from .classifiers import save_figure
 
 __all__ = ["smooth", "plot_training_curves", "filter_grid", "plot_first_layer_filters",
            "plot_activation_histograms", "confusion_matrix", "plot_confusion_matrix", "plot_misclassified",
@@ -34,10 +36,6 @@ def smooth(values: Sequence[float], window: int | None = None) -> np.ndarray:
     idx = np.arange(1, v.size + 1)
     lo = np.maximum(0, idx - window)
     return (c[idx] - c[lo]) / (idx - lo)
-
-
-def _path(path: str | os.PathLike) -> str:
-    return str(Path(path))
 
 
 # ------------------------------------------------------------------ curves
@@ -97,7 +95,7 @@ def plot_training_curves(loss_history: Sequence[float], train_acc_history: Seque
         fig.suptitle(title)
     fig.subplots_adjust(left=0.06 if panels == 3 else 0.08, right=0.98, bottom=0.13, top=0.85 if title else 0.91,
                         wspace=0.3)
-    return _save(fig, _path(path))
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ filters
@@ -159,7 +157,7 @@ def plot_first_layer_filters(weights_or_model: Any, path: str | os.PathLike, tit
     ax.set_yticks([])
     ax.set_title(f"{title}: {F} filters, {C}x{KH}x{KW}")
     fig.tight_layout()
-    return _save(fig, _path(path))
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ histograms
@@ -189,7 +187,7 @@ def plot_activation_histograms(activations: Mapping[str, np.ndarray], path: str 
     fig.suptitle(title)
     fig.subplots_adjust(left=0.03, right=0.97, bottom=0.08 / rows, top=1 - 0.85 / (2.6 * rows + 0.5),
                         hspace=0.6, wspace=0.15)
-    return _save(fig, _path(path))
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ confusion
@@ -232,7 +230,7 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], path: st
     acc = np.trace(cm) / max(cm.sum(), 1)
     ax.set_title(f"{title} (accuracy {acc:.3f}, {cm.sum()} examples)")
     fig.subplots_adjust(left=0.15, right=0.95, bottom=0.15, top=0.92)
-    return _save(fig, _path(path))
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ misclassified
@@ -263,8 +261,12 @@ def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequen
     n = len(wrong)
     cols = max(1, min(cols, n))
     rows = max(1, int(np.ceil(n / cols)))
-    fig = Figure(figsize=(1.8 * cols + 0.4, 2.0 * rows + 0.6))
-    ax = fig.add_axes((0.02, 0.02, 0.96, 0.96 - 0.5 / (2.0 * rows + 0.6)))
+    heading = f"{title}: {int(np.sum(t != p))} of {t.shape[0]}\n(true -> predicted)"
+    # wide enough for the heading however few images there are (about 0.09 inch a character)
+    width = max(1.8 * cols + 0.4, 0.09 * max(len(line) for line in heading.splitlines()) + 0.6)
+    height = 2.0 * rows + 0.9
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.96 - 0.75 / height))
     ax.axis("off")
     if n:
         # One mosaic in one axes (many small axes make matplotlib slow); a label row above each image.
@@ -287,8 +289,8 @@ def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequen
             ax.imshow(np.ma.masked_invalid(mosaic), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     else:
         ax.text(0.5, 0.5, "no misclassified examples", ha="center", va="center")
-    fig.suptitle(f"{title}: {int(np.sum(t != p))} of {t.shape[0]} (true -> predicted)")
-    return _save(fig, _path(path))
+    fig.suptitle(heading, fontsize=11)
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ all of them
@@ -302,15 +304,15 @@ def _histories(src: Any) -> dict[str, list[float]]:
 
 def save_training_plots(solver: Any, out_dir: str | os.PathLike, X_val: np.ndarray | None = None,
                         y_val: np.ndarray | None = None, classes: Sequence[str] | None = None, *,
-                        model: Any = None, max_hist_examples: int = 256) -> list[str]:
+                        model: Any = None, preprocess: Any = None, max_hist_examples: int = 256) -> list[str]:
     """Write every plot that applies into out_dir; returns the paths written.
 
     solver: a cr.Solver (after training), or a dict of histories (loss_history,
         train_acc_history, val_acc_history, lr_history; e.g. `solver.history`).
     X_val, y_val: raw validation images/labels for the confusion matrix and the misclassified
-        grid (predicted with solver.predict). Without them a Solver's own (preprocessed)
-        validation split is used.
+        grid. Without them a Solver's own (preprocessed) validation split is used.
     model: the model, when `solver` is only histories (for filters and activation histograms).
+    preprocess: the fitted preprocessing X_val needs (default: the Solver's `preprocess_`).
 
     Files: curves.png; and with a model: filters.png (if it has a Conv2d),
     activations.png; and with predictions: confusion.png, misclassified.png.
@@ -325,54 +327,31 @@ def save_training_plots(solver: Any, out_dir: str | os.PathLike, X_val: np.ndarr
     if classes is None:
         classes = getattr(solver, "classes", None)
 
-    # predictions on the validation set
-    images = pred = truth = None
-    prepared = None
+    # the validation images as the model sees them, and its predictions
+    images = truth = prepared = None
     if X_val is not None and y_val is not None:
-        X_val, truth = np.asarray(X_val), np.asarray(y_val)
-        images = X_val
-        if hasattr(solver, "predict"):
-            pred = solver.predict(X_val)
-            prepared = solver._prepare(X_val[:max_hist_examples]) if hasattr(solver, "_prepare") else None
-        elif model is not None:
-            pred, prepared = _predict(model, X_val), X_val[:max_hist_examples]
-    elif hasattr(solver, "data") and hasattr(solver, "_scores") and "X_val" in getattr(solver, "data", {}):
+        images, truth = np.asarray(X_val), np.asarray(y_val)
+        pre = preprocess if preprocess is not None else getattr(solver, "preprocess_", None)
+        prepared = pre(images) if pre is not None else images
+    elif isinstance(getattr(solver, "data", None), Mapping) and "X_val" in solver.data:
         images, truth = solver.data["X_val"], solver.data["y_val"]
-        if images.shape[0]:
-            pred = solver._scores(images).argmax(axis=1)
-            prepared = images[:max_hist_examples]
+        prepared = images
+    pred = None
+    if model is not None and prepared is not None and len(truth):
+        pred = predict_scores(model, prepared).argmax(axis=1)
     if model is not None:
         if first_layer_weights(model) is not None:
             paths.append(plot_first_layer_filters(model, out / "filters.png"))
         if prepared is not None and len(prepared):
-            from ..diagnostics.stats import layer_activations
-
-            acts = layer_activations(model, np.asarray(prepared))
+            acts = layer_activations(model, np.asarray(prepared[:max_hist_examples], param_dtype(model)))
             kinds = {n or type(m).__name__: type(m).__name__ for n, m in model.named_modules()}
             acts = {f"{n} {kinds.get(n, '')}".strip(): v for n, v in acts.items()}
             if acts:
                 paths.append(plot_activation_histograms(acts, out / "activations.png",
                                                         title="Activations per layer (validation batch, eval mode)"))
-    if pred is not None and truth is not None and len(truth):
+    if pred is not None:
         if classes is not None and len(classes) <= int(max(truth.max(), pred.max())):
             classes = None
         paths.append(plot_confusion_matrix(truth, pred, out / "confusion.png", classes=classes))
         paths.append(plot_misclassified(images, truth, pred, out / "misclassified.png", classes=classes))
     return paths
-
-
-def _predict(model: Any, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    from ..autograd import no_grad
-    from ..tensor import Tensor
-
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    dtype = next(iter(model.parameters())).data.dtype if any(True for _ in model.parameters()) else np.float32
-    try:
-        with no_grad():
-            out = [np.asarray(model(Tensor(X[i:i + batch_size].astype(dtype))).data).argmax(axis=1)
-                   for i in range(0, X.shape[0], batch_size)]
-    finally:
-        for m, mode in flags:
-            m.__dict__["training"] = mode
-    return np.concatenate(out)

@@ -6,7 +6,8 @@
 """
 from .base import Compose, ToFloat, Transform, check_batch  # noqa: F401
 from .preprocess import (  # noqa: F401
-    MeanImage, PCAWhiten, PerChannelNormalize, Preprocessor, preprocessor_from_config,
+    MeanImage, NotFittedError, PCAWhiten, PerChannelNormalize, Preprocessor, check_is_fitted, is_fitted,
+    preprocessor_from_config, preprocessor_from_state, preprocessor_to_state,
 )
 from .augment import (  # noqa: F401
     ColorJitter, PCALighting, RandomAugmentation, RandomCrop, RandomHorizontalFlip,

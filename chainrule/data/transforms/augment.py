@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Transform, check_batch, get_rng, pair
+from .base import Transform, check_batch, get_rng, image_size
 from .resize import crop_resize, short_side_size
 
 
@@ -51,7 +51,7 @@ class RandomCrop(RandomAugmentation):
     """Zero-pad by `padding` on every side, then crop `size` at a random offset per image."""
 
     def __init__(self, size, padding: int = 0, fill: float = 0.0):
-        self.size = pair(size, "RandomCrop")
+        self.size = image_size(size, "RandomCrop")
         if padding < 0:
             raise ValueError(f"RandomCrop: padding must be >= 0, got {padding}")
         self.padding, self.fill = int(padding), float(fill)
@@ -85,7 +85,8 @@ class RandomScaleCrop(RandomAugmentation):
     def __init__(self, min_size: int, max_size: int, crop):
         if not 1 <= min_size <= max_size:
             raise ValueError(f"RandomScaleCrop: need 1 <= min_size <= max_size, got {min_size}, {max_size}")
-        self.min_size, self.max_size, self.crop = int(min_size), int(max_size), pair(crop, "RandomScaleCrop")
+        self.min_size, self.max_size = int(min_size), int(max_size)
+        self.crop = image_size(crop, "RandomScaleCrop")
         if min(self.crop) > self.min_size:
             raise ValueError(f"RandomScaleCrop: crop {self.crop} is larger than min_size {min_size}")
 
@@ -117,7 +118,7 @@ class RandomResizedCrop(RandomAugmentation):
     """
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
-        self.size = pair(size, "RandomResizedCrop")
+        self.size = image_size(size, "RandomResizedCrop")
         if not (0 < scale[0] <= scale[1]) or not (0 < ratio[0] <= ratio[1]):
             raise ValueError(f"RandomResizedCrop: bad scale {scale} or ratio {ratio}")
         self.scale, self.ratio = tuple(map(float, scale)), tuple(map(float, ratio))

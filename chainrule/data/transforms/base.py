@@ -11,10 +11,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ...ops.geometry import pair
+from ...rng import get_generator
+from ..loader import accepts_rng
+
 
 def get_rng(rng: np.random.Generator | None) -> np.random.Generator:
     if rng is None:
-        from ...rng import get_generator
         return get_generator()
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -35,22 +38,19 @@ def check_batch(x: Any, who: str, floating: bool = True, channels: int | None = 
     return x
 
 
-def pair(size, who: str) -> tuple[int, int]:
-    """An int or (h, w) as a pair of positive ints."""
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    size = tuple(size)
-    if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
+def image_size(size, who: str) -> tuple[int, int]:
+    """An int or (height, width) as a pair of positive ints; a ValueError naming `who` otherwise."""
+    h, w = pair(size, "size", who)
+    if h < 1 or w < 1:
         raise ValueError(f"{who}: size must be a positive int or (height, width), got {size!r}")
-    return int(size[0]), int(size[1])
+    return h, w
 
 
 def call(transform: Callable, x: np.ndarray, rng: np.random.Generator | None):
     """Call a transform, passing rng only to those that take one (plain functions may not)."""
     if isinstance(transform, Transform):
         return transform(x, rng=rng)
-    from ..loader import _accepts_rng
-    return transform(x, rng=rng) if _accepts_rng(transform) else transform(x)
+    return transform(x, rng=rng) if accepts_rng(transform) else transform(x)
 
 
 class Transform:

@@ -5,9 +5,14 @@ CS231n lecture 6: zero-centre the data. AlexNet subtracts the mean image
 ResNet-style code also divides by the per-channel std. PCA / whitening is shown
 for 2-D data in the lecture but rarely used for images (`PCAWhiten`).
 
-Each has fit(X) -> self, __call__(X) -> float32, inverse(Y), and for saving with
-a model: state_dict() (float arrays, for safetensors), to_config() (JSON-able
-settings, with the class name) and from_config(config, state=None).
+scikit-learn's conventions: the constructor only stores settings, `fit(X)`
+returns self and sets the fitted attributes, whose names end in `_` (`mean_`,
+`std_`, `components_`); `is_fitted` / `check_is_fitted` tell whether it ran.
+Each has __call__(X) -> float32 and inverse(Y), and for saving with a model
+state_dict() (the fitted arrays, for safetensors), to_config() (JSON-able
+settings, with the class name) and from_config(config, state=None);
+`preprocessor_to_state` / `preprocessor_from_state` pack both into one nested
+state (what `cr.save` and the Solver's checkpoints hold).
 """
 from __future__ import annotations
 
@@ -18,25 +23,36 @@ import numpy as np
 from .base import Transform, check_batch
 
 
+class NotFittedError(ValueError, AttributeError):
+    """A preprocessor used before `fit` (the same bases as scikit-learn's NotFittedError)."""
+
+
 class Preprocessor(Transform):
-    """fit / __call__ / inverse with array state and a JSON config."""
+    """fit / __call__ / inverse with fitted array attributes (`_fitted`, names ending in `_`)
+    and a JSON config."""
 
-    _arrays: tuple[str, ...] = ()
+    _fitted: tuple[str, ...] = ()
+    # state_dict keys written before the fitted attributes ended in "_" (old key -> attribute)
+    _old_keys: dict[str, str] = {}
 
-    def _check_fitted(self):
-        if any(getattr(self, a, None) is None for a in self._arrays):
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(X_train) first")
+    def fit(self, X) -> "Preprocessor":
+        raise NotImplementedError
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return all(getattr(self, a, None) is not None for a in self._fitted)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        self._check_fitted()
-        return {a: np.ascontiguousarray(getattr(self, a)) for a in self._arrays}
+        check_is_fitted(self)
+        return {a: np.ascontiguousarray(getattr(self, a)) for a in self._fitted}
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        missing = [a for a in self._arrays if a not in state]
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> "Preprocessor":
+        state = {self._old_keys.get(k, k): v for k, v in state.items()}
+        missing = [a for a in self._fitted if a not in state]
         if missing:
             raise KeyError(f"{type(self).__name__}.load_state_dict: missing {missing}")
-        for a in self._arrays:
+        for a in self._fitted:
             setattr(self, a, np.asarray(state[a]).copy())
+        return self
 
     def get_config(self) -> dict[str, Any]:
         return {}
@@ -50,46 +66,63 @@ class Preprocessor(Transform):
         name = config.pop("class", cls.__name__)
         klass = PREPROCESSORS.get(name) if cls is Preprocessor else cls
         if klass is None or klass.__name__ != name:
-            raise ValueError(f"unknown or mismatched preprocessor class {name!r}")
+            raise ValueError(f"unknown or mismatched preprocessor class {name!r}; "
+                             f"known: {', '.join(PREPROCESSORS)}")
         obj = klass(**config)
         if state is not None:
             obj.load_state_dict(state)
         return obj
 
 
+def is_fitted(pre: Any) -> bool:
+    """Whether `pre` has been fitted, by scikit-learn's rule: its `__sklearn_is_fitted__()` if it
+    has one, else whether it has an attribute ending in "_"; an object without `fit` (a plain
+    transform or function) has nothing to fit and counts as fitted."""
+    check = getattr(pre, "__sklearn_is_fitted__", None)
+    if check is not None:
+        return bool(check())
+    if not callable(getattr(pre, "fit", None)):
+        return True
+    return any(k.endswith("_") and not k.startswith("__") for k in getattr(pre, "__dict__", {}))
+
+
+def check_is_fitted(pre: Any) -> None:
+    """Raise NotFittedError unless `pre` has been fitted."""
+    if not is_fitted(pre):
+        raise NotFittedError(f"{type(pre).__name__} is not fitted: call fit(X_train) first")
+
+
 class MeanImage(Preprocessor):
     """Subtract the training set's mean image (AlexNet). x: (N, C, H, W)."""
 
-    _arrays = ("mean",)
-
-    def __init__(self):
-        self.mean = None
+    _fitted = ("mean_",)
+    _old_keys = {"mean": "mean_"}
 
     def fit(self, X) -> "MeanImage":
         X = check_batch(X, "MeanImage.fit", floating=False)
-        self.mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+        self.mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32)   # (C, H, W)
         return self
 
     def __call__(self, X, rng=None):
-        self._check_fitted()
+        check_is_fitted(self)
         X = check_batch(X, "MeanImage", floating=False)
-        if X.shape[1:] != self.mean.shape:
-            raise ValueError(f"MeanImage: fitted on images {self.mean.shape}, got {X.shape[1:]}")
-        return X.astype(np.float32) - self.mean
+        if X.shape[1:] != self.mean_.shape:
+            raise ValueError(f"MeanImage: fitted on images {self.mean_.shape}, got {X.shape[1:]}")
+        return X.astype(np.float32) - self.mean_
 
     def inverse(self, Y):
-        self._check_fitted()
-        return np.asarray(Y, np.float32) + self.mean
+        check_is_fitted(self)
+        return np.asarray(Y, np.float32) + self.mean_
 
 
 class PerChannelNormalize(Preprocessor):
     """Subtract the per-channel mean (VGG) and, if `std`, divide by the per-channel std."""
 
-    _arrays = ("mean", "std_")
+    _fitted = ("mean_", "std_")
+    _old_keys = {"mean": "mean_"}
 
     def __init__(self, std: bool = True, eps: float = 1e-8):
         self.std, self.eps = bool(std), float(eps)
-        self.mean = self.std_ = None
 
     def get_config(self):
         return {"std": self.std, "eps": self.eps}
@@ -97,7 +130,7 @@ class PerChannelNormalize(Preprocessor):
     def fit(self, X) -> "PerChannelNormalize":
         X = check_batch(X, "PerChannelNormalize.fit", floating=False)
         axes = (0, 2, 3)
-        self.mean = X.mean(axis=axes, dtype=np.float64).astype(np.float32)
+        self.mean_ = X.mean(axis=axes, dtype=np.float64).astype(np.float32)   # (C,)
         sd = X.std(axis=axes, dtype=np.float64) if self.std else np.ones(X.shape[1])
         self.std_ = np.maximum(sd, self.eps).astype(np.float32)
         return self
@@ -106,13 +139,13 @@ class PerChannelNormalize(Preprocessor):
         return a.reshape(1, -1, 1, 1)
 
     def __call__(self, X, rng=None):
-        self._check_fitted()
-        X = check_batch(X, "PerChannelNormalize", floating=False, channels=self.mean.shape[0])
-        return (X.astype(np.float32) - self._shape(self.mean)) / self._shape(self.std_)
+        check_is_fitted(self)
+        X = check_batch(X, "PerChannelNormalize", floating=False, channels=self.mean_.shape[0])
+        return (X.astype(np.float32) - self._shape(self.mean_)) / self._shape(self.std_)
 
     def inverse(self, Y):
-        self._check_fitted()
-        return np.asarray(Y, np.float32) * self._shape(self.std_) + self._shape(self.mean)
+        check_is_fitted(self)
+        return np.asarray(Y, np.float32) * self._shape(self.std_) + self._shape(self.mean_)
 
 
 class PCAWhiten(Preprocessor):
@@ -124,12 +157,12 @@ class PCAWhiten(Preprocessor):
     decomposition of the D x D covariance (D = C*H*W): keep images small.
     """
 
-    _arrays = ("mean", "components", "scale", "image_shape")
+    _fitted = ("mean_", "components_", "scale_", "image_shape_")
+    _old_keys = {"mean": "mean_", "components": "components_", "scale": "scale_", "image_shape": "image_shape_"}
 
     def __init__(self, n_components: int | None = None, whiten: bool = True, zca: bool = False,
                  eps: float = 1e-5):
         self.n_components, self.whiten, self.zca, self.eps = n_components, bool(whiten), bool(zca), float(eps)
-        self.mean = self.components = self.scale = self.image_shape = None
 
     def get_config(self):
         return {"n_components": self.n_components, "whiten": self.whiten, "zca": self.zca,
@@ -149,30 +182,30 @@ class PCAWhiten(Preprocessor):
         evals, evecs = np.maximum(evals[order][:k], 0.0), evecs[:, order][:, :k]
         # fix each eigenvector's sign (largest entry positive) so fits are reproducible
         evecs *= np.sign(evecs[np.argmax(np.abs(evecs), axis=0), np.arange(k)])
-        self.mean = mean.astype(np.float32)
-        self.components = evecs.T.astype(np.float32)            # (k, D)
-        self.scale = (1.0 / np.sqrt(evals + self.eps) if self.whiten
+        self.mean_ = mean.astype(np.float32)                    # (D,)
+        self.components_ = evecs.T.astype(np.float32)           # (k, D)
+        self.scale_ = (1.0 / np.sqrt(evals + self.eps) if self.whiten
                       else np.ones(k)).astype(np.float32)       # (k,)
-        self.image_shape = np.asarray(X.shape[1:], np.int64)
+        self.image_shape_ = np.asarray(X.shape[1:], np.int64)   # (C, H, W)
         return self
 
     def __call__(self, X, rng=None):
-        self._check_fitted()
+        check_is_fitted(self)
         X = check_batch(X, "PCAWhiten", floating=False)
-        if X.shape[1:] != tuple(self.image_shape):
-            raise ValueError(f"PCAWhiten: fitted on images {tuple(self.image_shape)}, got {X.shape[1:]}")
-        Z = (X.reshape(X.shape[0], -1).astype(np.float32) - self.mean) @ self.components.T * self.scale
+        if X.shape[1:] != tuple(self.image_shape_):
+            raise ValueError(f"PCAWhiten: fitted on images {tuple(self.image_shape_)}, got {X.shape[1:]}")
+        Z = (X.reshape(X.shape[0], -1).astype(np.float32) - self.mean_) @ self.components_.T * self.scale_
         if self.zca:
-            return (Z @ self.components).reshape(X.shape).astype(np.float32)
+            return (Z @ self.components_).reshape(X.shape).astype(np.float32)
         return Z.astype(np.float32)
 
     def inverse(self, Y):
         """Back to images (N, C, H, W); exact when all components are kept."""
-        self._check_fitted()
+        check_is_fitted(self)
         Y = np.asarray(Y, np.float32)
-        Z = Y.reshape(Y.shape[0], -1) @ self.components.T if self.zca else Y
-        F = (Z / self.scale) @ self.components + self.mean
-        return F.reshape((Y.shape[0], *self.image_shape)).astype(np.float32)
+        Z = Y.reshape(Y.shape[0], -1) @ self.components_.T if self.zca else Y
+        F = (Z / self.scale_) @ self.components_ + self.mean_
+        return F.reshape((Y.shape[0], *self.image_shape_)).astype(np.float32)
 
 
 PREPROCESSORS = {c.__name__: c for c in (MeanImage, PerChannelNormalize, PCAWhiten)}
@@ -181,3 +214,20 @@ PREPROCESSORS = {c.__name__: c for c in (MeanImage, PerChannelNormalize, PCAWhit
 def preprocessor_from_config(config: dict[str, Any], state: dict[str, np.ndarray] | None = None):
     """Rebuild any preprocessor saved as (to_config(), state_dict())."""
     return Preprocessor.from_config(config, state)
+
+
+def preprocessor_to_state(pre: Preprocessor | None) -> dict[str, Any] | None:
+    """A fitted preprocessor as {"config": JSON settings, "state": {name: array}} (None -> None)."""
+    if pre is None:
+        return None
+    if not isinstance(pre, Preprocessor):
+        raise ValueError(f"preprocess {type(pre).__name__} cannot be saved: use a cr.data.transforms "
+                         f"preprocessor ({', '.join(PREPROCESSORS)})")
+    return {"config": pre.to_config(), "state": pre.state_dict()}
+
+
+def preprocessor_from_state(state: dict[str, Any] | None) -> Preprocessor | None:
+    """Inverse of `preprocessor_to_state` (also reads the array names saved before they ended in "_")."""
+    if state is None:
+        return None
+    return preprocessor_from_config(state["config"], state["state"])

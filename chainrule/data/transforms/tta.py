@@ -12,23 +12,30 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .base import Transform, check_batch, pair
+from ...ops.activation import softmax_array
+from .base import Transform, check_batch, image_size
 from .resize import resize, short_side_size
+
+
+def _centre(x: np.ndarray, size: tuple[int, int], who: str) -> tuple[int, int]:
+    """(top, left) of the centred (h, w) window in images x (N, C, H, W); odd margins put the
+    extra pixel at the bottom/right."""
+    (h, w), (H, W) = size, x.shape[2:]
+    if h > H or w > W:
+        raise ValueError(f"{who}: crop {size} is larger than the images {(H, W)}")
+    return (H - h) // 2, (W - w) // 2
 
 
 class CenterCrop(Transform):
     """The central (h, w) patch of every image; odd margins leave the extra pixel at the bottom/right."""
 
     def __init__(self, size):
-        self.size = pair(size, "CenterCrop")
+        self.size = image_size(size, "CenterCrop")
 
     def __call__(self, x, rng=None):
         x = check_batch(x, "CenterCrop", floating=False)
         h, w = self.size
-        H, W = x.shape[2:]
-        if h > H or w > W:
-            raise ValueError(f"CenterCrop: crop {self.size} is larger than the images {(H, W)}")
-        t, l = (H - h) // 2, (W - w) // 2
+        t, l = _centre(x, self.size, "CenterCrop")
         return x[:, :, t:t + h, l:l + w].copy()
 
 
@@ -36,7 +43,7 @@ class Resize(Transform):
     """Bilinear resize: an int resizes the shorter side (aspect kept), (h, w) resizes exactly."""
 
     def __init__(self, size):
-        self.size = size if isinstance(size, (int, np.integer)) else pair(size, "Resize")
+        self.size = size if isinstance(size, (int, np.integer)) else image_size(size, "Resize")
 
     def __call__(self, x, rng=None):
         x = check_batch(x, "Resize")
@@ -49,24 +56,16 @@ class TenCrop(Transform):
     """Four corner crops + centre crop, and the same of the mirrored images: (10, N, C, h, w)."""
 
     def __init__(self, size):
-        self.size = pair(size, "TenCrop")
+        self.size = image_size(size, "TenCrop")
 
     def __call__(self, x, rng=None):
         x = check_batch(x, "TenCrop", floating=False)
         h, w = self.size
         H, W = x.shape[2:]
-        if h > H or w > W:
-            raise ValueError(f"TenCrop: crop {self.size} is larger than the images {(H, W)}")
-        t, l = (H - h) // 2, (W - w) // 2
+        t, l = _centre(x, self.size, "TenCrop")
         five = lambda im: [im[:, :, :h, :w], im[:, :, :h, W - w:], im[:, :, H - h:, :w],  # noqa: E731
                            im[:, :, H - h:, W - w:], im[:, :, t:t + h, l:l + w]]
         return np.stack(five(x) + five(x[:, :, :, ::-1]))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _probs(predict_fn: Callable, views: np.ndarray, logits: bool) -> np.ndarray:
@@ -75,7 +74,7 @@ def _probs(predict_fn: Callable, views: np.ndarray, logits: bool) -> np.ndarray:
     if out.ndim != 2 or out.shape[0] != views.shape[0]:
         raise ValueError(f"predict_fn must return (N, num_classes) for N={views.shape[0]} images, "
                          f"got shape {out.shape}")
-    return _softmax(out) if logits else out
+    return softmax_array(out, axis=1) if logits else out
 
 
 def predict_tta(predict_fn: Callable, X: np.ndarray, crops: Callable | None = None,

@@ -1,0 +1,129 @@
+"""What the commands share: the same options for the same things, data and preprocessing
+by name, threads, and the run folder layout.
+
+A run folder (runs/NAME/) holds
+    config.json         the command's arguments, the data's description, and results
+    metrics.jsonl       one JSON line per epoch (loss, train_acc, val_acc, lr, ...)
+    model.safetensors   the trained model (cr.load), with its preprocessing and class names
+    checkpoints/        last.safetensors: the resumable training state
+    plots/              training curves, filters, confusion matrix, misclassified examples
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .. import data as crdata
+from ..checkpoint import atomic_write_bytes
+from ..data.catalog import NAMES
+from ..data.transforms.spec import preprocess_from_spec, preprocess_help
+from ..ops import parallel
+from ..serialization import load
+from . import CLIError
+
+BATCH_SIZE = 64          # one default for every command that trains
+PREPROCESS = "perchannel"  # one default preprocessing for train, tune, sanity, knn and linear
+
+
+# ------------------------------------------------------------------ options
+def add_data_arguments(p: argparse.ArgumentParser, default: str | None = "digits") -> None:
+    """--data, --data-dir, --subsample: the same in every command that loads a dataset."""
+    shown = f" (default {default})" if default else ""
+    p.add_argument("--data", default=default, metavar="NAME", help=f"{' | '.join(NAMES)}{shown}")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder with the dataset files (default: $CHAINRULE_DATA/<name>, then ~/.cache/chainrule)")
+    p.add_argument("--subsample", type=int, default=None, metavar="N",
+                   help="use at most N training examples")
+
+
+def add_preprocess_argument(p: argparse.ArgumentParser, default: str | None = PREPROCESS) -> None:
+    shown = f" (default {default})" if default else ""
+    p.add_argument("--preprocess", default=default, metavar="SPEC",
+                   help=f"fitted on the training split only: {preprocess_help()}{shown}")
+
+
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads for chainrule's ops and BLAS (default: the library's, "
+                        f"{parallel.default_num_threads()} here; $CHAINRULE_NUM_THREADS sets it)")
+
+
+# --------------------------------------------------------------------- data
+def load_data(name: str, data_dir: str | None = None, subsample: int | None = None, seed: int = 0):
+    """cr.data.load with the command-line wording of its errors."""
+    if subsample is not None and subsample < 1:
+        raise CLIError(f"--subsample must be at least 1, got {subsample}")
+    return crdata.load(name, root=data_dir, subsample=subsample, seed=seed)
+
+
+def fit_preprocess(spec: str | None, X_train: np.ndarray):
+    """The preprocessor `spec` fitted on the training images (None for "none")."""
+    pre = preprocess_from_spec(spec)
+    return pre.fit(X_train) if pre is not None else None
+
+
+def prepare(pre, X: np.ndarray) -> np.ndarray:
+    """Raw images -> what a model eats: preprocessed by the fitted `pre` (or as they are), float32."""
+    X = pre(X) if pre is not None else X
+    return np.asarray(X, dtype=np.float32)
+
+
+def data_info(data) -> dict[str, Any]:
+    """What predict needs to turn an image file into the data's raw form."""
+    X = data.X_train
+    vr = data.info.get("value_range")
+    if vr is None:
+        vr = [0, 255] if X.dtype == np.uint8 else [float(X.min()), float(X.max())]
+    return {"name": data.info.get("name"), "input_shape": [int(s) for s in X.shape[1:]], "dtype": str(X.dtype),
+            "value_range": [float(v) for v in vr], "classes": list(data.classes),
+            "counts": data.info.get("counts")}
+
+
+# ------------------------------------------------------------------ threads
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[None]:
+    """Run the block on n threads (chainrule's ops and BLAS); None leaves the library's defaults."""
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise CLIError(f"--threads must be at least 1, got {n}")
+    from threadpoolctl import threadpool_limits
+
+    with parallel.threads(n), threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+# --------------------------------------------------------------- run folders
+def read_config(run: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+    run = Path(run)
+    if not run.is_dir():
+        raise CLIError(f"run folder {run} does not exist (expected a folder made by `chainrule train`)")
+    cfg_path = run / "config.json"
+    if not cfg_path.exists():
+        raise CLIError(f"{run} has no config.json: not a run folder made by `chainrule train`")
+    try:
+        return run, json.loads(cfg_path.read_text())
+    except ValueError as e:
+        raise CLIError(f"{cfg_path} is not valid JSON: {e}") from None
+
+
+def write_config(run: Path, cfg: dict[str, Any]) -> None:
+    atomic_write_bytes(run / "config.json", (json.dumps(cfg, indent=2) + "\n").encode())
+
+
+def load_model(run: Path):
+    """The run's model (cr.load: with .preprocess, .classes, .info); an unfinished run's latest weights."""
+    path = run / "model.safetensors"
+    if not path.exists():
+        ck = run / "checkpoints" / "last.safetensors"
+        if ck.exists():
+            return load(ck)
+        raise CLIError(f"{run} has no model.safetensors (did training finish?)")
+    return load(path)

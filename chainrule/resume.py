@@ -1,0 +1,130 @@
+"""A Solver's complete training state, and continuing a run from it.
+
+`solver_state(solver)` is what a checkpoint holds (nested dicts of arrays and
+JSON values, written by `chainrule.checkpoint.save_state`): the weights, the
+best weights, the optimizer's and the schedule's state, chainrule's random
+generator, the DataLoader's position in its epoch, the histories, the
+callbacks' state, the JSON-able Solver settings, the architecture config, the
+fitted preprocessing and a fingerprint of the training data.
+`load_solver_state(solver, state)` puts it back into a Solver built with the
+same model, data and settings, and `resume(Solver, path, data)` builds that
+Solver from the file alone; the resumed run ends with the same weights, bit
+for bit, as one that was never interrupted.
+"""
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import rng
+from .checkpoint import CheckpointError, load_state
+from .data.transforms.preprocess import preprocessor_from_state, preprocessor_to_state
+from .nn.config import module_from_config, module_to_config
+
+__all__ = ["solver_state", "load_solver_state", "resume", "fingerprint"]
+
+# Solver arguments stored as JSON in "settings" that `resume` passes again as they were
+_PLAIN_SETTINGS = ("lr", "weight_decay", "batch_size", "num_epochs", "seed", "checkpoint_every",
+                   "train_acc_samples", "eval_batch_size")
+
+
+def fingerprint(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Enough to tell that a resumed run got the same training data."""
+    return {"shape": list(X.shape), "dtype": str(X.dtype),
+            "crc32": zlib.crc32(np.ascontiguousarray(X).tobytes()) ^ zlib.crc32(y.tobytes())}
+
+
+def solver_state(s: Any) -> dict[str, Any]:
+    """Everything a resumed run needs, as nested dicts of arrays and JSON values."""
+    try:
+        model_config = module_to_config(s.model)
+    except (ValueError, TypeError):
+        model_config = None  # a custom module: resume needs model= then
+    return {
+        "model": dict(s.model.state_dict()),
+        "best_params": None if s.best_params is None else dict(s.best_params),
+        "optim": s.optimizer.state_dict(),
+        "scheduler": None if s.scheduler is None else s.scheduler.state_dict(),
+        "rng": rng.get_rng_state(), "seeded": s._seeded,
+        "loader": s.loader.state_dict(),
+        "epoch": s.epoch, "step": s.step, "epoch_start_step": s._epoch_start_step,
+        "history": s.history, "best_val_acc": s.best_val_acc, "best_epoch": s.best_epoch,
+        "stop_training": s.stop_training,
+        "callbacks": [c.state_dict() if hasattr(c, "state_dict") else None for c in s.callbacks],
+        "settings": s.settings, "model_config": model_config,
+        "preprocess": preprocessor_to_state(s.preprocess_), "classes": s.classes,
+        "data": s.data_fingerprint,
+    }
+
+
+def load_solver_state(s: Any, state: dict[str, Any], where: str = "checkpoint") -> None:
+    """Put `solver_state`'s dict back into Solver `s` (built with the same model, data, settings)."""
+    fp = state.get("data")
+    if fp is not None and (fp["shape"] != s.data_fingerprint["shape"] or fp["crc32"] != s.data_fingerprint["crc32"]):
+        raise ValueError(f"{where} was trained on other data (X_train {fp['shape']}); a resumed Solver "
+                         "needs the same data it was trained on")
+    try:
+        s.model.load_state_dict(state["model"])
+        s.optimizer.load_state_dict(state["optim"])
+        if (state["scheduler"] is None) != (s.scheduler is None):
+            raise ValueError("the checkpoint and this Solver differ in having an lr_schedule")
+        if s.scheduler is not None:
+            s.scheduler.load_state_dict(state["scheduler"])
+        s.loader.load_state_dict(state["loader"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{where} does not fit this Solver: {e}") from None
+    rng.set_rng_state(state["rng"])
+    s._seeded = bool(state.get("seeded", True))
+    s.epoch, s.step = int(state["epoch"]), int(state["step"])
+    s._epoch_start_step = int(state["epoch_start_step"])
+    h = state["history"]
+    for name in ("loss_history", "train_acc_history", "val_acc_history", "lr_history"):
+        setattr(s, name, [float(v) for v in h[name]])
+    s.best_val_acc, s.best_epoch = float(state["best_val_acc"]), int(state["best_epoch"])
+    best = state.get("best_params")
+    s.best_params = None if best is None else {k: np.array(v) for k, v in best.items()}
+    s.stop_training = bool(state.get("stop_training", False))
+    for c, cs in zip(s.callbacks, state.get("callbacks") or []):
+        if cs is not None and hasattr(c, "load_state_dict"):
+            c.load_state_dict(cs)
+    if s.classes is None:
+        s.classes = state.get("classes")
+
+
+def resume(solver_cls: type, path: str | Path, data: Any, model: Any = None, **overrides: Any) -> Any:
+    """A `solver_cls` (the Solver) that continues the run saved in checkpoint `path`.
+
+    data: the same data the run was trained on (checked by a fingerprint).
+    model: rebuilt from the checkpoint's architecture config if not given.
+    overrides: Solver arguments; settings stored as JSON (optimizer name, lr, schedule string,
+        loss name, batch size, epochs, seed, ...) are reused unless given here. Objects that a
+        checkpoint cannot hold must be passed again: augment, callbacks, an optimizer/scheduler
+        factory, a loss callable. num_epochs may be raised to train longer.
+    """
+    state, _ = load_state(path, kind="checkpoint")
+    s = state["settings"]
+    if model is None:
+        if state.get("model_config") is None:
+            raise ValueError(f"{path}: the model's architecture could not be stored (custom module); "
+                             "pass model= to Solver.resume")
+        model = module_from_config(state["model_config"])
+    if s.get("augment") is not None and "augment" not in overrides:
+        raise ValueError(f"{path} was trained with augment={s['augment']}; pass augment= again to Solver.resume")
+    kwargs: dict[str, Any] = {k: s[k] for k in _PLAIN_SETTINGS}
+    for k in ("optimizer", "lr_schedule", "loss"):
+        if s.get(k) is not None:
+            kwargs[k] = s[k]
+        elif k not in overrides and (k != "lr_schedule" or s.get("custom_schedule")):
+            raise ValueError(f"{path}: the run used a custom {k} object; pass {k}= to Solver.resume")
+    if "preprocess" not in overrides:
+        kwargs["preprocess"] = preprocessor_from_state(state.get("preprocess"))
+    if "checkpoint_dir" not in overrides:
+        kwargs["checkpoint_dir"] = Path(path).parent
+    kwargs.update(overrides)
+    solver = solver_cls(model, data, **kwargs)
+    load_solver_state(solver, state, where=str(path))
+    solver.resumed_from = Path(path)
+    return solver
