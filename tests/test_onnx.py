@@ -340,7 +340,8 @@ def digits_run(tmp_path_factory):
 
 def test_exported_run_gives_predicts_probabilities(digits_run, tmp_path, capsys):
     onnx = pytest.importorskip("onnx")
-    from chainrule.commands import _runs
+    from chainrule.commands import common
+    from chainrule.metrics import predict_scores
     from chainrule.commands.predict import load_image
     from PIL import Image
 
@@ -354,7 +355,7 @@ def test_exported_run_gives_predicts_probabilities(digits_run, tmp_path, capsys)
     assert json.loads(meta["preprocess"])["class"] == "PerChannelNormalize"
 
     # raw images from files, read as `chainrule predict` reads them
-    model = _runs.load_model(digits_run)
+    model = common.load_model(digits_run)
     data = cr.data.load_digits()
     paths = []
     for i in range(7):
@@ -362,7 +363,7 @@ def test_exported_run_gives_predicts_probabilities(digits_run, tmp_path, capsys)
         paths.append(tmp_path / f"{i}.png")
         Image.fromarray(img).save(paths[-1])
     X = np.stack([load_image(str(p), model.info) for p in paths])
-    logits = _runs.scores(model, _runs.prepare(model, X)).astype(np.float64)
+    logits = predict_scores(model, common.prepare(model.preprocess, X)).astype(np.float64)
     probs = np.exp(logits - logits.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
     sess = _session(str(out))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import CLIError
+from ..metrics import predict_scores
 from ..ops.activation import softmax_array
-from . import _runs
+from . import CLIError, common
 
 HELP = "export a trained run's model (with its preprocessing) as an ONNX file"
 FORMATS = ("onnx",)
@@ -32,8 +32,8 @@ def _load(target: Path):
 
     if target.is_file():
         return cr.load(target), target.with_suffix(".onnx")
-    run_dir, _ = _runs.read_config(target)
-    return _runs.load_model(run_dir), run_dir / "model.onnx"
+    run_dir, _ = common.read_config(target)
+    return common.load_model(run_dir), run_dir / "model.onnx"
 
 
 def example_batch(info: dict, n: int = 1, seed: int = 0) -> np.ndarray:
@@ -53,7 +53,7 @@ def _differences(path: Path, model, X: np.ndarray) -> tuple[float, float, float]
         import onnxruntime as ort
     except ImportError:
         return None
-    logits = _runs.scores(model, _runs.prepare(model, X)).astype(np.float64)
+    logits = predict_scores(model, common.prepare(model.preprocess, X)).astype(np.float64)
     p = softmax_array(logits, axis=1)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got_logits, got_p = sess.run(["logits", "probabilities"], {"input": X})

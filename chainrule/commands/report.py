@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import CLIError, common
+from . import CLIError
+from . import common
 
 HELP = "write an HTML report (curves, verdict, per-class accuracy, filters, mistakes) of one or more runs"
 
