@@ -145,9 +145,9 @@ def main(argv=None) -> int:
         args.data_dir = None
     from threadpoolctl import threadpool_limits
 
-    from chainrule.ops import conv
+    from chainrule.ops import parallel
 
-    conv.set_num_threads(args.threads)   # chainrule's convolution splits examples over its own threads
+    parallel.set_num_threads(args.threads)   # chainrule's convolution splits examples over its own threads
     with threadpool_limits(limits=args.threads, user_api="blas"):
         t0 = time.perf_counter()
         res = (run_chainrule if args.framework == "chainrule" else run_torch)(args)

@@ -26,6 +26,7 @@ from .models.summary import summary  # noqa: F401
 from .solver import Solver  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
+from . import metrics  # noqa: F401
 
 __version__ = "0.1.0"
 

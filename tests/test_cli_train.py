@@ -115,11 +115,20 @@ def test_nan_in_cli_is_one_line(tmp_path, capsys):
 
 
 def test_help_everywhere(capsys):
+    from chainrule.data.transforms.spec import AUGMENTATIONS, PREPROCESSORS
+    from chainrule.optim.factory import OPTIMIZERS
+    from chainrule.optim.lr_scheduler import SPEC_FORMS
+
     for cmd in ("train", "evaluate", "predict"):
         with pytest.raises(SystemExit) as e:
             main([cmd, "--help"])
         assert e.value.code == 0
-        assert "usage: chainrule" in capsys.readouterr().out
+        text = capsys.readouterr().out
+        assert "usage: chainrule" in text
+        if cmd == "train":  # every form the parsers accept is listed
+            flat = " ".join(text.split())
+            for word in (*SPEC_FORMS, *OPTIMIZERS, *AUGMENTATIONS, *PREPROCESSORS, "inverse:K"):
+                assert word in flat, word
 
 
 def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
@@ -191,3 +200,26 @@ def test_a_bug_keeps_its_traceback_and_the_command_table_is_complete(monkeypatch
         main(["train"])
     modules = {m.name for m in pkgutil.iter_modules(commands.__path__)}
     assert set(commands.COMMANDS) == {m for m in modules if m != "common"}, "register new commands in COMMANDS"
+
+
+def test_ema_saves_the_averaged_weights(tmp_path, capsys):
+    out = tmp_path / "ema"
+    assert main(["train", "--epochs", "2", "--out", str(out), *SMALL, "--ema", "0.9"]) == 0
+    assert "EMA val acc" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert 0.0 <= cfg["results"]["ema_val_acc"] <= 1.0
+    assert main(["evaluate", str(out)]) == 0  # the saved model is the one the test accuracy was measured on
+    assert f"test accuracy {cfg['results']['test_acc']:.4f}" in capsys.readouterr().out
+    saved, trained = cr.load(out / "model.safetensors"), cr.load(out / "checkpoints" / "last.safetensors")
+    assert any(not np.array_equal(a, b) for a, b in zip(saved.state_dict().values(), trained.state_dict().values()))
+
+
+def test_ema_decay_is_lowered_for_short_runs_only():
+    import argparse
+
+    from chainrule.commands.train import ema_decay
+
+    default = argparse.Namespace(batch_size=64, epochs=30)  # 17 batches of 1077 digits, 30 epochs
+    assert ema_decay(0.98, 1077, default) == 0.98
+    short = ema_decay(0.98, 1077, argparse.Namespace(batch_size=64, epochs=1))
+    assert short < 0.98 and short ** 17 == pytest.approx(1e-3)

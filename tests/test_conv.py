@@ -133,18 +133,15 @@ def test_conv2d_rejects_bad_bias_and_padding():
 def test_conv2d_threaded_copies_match_torch(threads):
     # big enough (>= 1M column entries) that im2col/col2im split examples over threads
     torch = pytest.importorskip("torch")
-    from chainrule.ops import conv as conv_module, parallel
+    from chainrule.ops import parallel
 
     rng = np.random.default_rng(5)
     x, w = _rand((17, 8, 32, 32), rng, np.float32), _rand((6, 8, 3, 3), rng, np.float32)
-    conv_module.set_num_threads(threads)
-    try:
+    with parallel.threads(threads):
         X, Wt = cr.Tensor(x, requires_grad=True), cr.Tensor(w, requires_grad=True)
         y = conv2d(X, Wt, None, 1, 1)
         g = _rand(y.shape, rng, np.float32)
         y.backward(g)
-    finally:
-        conv_module.set_num_threads(parallel.default_num_threads())
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     yt = torch.nn.functional.conv2d(xt, wt, None, 1, 1)
     yt.backward(torch.tensor(g))
@@ -180,12 +177,9 @@ def _check_against_torch(x, w, b, stride, padding, tol, need_x=True, need_w=True
 def tiny_blocks(monkeypatch):
     """Sub-blocks of 2 examples and 2 threads even for tiny inputs, so that block
     and sub-block boundaries (and a short last sub-block) are exercised."""
-    from chainrule.ops import conv as conv_module
-
-    monkeypatch.setattr(conv_module, "_examples_per_sub_block", lambda per_example, n: min(2, n))
     from chainrule.ops import parallel
 
-    monkeypatch.setattr(conv_module, "_num_parts", lambda n, work: min(2, n))
+    monkeypatch.setattr(parallel, "examples_per_sub_block", lambda per_example, n: min(2, n))
     monkeypatch.setattr(parallel, "num_parts", lambda n, work: min(2, n))
     monkeypatch.setattr(parallel, "_num_threads", 2)
     monkeypatch.setattr(parallel, "_pool", None)
@@ -241,3 +235,57 @@ def test_conv2d_geometries_sharing_a_padded_shape():
         for stride in (1, 2):
             x = _rand((2, 2, size, size), rng)
             _check_against_torch(x, w, None, stride, pad, 1e-10)
+
+
+# ------------------------------------- every fast path against the naive loops
+# Each case names the branch it exercises; run in sub-blocks of 2 examples on 2 threads.
+PATHS = [
+    ((5, 4, 7, 6), (4, 4, 3, 3), 1, 1, True),   # wide, dx by convolution, dW as one GEMM (K = 36)
+    ((3, 2, 24, 24), (3, 2, 3, 3), 1, 1, True),  # wide, Q = 600 columns: one forward GEMM per example
+    ((5, 2, 7, 6), (3, 2, 3, 3), 1, 1, True),   # wide, dx by convolution, dW batched matmul (K = 18)
+    ((5, 1, 7, 6), (4, 1, 3, 3), 1, 1, True),   # wide, F > 2C: dx by col2im
+    ((5, 3, 6, 7), (8, 3, 3, 3), 1, 1, False),  # first layer: no dx, F > 2C (K = 27)
+    ((5, 3, 6, 7), (5, 3, 3, 3), 1, 1, False),  # no dx, F <= 2C
+    ((5, 4, 6, 5), (3, 4, 3, 3), 1, 2, True),   # padding wider than the kernel allows for by-conv
+    ((3, 4, 5, 6), (3, 4, 1, 1), 1, 2, True),   # 1x1 with padding: row pitch OW
+    ((5, 4, 9, 8), (6, 4, 3, 3), 2, 1, True),   # im2col path, stride 2
+    ((5, 4, 9, 8), (6, 4, 1, 1), 2, 0, True),   # 1x1 stride-2 projection
+    ((4, 3, 11, 9), (4, 3, 5, 3), (2, 3), (2, 1), False),  # im2col path, no dx
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, need_x", PATHS)
+def test_fast_paths_match_naive(xs, ws, stride, padding, need_x, tiny_blocks):
+    rng = np.random.default_rng(11)
+    x, w, b = _rand(xs, rng), _rand(ws, rng), _rand(ws[0], rng)
+    X, Wt, B = cr.Tensor(x, requires_grad=need_x), cr.Tensor(w, requires_grad=True), cr.Tensor(b, requires_grad=True)
+    y = conv2d(X, Wt, B, stride, padding)
+    np.testing.assert_allclose(y.data, conv2d_naive(x, w, b, stride, padding), rtol=1e-10, atol=1e-10)
+    g = _rand(y.shape, rng)
+    y.backward(g)
+    dx, dw, db = conv2d_naive_backward(g, x, w, stride, padding)
+    assert (X.grad is not None) == need_x
+    if need_x:
+        np.testing.assert_allclose(X.grad, dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(Wt.grad, dw, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(B.grad, db, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, need_x", PATHS[:4] + PATHS[6:7])
+def test_fast_paths_float32_match_torch(xs, ws, stride, padding, need_x, tiny_blocks):
+    rng = np.random.default_rng(12)
+    x, w, b = _rand(xs, rng, np.float32), _rand(ws, rng, np.float32), _rand(ws[0], rng, np.float32)
+    _check_against_torch(x, w, b, stride, padding, 1e-4, need_x=need_x)
+
+
+def test_conv_geometry_is_checked_once_and_kept():
+    from chainrule.ops.geometry import ConvGeometry, conv_geometry
+
+    g = conv_geometry((2, 3, 9, 8), (4, 3, 3, 5), (4,), stride=(2, 1), padding=(1, 2))
+    assert isinstance(g, ConvGeometry)
+    assert (g.N, g.C, g.H, g.W, g.F, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw) == (2, 3, 9, 8, 4, 3, 5, 2, 1, 1, 2)
+    assert (g.OH, g.OW) == (5, 8)
+    y = conv2d(cr.zeros(2, 3, 9, 8, requires_grad=True), cr.zeros(4, 3, 3, 5), cr.zeros(4), (2, 1), (1, 2))
+    assert y.shape == (2, 4, g.OH, g.OW)
+    with pytest.raises(ValueError, match=r"conv2d: stride must be an int or a pair"):
+        conv_geometry((2, 3, 9, 8), (4, 3, 3, 5), None, stride=(1, 2, 3))

@@ -15,20 +15,9 @@ from chainrule.data.archive import safe_extract
 from chainrule.data.cifar import read_binary_batch, read_python_batch
 from chainrule.data.idx import read_idx, write_idx
 from chainrule.data.safe_pickle import safe_load
+from tests._shared_data import shared_data
 
-
-
-def _shared_data() -> Path:
-    # the repo's sibling ../shared/data (COMMON.md); from a worktree under /work/wt/<name>
-    # it sits further up, so look in every ancestor of the repo
-    repo = Path(__file__).resolve().parents[1]
-    for d in [repo.parent, *repo.parent.parents]:
-        if (d / "shared" / "data").is_dir():
-            return d / "shared" / "data"
-    return repo.parent / "shared" / "data"
-
-
-SHARED = _shared_data()
+SHARED = shared_data()
 
 
 def _need(sub):

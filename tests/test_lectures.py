@@ -122,3 +122,10 @@ def test_architectures(tmp_path):
     assert r["bottleneck"] == (69_632, 589_824)
     assert r["big"]["vgg16"][0] == 138_357_544 and r["big"]["resnet152"][0] == 60_192_808
     assert 15.4e9 < r["big"]["vgg16"][1] < 15.6e9 and 11.3e9 < r["big"]["resnet152"][1] < 11.6e9
+
+
+def test_ensemble(tmp_path):
+    r = run("ensemble", tmp_path)
+    assert len(r["members"]) == 3 and all(0.5 < a <= 1 for a in r["members"])
+    assert r["gain_over_mean"] > 0                       # the average of probabilities beats the average member
+    assert r["ensemble"] == pytest.approx(r["gain_over_best"] + max(r["members"]))

@@ -1,22 +1,11 @@
 """examples/transfer.py at a small scale on the real Fashion-MNIST and MNIST files."""
 import importlib.util
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests._shared_data import ROOT, shared_data
 
-
-def _shared_data() -> Path:
-    # The repo's sibling ../shared/data (COMMON.md); from a worktree (../wt/NAME) it sits
-    # further up, so look in every ancestor.
-    for d in [ROOT.parent, *ROOT.parent.parents]:
-        if (d / "shared" / "data").is_dir():
-            return d / "shared" / "data"
-    return ROOT.parent / "shared" / "data"
-
-
-DATA = _shared_data()
+DATA = shared_data()
 
 
 def _example():

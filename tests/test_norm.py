@@ -124,13 +124,11 @@ def test_batch_norm_in_chunks_and_threads_matches_torch(shape, dtype, tol, monke
     # one example per chunk and 2 threads even for tiny inputs: chunk and block
     # boundaries (and an odd number of examples) are exercised
     torch = pytest.importorskip("torch")
-    from chainrule.ops import conv as conv_module
     from chainrule.ops import norm as norm_module
 
     monkeypatch.setattr(norm_module, "_CHUNK_BYTES", 1)
     from chainrule.ops import parallel
 
-    monkeypatch.setattr(conv_module, "_num_parts", lambda n, work: min(2, n))
     monkeypatch.setattr(parallel, "num_parts", lambda n, work: min(2, n))
     monkeypatch.setattr(parallel, "_num_threads", 2)
     monkeypatch.setattr(parallel, "_pool", None)

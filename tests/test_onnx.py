@@ -112,12 +112,13 @@ def _calibrate(model, bns, x):
     model.eval()
 
 
-def _zoo_model(name):
+def _zoo_model(name, **extra):
     """A zoo model for 10 classes at a small input, and an input batch of 7."""
     from chainrule.models import registry
 
     params = inspect.signature(registry._MODELS[name]).parameters
     kw = {"num_classes": 10} if "num_classes" in params else {}
+    kw.update(extra)
     rng = np.random.default_rng(0)
     if "input_dim" in params:
         kw["input_dim"] = 12
@@ -144,6 +145,29 @@ def test_zoo_model_exports_and_matches(name):
     ref = _reference(model, x)
     assert np.abs(ref).max() > 1e-2 and np.ptp(ref, axis=0).max() > 1e-3, "a degenerate test model"
     _assert_exports(model, x)
+
+
+@pytest.mark.parametrize("name, extra", [("googlenet", {"transform_input": True, "aux_logits": True}),
+                                         ("resnet20", {"shortcut": "B"}), ("lenet5", {"pad_input": True})])
+def test_zoo_variants_export_and_match(name, extra):
+    model, x = _zoo_model(name, **extra)
+    if extra.get("pad_input"):
+        x = x[:, :, 2:-2, 2:-2].copy()  # 28x28 digits, padded inside the model
+    _assert_exports(model, x)
+
+
+def test_ensemble_exports_and_matches():
+    import warnings
+
+    rng = np.random.default_rng(4)
+    members = [cr.models.small_cnn(channels=(4, 8, 8)), cr.models.three_layer_convnet(1, 4, 3, 16, input_size=8)]
+    for m in members:
+        _fill(m, rng)
+    model = cr.models.Ensemble(members, weights=[0.3, 0.7])
+    x = rng.standard_normal((7, 1, 8, 8)).astype(np.float32)
+    with warnings.catch_warnings():  # its log-sum-exp shift is a constant made from .data (see docs/onnx.md)
+        warnings.simplefilter("ignore", cr.onnx.TracerWarning)
+        _assert_exports(model, x)
 
 
 # ------------------------------------------------------------ every layer
@@ -241,6 +265,34 @@ def test_graph_names_batch_axis_and_restored_mode():
     onnx.checker.check_model(static)
 
 
+def test_several_outputs_and_weights_in_a_side_file(tmp_path, monkeypatch):
+    """A model with two outputs; and a model past the protobuf limit (made tiny here) keeps its
+    weights in PATH.data next to the file, which onnxruntime reads."""
+    pytest.importorskip("onnx")
+    import chainrule.onnx.exporter as ex
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 300)  # a weight over onnx's 1 KB threshold for the side file
+
+        def forward(self, x):
+            h = self.fc(x)
+            return h, cr.relu(h).sum(axis=1)
+
+    model = Two()
+    x = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32)
+    monkeypatch.setattr(ex, "_PROTOBUF_LIMIT", 100_000_000 + 10)
+    path = cr.onnx.export(model, x[:1], tmp_path / "two.onnx")
+    assert (tmp_path / "two.onnx.data").is_file()
+    sess = _session(str(path))
+    assert [o.name for o in sess.get_outputs()] == ["output_0", "output_1"]
+    a, b = sess.run(None, {"input": x})
+    ref_a, ref_b = (t.data for t in model(cr.tensor(x)))
+    np.testing.assert_allclose(a, ref_a, atol=ATOL)
+    np.testing.assert_allclose(b, ref_b, atol=ATOL)
+
+
 # ------------------------------------------------------------------ errors
 class Mystery(cr.Function):
     @staticmethod
@@ -271,7 +323,8 @@ def test_dynamic_batch_impossible_is_explained():
         def forward(self, x):
             return x.reshape(1, -1)
 
-    with pytest.raises(cr.onnx.ExportError, match=r"op Reshape in the model's own forward \(MixesBatch\).*dynamic_batch=False"):
+    with pytest.raises(cr.onnx.ExportError,
+                       match=r"op Reshape in the model's own forward \(MixesBatch\).*dynamic_batch=False"):
         cr.onnx.to_onnx(MixesBatch(), np.ones((2, 3), np.float32))
     cr.onnx.to_onnx(MixesBatch(), np.ones((2, 3), np.float32), dynamic_batch=False)
 
@@ -285,6 +338,17 @@ def test_where_with_a_batch_sized_constant_is_explained():
 
     with pytest.raises(cr.onnx.ExportError, match=r"op Where in the model's own forward \(Masked\).*where"):
         cr.onnx.to_onnx(Masked(), np.ones((2, 3), np.float32))
+
+
+def test_a_constant_made_from_the_input_is_warned_about():
+    pytest.importorskip("onnx")
+
+    class Centred(nn.Module):
+        def forward(self, x):
+            return x - cr.Tensor(x.data.mean(axis=0))  # .data: no graph, the example's mean is baked in
+
+    with pytest.warns(cr.onnx.TracerWarning, match=r"own forward \(Centred\).*constant tensor of shape \(3,\)"):
+        cr.onnx.to_onnx(Centred(), np.ones((2, 3), np.float32))
 
 
 def test_missing_onnx_names_the_install(monkeypatch, tmp_path):
@@ -340,9 +404,10 @@ def digits_run(tmp_path_factory):
 
 def test_exported_run_gives_predicts_probabilities(digits_run, tmp_path, capsys):
     onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
     from chainrule.commands import common
-    from chainrule.metrics import predict_scores
     from chainrule.commands.predict import load_image
+    from chainrule.metrics import predict_scores
     from PIL import Image
 
     out = tmp_path / "digits.onnx"
@@ -378,11 +443,19 @@ def test_exported_run_gives_predicts_probabilities(digits_run, tmp_path, capsys)
     assert f"{model.classes[top]} ({probs[0, top]:.3f})" in capsys.readouterr().out
 
 
-def test_export_command_default_path_and_errors(digits_run, tmp_path, capsys):
+def test_export_command_default_path_and_errors(digits_run, tmp_path, capsys, monkeypatch):
     pytest.importorskip("onnx")
     assert main(["export", str(digits_run)]) == 0
     assert (digits_run / "model.onnx").is_file()
+    model_file = tmp_path / "m.safetensors"  # a model file instead of a run folder: m.onnx beside it
+    model_file.write_bytes((digits_run / "model.safetensors").read_bytes())
+    assert main(["export", str(model_file), "--static-batch", "--opset", "18"]) == 0
+    assert (tmp_path / "m.onnx").is_file()
     capsys.readouterr()
     assert main(["export", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert main(["export", str(digits_run), "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "chainrule[onnx]"' in err and len(err.strip().splitlines()) == 1

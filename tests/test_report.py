@@ -113,7 +113,7 @@ def test_sections_and_numbers_of_one_run(runs, one):
     assert pct(res["test_acc"]) in words and pct(res["best_val_acc"]) in words
     assert f"best val accuracy (epoch {res['best_epoch']})" in words
     data_rows = dict((r[0], r[1]) for r in page.rows["run-1-data"])
-    assert data_rows["train examples"] == "200" and data_rows["val examples"] == "180"
+    assert data_rows["train examples"] == "200" and data_rows["val examples"] == "360"
     assert data_rows["test examples"] == "360"
     config_rows = dict((r[0], r[1]) for r in page.rows["run-1-config"])
     assert config_rows["lr"] == "0.01" and config_rows["model"] == "small_cnn"

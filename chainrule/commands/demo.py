@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+import chainrule as cr
+
 HELP = "print the forward values and gradients of the lecture's two worked backprop examples"
 
 
@@ -11,8 +13,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import chainrule as cr
-
     # Example 1: f(x, y, z) = (x + y) z at x=-2, y=5, z=-4
     x, y, z = (cr.tensor(v, requires_grad=True, dtype="float64") for v in (-2.0, 5.0, -4.0))
     q = x + y

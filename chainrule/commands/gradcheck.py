@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..diagnostics.gradcheck_suite import CASES, TOLERANCE, format_table, run_gradchecks
+
 HELP = "gradient-check every layer, loss and core op on tiny float64 inputs (exit 0 if all pass)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..diagnostics.gradcheck_suite import TOLERANCE
-
     p.add_argument("--only", default=None, metavar="GLOB",
                    help="check only the cases whose name matches, e.g. 'Conv*' or '*loss*'")
     p.add_argument("--tol", type=float, default=TOLERANCE,
@@ -18,8 +18,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..diagnostics.gradcheck_suite import CASES, format_table, run_gradchecks
-
     if args.list:
         for c in CASES:
             print(f"{c.kind:<6} {c.name}")

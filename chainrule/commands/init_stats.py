@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..diagnostics.init_experiment import init_experiment
 from . import CLIError
 
 HELP = "activation statistics of a deep tanh/ReLU net per initialisation (the lecture's experiment)"
@@ -23,8 +24,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..diagnostics.init_experiment import init_experiment
-
     for name in ("layers", "width", "batch"):
         if getattr(args, name) < 1:
             raise CLIError(f"--{name} must be at least 1, got {getattr(args, name)}")

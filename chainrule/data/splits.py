@@ -4,7 +4,7 @@ Every loader in `chainrule.data` returns one. It is also a read-only mapping
 over the six arrays, so CS231n-style code keeps working:
 
     data = cr.data.load_digits()
-    data.X_train.shape          # (1257, 1, 8, 8)
+    data.X_train.shape          # (1077, 1, 8, 8)
     data["y_val"]               # the same as data.y_val
     Solver(model, data)         # anything that takes the CS231n dict
     f(**data)                   # X_train=..., y_train=..., ..., y_test=...

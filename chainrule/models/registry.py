@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import nn
+
 _MODELS: dict[str, Callable[..., Any]] = {}
 
 
@@ -57,8 +59,6 @@ def build_for(name: str, data: Any, *, input_shape: tuple[int, ...] | None = Non
     num_classes it takes; a builder taking input_dim (an MLP: two_layer_net, fc_net)
     gets an nn.Flatten in front, so it eats images too.
     """
-    from .. import nn
-
     builder = get_builder(name)
     shape = tuple(int(s) for s in (input_shape if input_shape is not None else np.shape(data["X_train"])[1:]))
     params = inspect.signature(builder).parameters

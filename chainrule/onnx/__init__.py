@@ -10,8 +10,8 @@ predict` come out. See docs/onnx.md.
 
 Needs the `onnx` package (`pip install "chainrule[onnx]"`), imported on first use.
 """
-from .errors import ExportError, UnsupportedOpError  # noqa: F401
-from .export import export, to_onnx  # noqa: F401
+from .errors import ExportError, TracerWarning, UnsupportedOpError  # noqa: F401
+from .exporter import export, to_onnx  # noqa: F401
 from .converters import supported_ops  # noqa: F401
 
-__all__ = ["export", "to_onnx", "supported_ops", "ExportError", "UnsupportedOpError"]
+__all__ = ["export", "to_onnx", "supported_ops", "ExportError", "UnsupportedOpError", "TracerWarning"]

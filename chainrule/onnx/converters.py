@@ -4,7 +4,7 @@ A converter is `fn(g, args, out) -> name`: `g` the GraphBuilder, `args` the
 positional arguments the op was applied to (as `Node.inputs` records them),
 `out` the traced output tensor (its shape and dtype). It returns the ONNX
 name of the output and may set its batch axis with `g.bind`; by default the
-output keeps the batch axis of its first batched input (aligned from the right).
+output keeps the batch axis of its first batched input (`default_batch`).
 """
 from __future__ import annotations
 
@@ -37,12 +37,23 @@ def supported_ops() -> list[str]:
     return sorted(CONVERTERS)
 
 
+def default_batch(g, args, out: Tensor) -> int | None:
+    """The batch axis an op's output keeps unless its converter says otherwise: that of its
+    first batched tensor argument, aligned from the right as in broadcasting."""
+    for a in args:
+        axis = g.batch_axis(a) if isinstance(a, Tensor) else None
+        if axis is not None:
+            new = axis + out.ndim - a.ndim
+            return new if 0 <= new < out.ndim else None
+    return None
+
+
 def _shape(v: Any) -> tuple[int, ...]:
     return tuple(np.shape(v.data if isinstance(v, Tensor) else v))
 
 
 # ------------------------------------------------------------ elementwise
-_SAME = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Maximum": "Max", "Minimum": "Min",
+_SAME = {"Sub": "Sub", "Mul": "Mul", "Div": "Div", "Maximum": "Max", "Minimum": "Min",
          "Neg": "Neg", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Abs": "Abs", "ReLU": "Relu",
          "Sigmoid": "Sigmoid", "Tanh": "Tanh"}
 
@@ -97,20 +108,11 @@ def _clip(g, args, out):
 @converter("Where")
 def _where(g, args, out):
     cond, a, b = args
-    batch = _default_batch_of(g, (a, b), out)
+    batch = default_batch(g, (a, b), out)
     if batch is not None and np.ndim(cond) >= out.ndim - batch and np.shape(cond)[batch - out.ndim] != 1:
         raise ExportError("the condition of where() is a constant with the example's batch size; "
                           "export with dynamic_batch=False")
     return g.node("Where", [g.const(np.asarray(cond, dtype=bool), "condition"), g.value(a), g.value(b)])
-
-
-def _default_batch_of(g, args, out: Tensor) -> int | None:
-    """The output's batch axis from its first batched tensor argument (right-aligned)."""
-    for a in args:
-        axis = g.batch_axis(a) if isinstance(a, Tensor) else None
-        if axis is not None:
-            return axis + out.ndim - a.ndim
-    return None
 
 
 @converter("Cast")

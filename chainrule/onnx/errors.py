@@ -14,6 +14,10 @@ class UnsupportedOpError(ExportError, NotImplementedError):
     """A recorded op has no ONNX converter; the message names the op and the module that ran it."""
 
 
+class TracerWarning(UserWarning):
+    """Something the trace stored as it was for the example input (as torch.jit's TracerWarning)."""
+
+
 def require_onnx() -> Any:
     """The `onnx` module, or an ImportError that says how to install it."""
     try:

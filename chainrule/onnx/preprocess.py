@@ -7,8 +7,7 @@ in float32, written here with the same operations in the same order:
     PerChannelNormalize  (x - mean) / std                           per channel
     PCAWhiten            ((flat(x) - mean) @ components.T) * scale  [@ components, reshaped, if zca]
 
-Their arrays are read through `state_dict()` (the saved form), so attribute
-renames inside the classes do not matter here.
+Their fitted arrays are read through `state_dict()` (mean_, std_, components_, scale_).
 """
 from __future__ import annotations
 
@@ -40,10 +39,10 @@ def add_preprocess(g: GraphBuilder, pre: Any, x: str, image_shape: tuple[int, ..
     g.scope = "preprocess"
     try:
         if kind == "MeanImage":
-            return g.node("Sub", [x, g.const(_array(state, "mean_", "mean"), "mean")])
+            return g.node("Sub", [x, g.const(_array(state, "mean_"), "mean")])
         if kind == "PerChannelNormalize":
-            mean = _array(state, "mean_", "mean").reshape(1, -1, 1, 1)
-            std = _array(state, "std_", "std").reshape(1, -1, 1, 1)
+            mean = _array(state, "mean_").reshape(1, -1, 1, 1)
+            std = _array(state, "std_").reshape(1, -1, 1, 1)
             return g.node("Div", [g.node("Sub", [x, g.const(mean, "mean")]), g.const(std, "std")])
         if kind == "PCAWhiten":
             return _pca(g, state, cfg, x, image_shape)
@@ -54,11 +53,11 @@ def add_preprocess(g: GraphBuilder, pre: Any, x: str, image_shape: tuple[int, ..
 
 
 def _pca(g: GraphBuilder, state: dict, cfg: dict, x: str, image_shape: tuple[int, ...]) -> str:
-    comps = _array(state, "components_", "components")  # (k, D)
+    comps = _array(state, "components_")  # (k, D)
     flat = g.node("Reshape", [x, g.ints([-1, comps.shape[1]])])
-    z = g.node("MatMul", [g.node("Sub", [flat, g.const(_array(state, "mean_", "mean"), "mean")]),
+    z = g.node("MatMul", [g.node("Sub", [flat, g.const(_array(state, "mean_"), "mean")]),
                           g.const(np.ascontiguousarray(comps.T), "components_T")])
-    z = g.node("Mul", [z, g.const(_array(state, "scale_", "scale"), "scale")])
+    z = g.node("Mul", [z, g.const(_array(state, "scale_"), "scale")])
     if not cfg.get("zca"):
         return z
     back = g.node("MatMul", [z, g.const(comps, "components")])

@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import warnings
+
 import numpy as np
 
 from ..autograd import enable_grad
 from ..nn.module import Module
 from ..tensor import Tensor
-from .errors import ExportError
+from .errors import ExportError, TracerWarning
 
 
 @dataclass
@@ -119,4 +121,19 @@ def trace(model: Module, example: np.ndarray) -> Trace:
                           "does forward detach, or call .numpy()/.data?)")
     names = {id(p): k for k, p in model.named_parameters()}
     names.update({id(b): k for k, b in model.named_buffers() if b is not None})
-    return Trace(x, outputs, nodes, owner, modules, names)
+    tr = Trace(x, outputs, nodes, owner, modules, names)
+    _warn_constants(tr)
+    return tr
+
+
+def _warn_constants(tr: Trace) -> None:
+    """Tensors made inside forward without a graph (not parameters, not the input) are stored
+    as they were for the example: wrong if they came from the input's values (e.g. `.data`)."""
+    for t in tr.nodes:
+        for a in _parents(t):
+            if a.grad_fn is None and a is not tr.input and id(a) not in tr.names and a.data.size > 1:
+                warnings.warn(f"{tr.where(t)}: a constant tensor of shape {a.shape}, made in forward, is stored "
+                              "in the graph with its values for the example input; if it was computed from the "
+                              "input (e.g. through .data), the exported model is wrong for other inputs",
+                              TracerWarning, stacklevel=3)
+                return

@@ -10,13 +10,17 @@ GEMMs. Each block runs with single-threaded BLAS: on 2 cores a small
     with cr.ops.parallel.threads(1):     # temporarily
         ...
     parallel.blocks(fn, n, work)         # fn(i, lo, hi) over blocks of n examples
+    parallel.block_sums(fn, n, work)     # the same, summing what each block returns
 
 Scratch arrays live in `buffers`, a small cache keyed by (tag, shape, dtype):
 a fresh multi-MB array costs a page fault per 4 KiB page on every call.
+Inside a block, `sub_blocks` walks the examples a few at a time so that their
+temporaries (`scratch`, one flat buffer per thread) stay in the cache.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +29,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 __all__ = ["buffers", "set_num_threads", "get_num_threads", "threads", "single_threaded_blas",
-           "num_parts", "blocks"]
+           "num_parts", "blocks", "block_sums", "scratch", "piece", "padded",
+           "examples_per_sub_block", "sub_blocks"]
 
 
 # ------------------------------------------------------------ buffer cache
@@ -61,6 +66,32 @@ class BufferCache:
 
 
 buffers = BufferCache()
+
+
+def scratch(tag: str, parts: int, size: int, dtype) -> list[np.ndarray]:
+    """One flat scratch buffer of `size` elements per block (thread); take arrays from it with `piece`."""
+    return [buffers.get(f"{tag}.{i}", (size,), dtype) for i in range(parts)]
+
+
+def piece(flat: np.ndarray, *shape: int) -> np.ndarray:
+    """A C-contiguous array of `shape` at the start of `flat` (so a short last sub-block fits too)."""
+    return flat[:int(np.prod(shape))].reshape(shape)
+
+
+def padded(x: np.ndarray, ph: int, pw: int, tag: str, extra_rows: int = 0,
+           width: int | None = None) -> np.ndarray:
+    """x: (N, C, H, W) zero-padded by (ph, pw), plus `extra_rows` zero rows at the bottom,
+    in a cached buffer (N, C, H + 2*ph + extra_rows, width); `width` (default W + 2*pw)
+    may cut the right padding short. The border stays zero because only the interior
+    is ever written; the padding is part of the key, since two geometries can share a
+    padded shape. A scratch array: never return it from an op or save it for backward."""
+    N, C, H, W = x.shape
+    width = W + 2 * pw if width is None else width
+    if ph == 0 and pw == 0 and extra_rows == 0 and width == W:
+        return x
+    xp = buffers.get(f"{tag}.{ph}.{pw}", (N, C, H + 2 * ph + extra_rows, width), x.dtype, zero=True)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    return xp
 
 
 # ------------------------------------------------------------------ threads
@@ -107,6 +138,20 @@ def threads(n: int) -> Iterator[None]:
         set_num_threads(before)
 
 
+CACHE_BYTES = 1 << 22  # temporaries of one sub-block: 4 MiB, so that they stay in the L2/L3 cache
+
+
+def examples_per_sub_block(bytes_per_example: int, n: int) -> int:
+    """How many examples' temporaries fit in CACHE_BYTES (at least 1, at most n)."""
+    return max(1, min(n, CACHE_BYTES // max(1, bytes_per_example)))
+
+
+def sub_blocks(lo: int, hi: int, step: int) -> Iterator[tuple[int, int]]:
+    """(s, e) runs of at most `step` examples covering lo:hi."""
+    for s in range(lo, hi, step):
+        yield s, min(s + step, hi)
+
+
 def single_threaded_blas():
     """Context in which BLAS runs on the calling thread only (threadpoolctl)."""
     global _blas
@@ -141,3 +186,19 @@ def blocks(fn: Callable[[int, int, int], None], n: int, work: int) -> None:
         futures = [_pool.submit(fn, i, lo, hi) for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
         for f in futures:
             f.result()
+
+
+def block_sums(fn: Callable[[int, int, int], tuple], n: int, work: int) -> tuple:
+    """Run fn(i, lo, hi) over blocks as `blocks` does; fn returns a tuple of partial sums
+    (arrays, or None for a sum it does not compute) and this returns their sums over the
+    blocks, in block order (so the result does not depend on which thread finished first).
+    This is how a gradient that every example adds to (a weight's) is reduced."""
+    parts: dict = {}
+
+    def run(i: int, lo: int, hi: int) -> None:
+        parts[i] = fn(i, lo, hi)
+
+    blocks(run, n, work)
+    ordered = [parts[i] for i in sorted(parts)]
+    return tuple(None if terms[0] is None else functools.reduce(np.add, terms)
+                 for terms in zip(*ordered))

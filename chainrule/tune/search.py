@@ -23,6 +23,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ..rng import get_rng_state, manual_seed, set_rng_state
 from . import storage as _storage
 from .report import SearchResult, format_table, is_surplus, rank_trials, trial_row
 from .samplers import grid_for, grid_size, make_pruner, make_sampler
@@ -84,8 +85,6 @@ class _TrialRunner:
         if self.cfg.seed_chainrule:
             # Objectives drawing from chainrule's generator (weight init, shuffling) become
             # reproducible per trial, whichever worker runs the trial.
-            from chainrule.rng import manual_seed
-
             manual_seed(seed)
         return call_objective(self.cfg.objective, TuneTrial(trial, params, seed))
 
@@ -111,8 +110,6 @@ def run_worker(study: optuna.Study, cfg: _Config, worker: int = 0) -> list[int]:
             print(progress_line(t, st.study_name, worker), flush=True)
 
     budget = cfg.budget()
-    from chainrule.rng import get_rng_state, set_rng_state
-
     rng_state = get_rng_state()  # trials reseed chainrule's generator; give the caller theirs back
     # ERROR: also hides Optuna's warning for the (expected) surplus trial; real objective
     # errors still propagate as exceptions.

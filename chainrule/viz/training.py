@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..diagnostics.stats import layer_activations
 from ..metrics import param_dtype, predict_scores
+from ..nn.conv import Conv2d
 from .classifiers import save_figure
 
 __all__ = ["smooth", "plot_training_curves", "filter_grid", "plot_first_layer_filters",
@@ -126,8 +127,6 @@ def filter_grid(weights: np.ndarray, pad: int = 1, pad_value: float = np.nan) ->
 
 def first_layer_weights(model: Any) -> np.ndarray | None:
     """The weights of the first Conv2d of a model (F, C, KH, KW), or None if it has none."""
-    from ..nn.conv import Conv2d
-
     for m in model.modules():
         if isinstance(m, Conv2d):
             return np.asarray(m.weight.data)

@@ -11,24 +11,13 @@ import numpy as np
 from ..nn.module import Module
 from ..tensor import Tensor
 from .builder import GraphBuilder
-from .converters import CONVERTERS, supported_ops
+from .converters import CONVERTERS, default_batch, supported_ops
 from .errors import ExportError, UnsupportedOpError, require_onnx
 from .preprocess import add_preprocess
 from .trace import Trace, trace
 
 MIN_OPSET = 13  # Softmax over one axis, Squeeze/Unsqueeze axes as inputs
 _PROTOBUF_LIMIT = 2_000_000_000  # bytes: models near it keep their weights in a side file
-
-
-def _default_batch(g: GraphBuilder, t: Tensor) -> int | None:
-    """An op that does not say otherwise keeps the batch axis of its first batched input,
-    aligned from the right as in broadcasting."""
-    for a in t.grad_fn.inputs:
-        axis = g.batch_axis(a) if isinstance(a, Tensor) else None
-        if axis is not None:
-            new = axis + t.ndim - a.ndim
-            return new if 0 <= new < t.ndim else None
-    return None
 
 
 def _convert(g: GraphBuilder, tr: Trace) -> None:
@@ -45,7 +34,7 @@ def _convert(g: GraphBuilder, tr: Trace) -> None:
         except ExportError as e:
             raise type(e)(f"cannot export op {op} in {tr.where(t)} to ONNX: {e}") from None
         if id(t) not in g.names:
-            g.bind(t, name, _default_batch(g, t))
+            g.bind(t, name, default_batch(g, t.grad_fn.inputs, t))
     g.scope = ""
 
 
@@ -78,6 +67,59 @@ def _value_info(onnx: Any, name: str, dtype: Any, shape: Sequence[int], batch: i
     return onnx.helper.make_tensor_value_info(name, onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), dims)
 
 
+def _example(example_input: Any) -> np.ndarray:
+    raw = np.asarray(example_input.data if isinstance(example_input, Tensor) else example_input)
+    if raw.ndim < 1 or raw.shape[0] < 1:
+        raise ValueError(f"example_input must be a batch (N, ...) with N >= 1, got shape {raw.shape}")
+    if raw.dtype.kind not in "fiub":
+        raise ValueError(f"example_input must be numeric, got dtype {raw.dtype}")
+    return raw
+
+
+def _head(g: GraphBuilder, tr: Trace, input_name: str, in_dtype: Any, preprocess: Any,
+          image_shape: tuple[int, ...]) -> None:
+    """The graph input, cast to float32 (raw uint8 images) and preprocessed, becomes the traced input."""
+    g.fresh(input_name)
+    head = input_name
+    if in_dtype == np.uint8:
+        head = g.node("Cast", [head], to=g.onnx.TensorProto.FLOAT)
+    if preprocess is not None:
+        head = add_preprocess(g, preprocess, head, image_shape)
+    g.bind(tr.input, head, 0 if g.dynamic_batch else None)
+
+
+def _outputs(g: GraphBuilder, tr: Trace, names: list[str], probabilities: bool) -> list[tuple]:
+    """Name the model's outputs, add "probabilities" for an (N, K) output; (name, shape, batch axis) each."""
+    outs = []
+    for t, name in zip(tr.outputs, names):
+        g.fresh(name)
+        _rename(g, g.value(t), name)
+        outs.append((name, t.shape, g.batch.get(name, g.batch_axis(t))))
+    if probabilities and len(tr.outputs) == 1 and tr.outputs[0].ndim == 2 and "probabilities" not in names:
+        g.fresh("probabilities")
+        g.nodes.append(g.onnx.helper.make_node("Softmax", [names[0]], ["probabilities"], axis=1,
+                                               name=g.fresh("probabilities/Softmax")))
+        outs.append(("probabilities", tr.outputs[0].shape, outs[0][2]))
+    return outs
+
+
+def _model(g: GraphBuilder, name: str, inputs: list, outputs: list, metadata: dict[str, Any] | None) -> Any:
+    onnx = g.onnx
+    graph = onnx.helper.make_graph(
+        g.nodes, name, inputs, outputs,
+        [onnx.numpy_helper.from_array(np.ascontiguousarray(a), k) for k, a in g.initializers.items()])
+    opsets = [onnx.helper.make_opsetid("", g.opset)]
+    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="chainrule")
+    proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)  # the oldest that reads this opset
+    from .. import __version__
+
+    proto.producer_version = __version__
+    if metadata:
+        onnx.helper.set_model_props(proto, {str(k): v if isinstance(v, str) else json.dumps(v)
+                                            for k, v in metadata.items()})
+    return proto
+
+
 def to_onnx(model: Module, example_input: Any, opset: int = 17, dynamic_batch: bool = True, *,
             preprocess: Any = None, probabilities: bool = True, input_name: str = "input",
             output_names: Sequence[str] | None = None, metadata: dict[str, Any] | None = None,
@@ -89,54 +131,21 @@ def to_onnx(model: Module, example_input: Any, opset: int = 17, dynamic_batch: b
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= int(opset) <= newest:
         raise ValueError(f"opset must be between {MIN_OPSET} and {newest} (this onnx package's newest), got {opset}")
-    raw = np.asarray(example_input.data if isinstance(example_input, Tensor) else example_input)
-    if raw.ndim < 1 or raw.shape[0] < 1:
-        raise ValueError(f"example_input must be a batch (N, ...) with N >= 1, got shape {raw.shape}")
-    if raw.dtype.kind not in "fiub":
-        raise ValueError(f"example_input must be numeric, got dtype {raw.dtype}")
-    x = np.asarray(preprocess(raw), np.float32) if preprocess is not None else raw.astype(np.float32)
-    tr = trace(model, x)
+    raw = _example(example_input)
+    tr = trace(model, np.asarray(preprocess(raw), np.float32) if preprocess is not None else raw)
 
     g = GraphBuilder(onnx, int(opset), dynamic_batch)
     g.keys = tr.names
     in_dtype = np.uint8 if raw.dtype == np.uint8 else np.float32  # raw uint8 images stay uint8
-    g.fresh(input_name)
-    head = input_name
-    if in_dtype == np.uint8:
-        head = g.node("Cast", [head], to=onnx.TensorProto.FLOAT)
-    if preprocess is not None:
-        head = add_preprocess(g, preprocess, head, raw.shape[1:])
-    g.bind(tr.input, head, 0 if dynamic_batch else None)
+    _head(g, tr, input_name, in_dtype, preprocess, raw.shape[1:])
     _convert(g, tr)
-
-    names = _output_names(len(tr.outputs), output_names)
-    outs = []
-    for t, name in zip(tr.outputs, names):
-        g.fresh(name)
-        _rename(g, g.value(t), name)
-        outs.append((name, t.shape, g.batch.get(name, g.batch_axis(t))))
-    if probabilities and len(tr.outputs) == 1 and tr.outputs[0].ndim == 2 and "probabilities" not in names:
-        g.fresh("probabilities")
-        g.nodes.append(onnx.helper.make_node("Softmax", [names[0]], ["probabilities"], axis=1,
-                                             name=g.fresh("probabilities/Softmax")))
-        outs.append(("probabilities", tr.outputs[0].shape, outs[0][2]))
+    outs = _outputs(g, tr, _output_names(len(tr.outputs), output_names), probabilities)
     g.prune([n for n, _, _ in outs])
 
-    graph = onnx.helper.make_graph(
-        g.nodes, type(model).__name__,
-        [_value_info(onnx, input_name, in_dtype, raw.shape, 0 if dynamic_batch else None)],
-        [_value_info(onnx, n, np.float32, s, b if dynamic_batch else None) for n, s, b in outs],
-        [onnx.numpy_helper.from_array(np.ascontiguousarray(a), k) for k, a in g.initializers.items()],
-    )
-    opsets = [onnx.helper.make_opsetid("", int(opset))]
-    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="chainrule")
-    proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)
-    from .. import __version__
-
-    proto.producer_version = __version__
-    if metadata:
-        onnx.helper.set_model_props(proto, {str(k): v if isinstance(v, str) else json.dumps(v)
-                                            for k, v in metadata.items()})
+    batch = 0 if dynamic_batch else None
+    proto = _model(g, type(model).__name__, [_value_info(onnx, input_name, in_dtype, raw.shape, batch)],
+                   [_value_info(onnx, n, np.float32, s, b if dynamic_batch else None) for n, s, b in outs],
+                   metadata)
     if check and not _too_big(onnx, proto):
         onnx.checker.check_model(proto, full_check=True)
     return proto

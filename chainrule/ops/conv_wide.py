@@ -1,0 +1,229 @@
+"""Stride-1 convolution on "wide rows": im2col and col2im become contiguous copies.
+
+Lay each padded channel out flat with a row pitch Wq: xf[n, c, r*Wq + pw + j] =
+x[n, c, r - ph, j], zero elsewhere (Hp rows plus one zero row, so the reads below
+stay inside the buffer). For stride 1 the window offset (kh, kw) of output pixel
+(oh, ow) reads
+
+    xpad[n, c, oh + kh, ow + kw] = xf[n, c, q + kh*Wq + kw],   q = oh*Wq + ow.
+
+A read past a row's end lands in the next row's left padding, so the right
+padding can share it: Wq = max(W + pw, OW) suffices (not W + 2*pw). Compute the
+output on a grid of Q = OH*Wq positions per example, Wq - OW of each row being
+junk that is dropped at the end: then row (c, kh, kw) of the columns is ONE
+contiguous slice xf[n, c, kh*Wq + kw : kh*Wq + kw + Q]
+
+    cols[(c, kh, kw), n, q] = xf[n, c, q + kh*Wq + kw]        (C*KH*KW, n*Q)
+    out_wide[:, n, :] = W2 @ cols                              (F, n*Q)
+
+and col2im is KH*KW adds of (n, C, Q) blocks at flat offsets kh*Wq + kw,
+instead of KH*KW*C*OH short rows of OW values. Backward feeds dout on the same
+wide grid with ZERO junk columns, so they add nothing to dW or dx. The price
+is Wq/OW times the GEMM columns (3% for 32x32, 6% for 16x16 with padding 1).
+
+The n examples of a sub-block sit side by side in the columns, so each
+product is ONE GEMM with n*Q columns: with 16-64 channels and small images a
+single example's GEMM, e.g. (64 x 576) @ (576 x 72), is too small to run near
+BLAS peak. Forward keeps one GEMM per example from Q = 512 columns on (32x32
+images), where the side-by-side layout's transposing copies cost more than
+the bigger GEMM gains.
+dW^T = cols @ dout^T takes dout side by side too, (F, n*Q), a copy 1/KH/KW
+the size of the columns.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import parallel
+from .conv_im2col import add_weight_grad
+from .geometry import ConvGeometry
+
+__all__ = ["row_pitch", "wide_im2col", "wide_col2im", "conv", "forward", "backward",
+           "backward_by_conv", "can_backward_by_conv"]
+
+
+def row_pitch(g: ConvGeometry) -> int:
+    """Wq: the right padding shares the next row's left padding."""
+    return max(g.W + g.pw, g.OW)
+
+
+def wide_im2col(xf: np.ndarray, KH: int, KW: int, Wq: int, Q: int, out: np.ndarray,
+                side_by_side: bool = True) -> np.ndarray:
+    """cols[(c, kh, kw), n, q] = xf[n, c, q + kh*Wq + kw]: xf (n, C, L) -> out (C*KH*KW, n*Q),
+    one copy of a strided view whose innermost axis is contiguous. With
+    side_by_side=False, one matrix per example instead: out (n, C*KH*KW, Q)."""
+    n, C, _ = xf.shape
+    s0, s1, s2 = xf.strides
+    view = as_strided(xf, (n, C, KH, KW, Q), (s0, s1, Wq * s2, s2, s2), writeable=False)
+    if side_by_side:
+        np.copyto(out.reshape(C, KH, KW, n, Q).transpose(3, 0, 1, 2, 4), view)
+    else:
+        np.copyto(out.reshape(n, C, KH, KW, Q), view)
+    return out
+
+
+def wide_col2im(dcols: np.ndarray, dxf: np.ndarray, KH: int, KW: int, Wq: int, Q: int) -> np.ndarray:
+    """Adjoint of wide_im2col: dxf[n, c, q + kh*Wq + kw] += dcols[(c, kh, kw), n, q];
+    dcols: (C*KH*KW, n*Q), dxf: (n, C, L)."""
+    n, C, _ = dxf.shape
+    d5 = dcols.reshape(C, KH, KW, n, Q).transpose(3, 0, 1, 2, 4)
+    for kh in range(KH):
+        for kw in range(KW):
+            off = kh * Wq + kw
+            dxf[:, :, off:off + Q] += d5[:, :, kh, kw]
+    return dxf
+
+
+def _dout_side_by_side(dout: np.ndarray, Wq: int, out: np.ndarray) -> np.ndarray:
+    """dout (n, F, OH, OW) on the wide grid in the layout of the columns: out (F, n*Q),
+    junk columns zero (so that they add nothing to dW or dx)."""
+    n, F, OH, OW = dout.shape
+    o = out.reshape(F, n, OH, Wq)
+    np.copyto(o[..., :OW], dout.transpose(1, 0, 2, 3))
+    o[..., OW:] = 0
+    return out
+
+
+def _flat_input(g: ConvGeometry, x: np.ndarray, Wq: int) -> np.ndarray:
+    """x padded and laid out flat with row pitch Wq: (N, C, (Hp + 1)*Wq), a scratch array."""
+    return parallel.padded(x, g.ph, g.pw, "conv.xwide", extra_rows=1, width=Wq).reshape(g.N, g.C, -1)
+
+
+_WIDE_GEMM = 512  # columns from which one example's GEMM runs as fast as a sub-block's (measured)
+
+
+def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: int, Wq: int) -> np.ndarray:
+    """The convolution of the flat padded input xf: (N, C, L) with row pitch Wq
+    -> (N, F, OH, OW); bias: (F, 1) or None, added in the copy that drops the junk."""
+    N, C = xf.shape[:2]
+    F, _, KH, KW = w.shape
+    Q, K = OH * Wq, C * KH * KW
+    w2 = w.reshape(F, K)
+    out = np.empty((N, F, OH, OW), xf.dtype)
+    work = N * K * Q
+    nb = parallel.examples_per_sub_block((K + F) * Q * xf.itemsize, N)  # columns and product in cache
+    parts = parallel.num_parts(N, work)
+    cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, xf.dtype)
+    prod_bufs = parallel.scratch("conv.prod", parts, nb * F * Q, xf.dtype)
+
+    one_gemm = Q < _WIDE_GEMM  # else one GEMM per example, and no transposing copies
+
+    def block(i, lo, hi):
+        for s, e in parallel.sub_blocks(lo, hi, nb):
+            n = e - s
+            if one_gemm:
+                cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
+                prod = np.matmul(w2, cols, out=parallel.piece(prod_bufs[i], F, n * Q))
+                valid = prod.reshape(F, n, OH, Wq)[..., :OW].transpose(1, 0, 2, 3)  # drop the junk columns
+            else:
+                cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], n, K, Q), False)
+                prod = np.matmul(w2, cols, out=parallel.piece(prod_bufs[i], n, F, Q))
+                valid = prod.reshape(n, F, OH, Wq)[..., :OW]
+            if bias is None:
+                np.copyto(out[s:e], valid)
+            else:
+                np.add(valid, bias[:, :, None], out=out[s:e])
+
+    parallel.blocks(block, N, work)
+    return out
+
+
+def forward(g: ConvGeometry, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """x: (N, C, H, W), w: (F, C, KH, KW), bias: (F, 1) or None -> (N, F, OH, OW); stride 1."""
+    Wq = row_pitch(g)
+    return conv(_flat_input(g, x, Wq), w, bias, g.OH, g.OW, Wq)
+
+
+def can_backward_by_conv(g: ConvGeometry) -> bool:
+    """dx as a convolution copies F*KH*KW values per position where col2im adds (reads
+    and writes) C*KH*KW: it wins unless F >> C (the 3-channel first layer). It needs
+    ph <= KH - 1 and pw <= KW - 1 (all "same" and "valid" convolutions)."""
+    return g.ph <= g.KH - 1 and g.pw <= g.KW - 1 and g.F <= 2 * g.C
+
+
+def _weight_and_bias_grads(g: ConvGeometry, xf, dout, Wq: int, need_w: bool, need_b: bool, dtype) -> tuple:
+    """(dw, db) from the flat input xf: (N, C, L) and dout: (N, F, OH, OW); each thread
+    sums its examples, then the threads' sums are added."""
+    Q, K = g.OH * Wq, g.C * g.KH * g.KW
+    work = g.N * K * Q
+    nb = parallel.examples_per_sub_block((K + g.F) * Q * dtype.itemsize, g.N) if need_w else g.N
+    parts = parallel.num_parts(g.N, work)
+    cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, dtype) if need_w else None
+    gb_bufs = parallel.scratch("conv.gb", parts, nb * g.F * Q, dtype) if need_w else None
+
+    def block(i, lo, hi):
+        dw_t = np.zeros((K, g.F), dtype) if need_w else None
+        db = np.zeros(g.F, dtype) if need_b else None
+        for s, e in parallel.sub_blocks(lo, hi, nb):
+            n = e - s
+            if need_b:
+                db += dout[s:e].sum(axis=(2, 3)).sum(axis=0)
+            if need_w:  # dW^T += cols @ dout^T
+                cols = wide_im2col(xf[s:e], g.KH, g.KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
+                gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
+                if K >= 32:  # one GEMM over the sub-block's n*Q columns
+                    dw_t += cols @ gb.T
+                else:  # first layers: n products with Q-long sums beat one (K x nQ) @ (nQ x F)
+                    add_weight_grad(dw_t, cols.reshape(K, n, Q).transpose(1, 0, 2), gb.reshape(g.F, n, Q).transpose(1, 0, 2))
+        return dw_t, db
+
+    dw_t, db = parallel.block_sums(block, g.N, work)
+    dw = None if dw_t is None else np.ascontiguousarray(dw_t.T).reshape(g.F, g.C, g.KH, g.KW)
+    return dw, db
+
+
+def backward_by_conv(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
+                     need_x: bool, need_w: bool, need_b: bool) -> tuple:
+    """Backward when `can_backward_by_conv(g)`: (dx, dw, db), None where not needed.
+
+    dx is itself a stride-1 convolution: of dout, zero-padded by (KH-1-ph, KW-1-pw),
+    with the kernel flipped in space and transposed to (C, F, KH, KW); its padded
+    dout has the same row pitch Wq as x's. So backward is two im2col + GEMM passes
+    (dW, then dx), and no col2im at all."""
+    Wq = g.W + g.pw  # = row_pitch(g) here, and = OW + (KW-1-pw)
+    dw = db = dx = None
+    if need_w or need_b:
+        xf = _flat_input(g, x, Wq) if need_w else None
+        dw, db = _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, w.dtype)
+    if need_x:
+        qh, qw = g.KH - 1 - g.ph, g.KW - 1 - g.pw  # dout's padding for the dx convolution
+        gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=1, width=Wq).reshape(g.N, g.F, -1)
+        w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
+        dx = conv(gf, w_flip, None, g.H, g.W, Wq)
+    return dx, dw, db
+
+
+def backward(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
+             need_x: bool, need_w: bool, need_b: bool) -> tuple:
+    """Backward by col2im (any padding, and F > 2*C): (dx, dw, db), None where not needed."""
+    Wq, Hp = row_pitch(g), g.H + 2 * g.ph
+    Q, K = g.OH * Wq, g.C * g.KH * g.KW
+    dtype = w.dtype
+    dw = db = dx = None
+    if need_w or need_b:
+        xf = _flat_input(g, x, Wq) if need_w else None
+        dw, db = _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, dtype)
+    if need_x:
+        dx = np.empty((g.N, g.C, g.H, g.W), dtype)
+        w2 = w.reshape(g.F, K)
+        work = g.N * K * Q
+        nb = parallel.examples_per_sub_block((K + g.F) * Q * x.itemsize, g.N)
+        parts = parallel.num_parts(g.N, work)
+        cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, dtype)
+        dxf_bufs = parallel.scratch("conv.dxwide", parts, nb * g.C * (Hp + 1) * Wq, dtype)
+
+        gb_bufs = parallel.scratch("conv.gb", parts, nb * g.F * Q, dtype)
+
+        def block(i, lo, hi):
+            for s, e in parallel.sub_blocks(lo, hi, nb):
+                n = e - s
+                gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
+                cols = np.matmul(w2.T, gb, out=parallel.piece(cols_bufs[i], K, n * Q))  # dcols
+                dxf = parallel.piece(dxf_bufs[i], n, g.C, (Hp + 1) * Wq)
+                dxf.fill(0)
+                wide_col2im(cols, dxf, g.KH, g.KW, Wq, Q)
+                dx[s:e] = dxf.reshape(n, g.C, Hp + 1, Wq)[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W]
+
+        parallel.blocks(block, g.N, work)
+    return dx, dw, db
