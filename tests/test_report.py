@@ -276,3 +276,12 @@ def test_report_in_headless_chromium(runs, digits, tmp_path):
     assert accent.sum() > 1000
     if os.environ.get("CHAINRULE_REPORT_SCREENSHOT"):  # to refresh docs/img/report.png by hand
         shutil.copy(shot, os.environ["CHAINRULE_REPORT_SCREENSHOT"])
+
+
+def test_chainrule_train_writes_the_report(runs):
+    page = Page((runs[0] / "report.html").read_text())
+    assert {f"run-1-{s}" for s in SECTIONS} <= set(page.ids)
+    res = _cfg(runs[0])["results"]
+    assert pct(res["test_acc"]) in page.all_text
+    if "ema_val_acc" in res:  # chainrule train --ema (the default) saves the weights' average
+        assert pct(res["ema_val_acc"]) in page.all_text and "val accuracy of the EMA weights" in page.all_text
