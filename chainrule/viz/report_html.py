@@ -217,7 +217,7 @@ def _curves(r: Any) -> str:
 
 
 def _config(r: Any) -> str:
-    rows = [(k, "–" if v is None else v) for k, v in r.args.items()]
+    rows = [(k, "–" if v is None else "(default)" if v == "" else v) for k, v in r.args.items()]
     rows.append(("chainrule version", r.config.get("chainrule_version", "?")))
     return f'<section id="{r.anchor}-config"><h3>Configuration</h3>{_kv(rows)}</section>'
 
@@ -241,7 +241,7 @@ def _timing(r: Any) -> str:
             ("images/s over the whole command", _num(t["overall_images_per_s"])),
             ("wall time of the command", _num(res.get("wall_seconds"), "{:.2f} s")),
             ("training examples per epoch", _num(r.counts.get("train"))),
-            ("BLAS threads", r.args.get("threads", "–"))]
+            ("threads", r.args.get("threads") or "the library's default")]
     note = ('<p class="note">An epoch\'s time is the gap between the ends of two epochs (training plus the '
             "epoch's accuracy evaluation), so the first epoch is not counted; the whole command includes "
             "loading the data.</p>")
