@@ -16,8 +16,10 @@ The recipe (target: >= 92% test accuracy in <= 10 minutes on 2 cores):
 - the model with the best validation accuracy is kept (cr.Solver does this; the torch loop too).
 
 Both frameworks use the same data pipeline (chainrule's DataLoader, transforms and preprocessing in
-NumPy), so the comparison times the network and the optimiser. Threads: --threads (default 2) sets
-torch.set_num_threads, or for chainrule its convolution threads and (threadpoolctl) the BLAS threads.
+NumPy), so the comparison times the network and the optimiser. Threads: each library's defaults
+(chainrule: the cores for its ops and the BLAS default; PyTorch: its own); --threads N sets
+torch.set_num_threads, or for chainrule its ops' threads and (threadpoolctl) the BLAS threads.
+benchmarks/steps.py --workloads d runs this recipe in both frameworks as workload (d).
 """
 from __future__ import annotations
 
@@ -87,7 +89,8 @@ def run_torch(args) -> dict:
 
     from chainrule.data import DataLoader
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data, pre, augment = pipeline(args.data_dir, args.subsample)
     Xtr, Xva, Xte = (pre(data[k]) for k in ("X_train", "X_val", "X_test"))
@@ -134,7 +137,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="BLAS threads (chainrule) / torch threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="chainrule's op and BLAS threads / torch threads (default: each library's own)")
     p.add_argument("--subsample", type=int, default=None, help="fewer training images (quick checks)")
     p.add_argument("--json", default=None, help="append the result as one JSON line to this file")
     p.add_argument("--quiet", action="store_true")
@@ -143,12 +147,17 @@ def main(argv=None) -> int:
         print(f"Fashion-MNIST not found in {args.data_dir}: trying chainrule's search path "
               "($CHAINRULE_DATA, ~/.cache/chainrule)", file=sys.stderr)
         args.data_dir = None
+    import contextlib
+
     from threadpoolctl import threadpool_limits
 
     from chainrule.ops import parallel
 
-    parallel.set_num_threads(args.threads)   # chainrule's convolution splits examples over its own threads
-    with threadpool_limits(limits=args.threads, user_api="blas"):
+    limits = contextlib.nullcontext()
+    if args.threads:
+        parallel.set_num_threads(args.threads)   # chainrule's ops split examples over their own threads
+        limits = threadpool_limits(limits=args.threads, user_api="blas")
+    with limits:
         t0 = time.perf_counter()
         res = (run_chainrule if args.framework == "chainrule" else run_torch)(args)
         res["wall_seconds"] = time.perf_counter() - t0   # including data loading

@@ -230,6 +230,13 @@ def _propagate(node: Node, g: np.ndarray, grads: dict[int, np.ndarray], retain_g
         if ig.dtype != inp.dtype:
             ig = ig.astype(inp.dtype)
         prev = grads.get(id(inp))
-        grads[id(inp)] = ig if prev is None else prev + ig
+        if prev is None:
+            grads[id(inp)] = ig
+        # a second use: add in place when only `grads` holds prev (as in `_own`; 3 references:
+        # the dict, `prev` and getrefcount's argument), else a new array
+        elif prev.flags.owndata and prev.flags.writeable and sys.getrefcount(prev) <= 3:
+            np.add(prev, ig, out=prev)
+        else:
+            grads[id(inp)] = prev + ig
     if not retain_graph:
         node.release()

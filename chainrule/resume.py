@@ -114,6 +114,8 @@ def resume(solver_cls: type, path: str | Path, data: Any, model: Any = None, **o
     if s.get("augment") is not None and "augment" not in overrides:
         raise ValueError(f"{path} was trained with augment={s['augment']}; pass augment= again to Solver.resume")
     kwargs: dict[str, Any] = {k: s[k] for k in _PLAIN_SETTINGS}
+    if s.get("ema") is not None and "ema" not in overrides:  # (older checkpoints: no key)
+        kwargs["ema"] = s["ema"]
     for k in ("optimizer", "lr_schedule", "loss"):
         if s.get(k) is not None:
             kwargs[k] = s[k]

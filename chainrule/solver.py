@@ -111,6 +111,9 @@ class Solver:
     callbacks: cr.callbacks.Callback objects. verbose: progress bar and one line per epoch.
     train_acc_samples: size of the fixed training subsample used for train accuracy (CS231n: 1000).
     eval_batch_size: batch size of check_accuracy / predict.
+    ema: keep an exponential moving average of the weights with this decay (e.g. 0.999), updated
+        after every step: `solver.ema` (cr.optim.swa_utils.EMA; `.model` the averaged copy),
+        scored each epoch (logs["ema_val_acc"]), saved in the checkpoints beside the raw weights.
     """
 
     def __init__(self, model: Module, data: Any, optimizer: Any = "adam", lr: float = 1e-3,
@@ -119,7 +122,8 @@ class Solver:
                  seed: int = 0, checkpoint_dir: str | Path | None = None,
                  callbacks: Iterable[Any] = (), verbose: bool = True, *,
                  checkpoint_every: int | None = None, train_acc_samples: int = 1000,
-                 eval_batch_size: int = 256, classes: list[str] | None = None, prefetch: bool = False):
+                 eval_batch_size: int = 256, classes: list[str] | None = None, prefetch: bool = False,
+                 ema: float | None = None):
         if not isinstance(model, Module):
             raise TypeError(f"Solver: model must be a cr.nn.Module, got {type(model).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -164,9 +168,15 @@ class Solver:
             "batch_size": self.batch_size, "num_epochs": self.num_epochs, "seed": self.seed,
             "checkpoint_every": checkpoint_every, "train_acc_samples": train_acc_samples,
             "eval_batch_size": self.eval_batch_size, "augment": None if augment is None else repr(augment),
+            "ema": None if ema is None else float(ema),
         }
 
         self.callbacks = list(callbacks)
+        self.ema = None
+        if ema is not None:  # first, so that loggers see ema_val_acc
+            from .optim.swa_utils import EMA
+            self.ema = EMA(ema)
+            self.callbacks.insert(0, self.ema)
         if self.verbose and not any(isinstance(c, cbs.ProgressBar) for c in self.callbacks):
             self.callbacks.append(cbs.ProgressBar())
         for c in self.callbacks:
@@ -306,12 +316,20 @@ class Solver:
             X, y = X[idx], y[idx]
         return self._accuracy(self._prepare(X), y, batch_size)
 
-    def predict(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """Predicted class labels (int64, (N,)) for raw X."""
+    def predict(self, X: np.ndarray, batch_size: int | None = None, mc_samples: int | None = None) -> np.ndarray:
+        """Predicted class labels (int64, (N,)) for raw X (mc_samples: see predict_proba)."""
+        if mc_samples:
+            return self.predict_proba(X, batch_size, mc_samples).argmax(axis=1).astype(np.int64)
         return self._scores(self._prepare(X), batch_size).argmax(axis=1).astype(np.int64)
 
-    def predict_proba(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """Softmax class probabilities (N, K), float64, for raw X."""
+    def predict_proba(self, X: np.ndarray, batch_size: int | None = None,
+                      mc_samples: int | None = None) -> np.ndarray:
+        """Softmax class probabilities (N, K), float64, for raw X. mc_samples=N: Monte-Carlo
+        dropout, the mean of N passes with dropout on (cr.models.mc_dropout_predict)."""
+        if mc_samples:
+            from .models.ensemble import mc_dropout_predict
+            return mc_dropout_predict(self.model, self._prepare(X), mc_samples,
+                                      int(batch_size or self.eval_batch_size))
         return softmax_array(self._scores(self._prepare(X), batch_size).astype(np.float64), axis=1)
 
     @property

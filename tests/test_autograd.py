@@ -270,3 +270,32 @@ def test_leaf_gradients_never_alias_each_other_or_the_callers_array():
     (x * 2.0).sum().backward()
     assert x.grad.flags.writeable and x.grad.flags.owndata
     np.testing.assert_array_equal(x.grad, np.full((3, 4), 2.0))
+
+
+def test_second_gradient_added_in_place_never_touches_shared_arrays():
+    # h feeds two ops: its two gradients are summed, in place when only the engine holds the first.
+    x = cr.tensor(np.arange(6.0).reshape(2, 3) - 2, requires_grad=True, dtype=np.float64)
+    h = x * 2.0
+    ((h.relu() * 3.0) + h * 5.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, 2.0 * (3.0 * (x.data * 2 > 0) + 5.0))
+    # x + x + x: Add hands one upstream array to both inputs; the caller's gradient stays as it was
+    y = cr.tensor([1.0, 2.0], requires_grad=True)
+    g = np.array([1.0, 10.0], np.float32)
+    (y + y + y).backward(g)
+    np.testing.assert_array_equal(y.grad, [3.0, 30.0])
+    np.testing.assert_array_equal(g, [1.0, 10.0])
+    # a retained intermediate gradient is a copy: later accumulation does not change it
+    a = cr.tensor([1.0, -1.0], requires_grad=True)
+    b = a * 1.0
+    b.retain_grad()
+    (b * 2.0 + b * 3.0).sum().backward()
+    np.testing.assert_array_equal(b.grad, [5.0, 5.0])
+    np.testing.assert_array_equal(a.grad, [5.0, 5.0])
+
+
+def test_keep_freed_memory_can_be_switched_off(monkeypatch):
+    from chainrule.ops import memory
+
+    monkeypatch.setenv("CHAINRULE_KEEP_FREED_MEMORY", "0")
+    assert memory.keep_freed_memory() is False
+    assert isinstance(memory.KEPT, bool)

@@ -179,3 +179,25 @@ def test_bad_arguments():
         mc_dropout_predict(nn.Linear(2, 2), np.zeros((1, 2)))
     with pytest.raises(ValueError, match="class scores"):
         Ensemble([nn.Flatten(0)])(cr.zeros((2, 3)))
+
+
+def test_cli_evaluate_several_runs_reports_their_ensemble(tmp_path, capsys):
+    from chainrule.cli import main
+
+    small = ["--model", "small_cnn", "--model-args", '{"channels": [4, 8, 8]}', "--subsample", "200",
+             "--batch-size", "50", "--quiet", "--epochs", "1"]
+    runs = [tmp_path / f"r{seed}" for seed in (0, 1)]
+    for seed, out in enumerate(runs):
+        assert main(["train", "--out", str(out), "--seed", str(seed), *small]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", *map(str, runs)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[2].startswith("ensemble of 2 runs: test accuracy")
+    data = cr.data.load_digits()
+    probs = []
+    for out in runs:
+        m = cr.load(out / "model.safetensors")
+        s = cr.metrics.predict_scores(m, m.preprocess(data.X_test).astype(np.float32))
+        probs.append(_softmax(s.astype(np.float64)))
+    acc = np.mean(average_probabilities(probs).argmax(1) == data.y_test)
+    assert f"{acc:.4f}" in lines[2]

@@ -97,3 +97,40 @@ def test_pad_numpy_style_equals_torch_style():
     b = cr.pad(x, (2, 0, 1, 1))
     np.testing.assert_array_equal(a.data, b.data)
     assert a.shape == (1, 2, 5, 5)
+
+
+# --- big arrays: ReLU and same-shape adds split between threads, in chunks
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_relu_and_add_equal_the_single_thread_result(dtype):
+    from chainrule.ops import parallel
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 3, 300, 301)).astype(dtype)  # > 1M elements, not a multiple of a chunk
+    b = rng.standard_normal(a.shape).astype(dtype)
+    g = rng.standard_normal(a.shape).astype(dtype)
+    results = []
+    for n in (1, 3):
+        with parallel.threads(n):
+            x, y = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+            out = (x + y).relu()
+            out.backward(g)
+            results.append((out.data, x.grad, y.grad))
+    (o1, gx1, gy1), (o3, gx3, gy3) = results
+    assert o3.dtype == dtype and gx3.dtype == dtype
+    np.testing.assert_array_equal(o3, o1)
+    np.testing.assert_array_equal(o1, np.maximum(a + b, 0))
+    np.testing.assert_array_equal(gx3, gx1)
+    np.testing.assert_array_equal(gx3, g * (a + b > 0))
+    np.testing.assert_array_equal(gy3, gx3)
+
+
+def test_threaded_relu_keeps_nan_and_broadcast_add_still_works():
+    from chainrule.ops import parallel
+
+    a = np.random.default_rng(1).standard_normal((2, 1 << 20)).astype(np.float32)
+    a[0, 5] = np.nan
+    with parallel.threads(2):
+        out = cr.tensor(a).relu()
+        s = cr.tensor(a) + cr.tensor(np.ones((1, 1 << 20), np.float32))  # broadcast: NumPy's path
+    assert np.isnan(out.data[0, 5])
+    np.testing.assert_array_equal(s.data, a + 1)

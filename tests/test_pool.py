@@ -130,3 +130,24 @@ def test_pool_bad_input():
         max_pool2d(cr.zeros(1, 1, 2, 2), 3)
     with pytest.raises(ValueError, match=r"adaptive_avg_pool2d.*4-D input"):
         adaptive_avg_pool2d(cr.zeros(8, 8), 2)
+
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1)])
+def test_max_pool_threaded_equals_single_thread(k, s, p):
+    """Big enough that forward and backward split the examples between threads."""
+    from chainrule.ops import parallel
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 16, 96, 128)).astype(np.float32)  # > 1M elements
+    x[:, :, ::3, ::5] = 0.5  # ties: the first maximum must win in every block
+    res = []
+    for n in (1, 3):
+        with parallel.threads(n):
+            t = cr.tensor(x, requires_grad=True)
+            out = max_pool2d(t, k, s, p)
+            g = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+            out.backward(g)
+            res.append((out.data, t.grad))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+    np.testing.assert_array_equal(res[0][0], max_pool2d_naive(x, k, s, p))

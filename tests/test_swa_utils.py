@@ -156,3 +156,46 @@ def test_ema_callback_survives_resume(tmp_path):
     for a, b in zip(full.model.state_dict().values(), again.model.state_dict().values()):
         np.testing.assert_array_equal(a, b)
     assert again.val_acc_history == full.val_acc_history
+
+
+def test_solver_ema_keyword_and_resume(tmp_path):
+    data = cr.data.load_digits(subsample=200, seed=0)
+
+    def solver(epochs, name, **kw):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+        return cr.Solver(model, data, lr=1e-2, num_epochs=epochs, batch_size=50, verbose=False,
+                         checkpoint_dir=tmp_path / name, ema=0.9, **kw)
+
+    full = solver(3, "full")
+    assert full.callbacks[0] is full.ema and full.settings["ema"] == 0.9
+    full.train()
+    assert len(full.ema.val_acc_history) == 3 and int(full.ema.averaged.n_averaged) == full.step
+    solver(2, "part").train()
+    resumed = cr.Solver.resume(tmp_path / "part" / "last.safetensors", data, num_epochs=3, verbose=False)
+    assert resumed.ema is not None and resumed.ema.decay == 0.9
+    resumed.train()
+    for a, b in zip(full.ema.model.state_dict().values(), resumed.ema.model.state_dict().values()):
+        np.testing.assert_array_equal(a, b)
+    assert cr.Solver(nn.Linear(64, 10), data, verbose=False).ema is None
+
+
+def test_solver_predict_with_mc_dropout():
+    data = cr.data.load_digits(subsample=200, seed=0)
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
+    s = cr.Solver(model, data, lr=1e-2, num_epochs=2, batch_size=50, verbose=False)
+    s.train()
+    from chainrule.models.ensemble import mc_dropout_predict
+
+    state = cr.get_rng_state()
+    p = s.predict_proba(data.X_test, mc_samples=10)
+    cr.set_rng_state(state)  # the same masks again
+    ref = mc_dropout_predict(model, s._prepare(data.X_test), 10)
+    np.testing.assert_allclose(p, ref, rtol=1e-12)
+    cr.set_rng_state(state)
+    labels = s.predict(data.X_test, mc_samples=10)
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, p.argmax(1))
+    assert not np.allclose(p, s.predict_proba(data.X_test), atol=1e-3)  # dropout was on
+    np.testing.assert_array_equal(s.predict(data.X_test), s.predict_proba(data.X_test).argmax(1))

@@ -1,4 +1,5 @@
-"""`chainrule evaluate RUN`: accuracy of a run's saved model on its test (or val) split."""
+"""`chainrule evaluate RUN [RUN ...]`: accuracy of a run's saved model on its test (or val) split;
+with several runs, also that of their ensemble (the mean of their softmax probabilities)."""
 from __future__ import annotations
 
 import argparse
@@ -8,13 +9,16 @@ import numpy as np
 from ..data.transforms import TenCrop, predict_tta
 from ..data.transforms.spec import crop_padding
 from ..metrics import accuracy, predict_scores
+from ..models.ensemble import average_probabilities
+from ..ops.activation import softmax_array
 from . import CLIError, common
 
 HELP = "accuracy of a trained run's model on the test split (--tta: average over crops/flips)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", metavar="RUN", help="run folder made by `chainrule train` (runs/NAME)")
+    p.add_argument("run", metavar="RUN", nargs="+",
+                   help="run folder(s) made by `chainrule train` (runs/NAME); several: also their ensemble")
     p.add_argument("--split", choices=("test", "val", "train"), default="test", help="which split (default test)")
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average the softmax over ten crops of the zero-padded "
@@ -25,7 +29,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_dir, cfg = common.read_config(args.run)
+    runs = args.run if isinstance(args.run, list) else [args.run]
+    probs, y0 = [], None
+    for r in runs:
+        p, y = _evaluate_one(r, args)
+        if y0 is not None and not np.array_equal(y, y0):
+            raise CLIError(f"{r} has other {args.split} examples than {runs[0]}: an ensemble needs the same data")
+        probs.append(p)
+        y0 = y
+    if len(runs) > 1:
+        acc = accuracy(average_probabilities(probs), y0)
+        how = " with TTA" if args.tta else ""
+        print(f"ensemble of {len(runs)} runs: {args.split} accuracy{how} {acc:.4f} "
+              f"({int(round(acc * len(y0)))}/{len(y0)})")
+    return 0
+
+
+def _evaluate_one(run_arg: str, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """Print one run's accuracy; return its (N, K) probabilities and the labels."""
+    run_dir, cfg = common.read_config(run_arg)
     a = cfg["args"]
     model = common.load_model(run_dir)
     data = common.load_data(a["data"], args.data_dir or a.get("data_dir"), a.get("subsample"))
@@ -41,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     acc = accuracy(scores, y)
     how = " with TTA" if args.tta else ""
     print(f"{run_dir}: {args.split} accuracy{how} {acc:.4f} ({int(round(acc * len(y)))}/{len(y)})")
-    return 0
+    # TTA already averaged probabilities; plain scores are logits
+    return (scores if args.tta else softmax_array(scores.astype(np.float64), axis=1)), y
 
 
 def _tta(model, Xp: np.ndarray, augment: str | None, batch_size: int) -> np.ndarray:

@@ -145,6 +145,7 @@ LOSS_CASES: list[GradCase] = [
     GradCase("CrossEntropyLoss", "loss", _loss(nn.CrossEntropyLoss(), (4, 5))),
     GradCase("SVMLoss", "loss", _svm_setup),
     GradCase("MSELoss", "loss", _loss(nn.MSELoss(), (3, 4), target="value")),
+    GradCase("NLLLoss", "loss", _loss(nn.NLLLoss(), (4, 5))),
     GradCase("BCEWithLogitsLoss", "loss",
              _loss(nn.BCEWithLogitsLoss(pos_weight=np.array([0.5, 1.0, 2.0, 3.0])), (3, 4), target="probability")),
     GradCase("l2_penalty", "loss", _penalty(F.l2_penalty)),

@@ -99,15 +99,14 @@ class Ensemble(nn.Module):
         `preprocess`, `classes` and `info` (as `cr.load` gives a model), in eval mode.
         """
         from ..serialization import load
-        from ..data.transforms.preprocess import preprocessor_to_state as preprocess_to_state
 
         paths = list(paths)
         if not paths:
             raise ValueError("Ensemble.from_checkpoints: got no paths")
         models = [load(p) for p in paths]
-        first = preprocess_to_state(models[0].preprocess)
+        first = _preprocess_state(models[0].preprocess)
         for p, m in zip(paths[1:], models[1:]):
-            if not _same_state(first, preprocess_to_state(m.preprocess)):
+            if not _same_state(first, _preprocess_state(m.preprocess)):
                 raise ValueError(f"Ensemble.from_checkpoints: {p} preprocesses its input differently from "
                                  f"{paths[0]}; average the members' probabilities on their own inputs instead "
                                  "(cr.models.ensemble.average_probabilities)")
@@ -115,6 +114,13 @@ class Ensemble(nn.Module):
         ens.eval()
         ens.preprocess, ens.classes, ens.info = models[0].preprocess, models[0].classes, models[0].info
         return ens
+
+
+def _preprocess_state(pre: Any) -> Any:
+    """What makes two fitted preprocessors the same: their config and their arrays."""
+    if pre is None:
+        return None
+    return {"config": pre.to_config(), "state": dict(pre.state_dict())}
 
 
 def _same_state(a: Any, b: Any) -> bool:

@@ -1,4 +1,5 @@
 """Built-in ops, one module per family; every op is a `cr.Function`."""
+from . import memory as _memory  # noqa: F401  (first: big arrays reuse freed memory, see memory.py)
 from .elementwise import (  # noqa: F401
     abs, add, cast, clamp, clip, div, exp, log, maximum, minimum, mul, neg, pow, relu, rpow,
     sigmoid, sqrt, sub, tanh, where,

@@ -8,12 +8,37 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .parallel import blocks as _blocks, num_parts as _num_parts
+
+_CHUNK = 1 << 17  # elements per chunk (512 KiB of float32): a chunk's temporaries stay in L2
+
+
+def _threaded(*arrays) -> bool:
+    """Whether to split an op over threads: big (more than one part) C-contiguous arrays of one shape."""
+    a = arrays[0]
+    return (isinstance(a, np.ndarray) and _num_parts(a.size, a.size) > 1
+            and all(isinstance(b, np.ndarray) and b.shape == a.shape and b.flags.c_contiguous for b in arrays))
+
+
+def _over_elements(fn, n: int) -> None:
+    """fn(lo, hi) over chunks [lo, hi) of n flat elements, the chunks split between the threads
+    (NumPy releases the GIL in its loops, so memory-bound ops use every core)."""
+    def block(i, lo, hi):
+        for s in range(lo, hi, _CHUNK):
+            fn(s, min(s + _CHUNK, hi))
+
+    _blocks(block, n, n)
 
 
 # ------------------------------------------------------------------- binary
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
+        if _threaded(a, b) and a.dtype == b.dtype:  # residual adds of big activations
+            out = np.empty_like(a)
+            af, bf, of = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+            _over_elements(lambda lo, hi: np.add(af[lo:hi], bf[lo:hi], out=of[lo:hi]), a.size)
+            return out
         return np.add(a, b)
 
     @staticmethod
@@ -214,16 +239,29 @@ class Clip(Function):
 
 
 class ReLU(Function):
+    """max(a, 0); backward passes g where the output is positive. Big arrays are split
+    between threads, and backward makes its mask chunk by chunk, in the cache."""
+
     @staticmethod
     def forward(ctx, a):
-        out = np.maximum(a, 0)
+        if _threaded(a) and a.dtype.kind == "f":
+            out = np.empty_like(a)
+            af, of = a.reshape(-1), out.reshape(-1)
+            _over_elements(lambda lo, hi: np.maximum(af[lo:hi], 0, out=of[lo:hi]), a.size)
+        else:
+            out = np.maximum(a, 0)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * (out > 0)  # multiply by a mask: far faster than np.where
+        if not (_threaded(g, out) and g.dtype.kind == "f"):
+            return g * (out > 0)  # multiply by a mask: far faster than np.where
+        dx = np.empty_like(g)
+        gf, of, df = g.reshape(-1), out.reshape(-1), dx.reshape(-1)
+        _over_elements(lambda lo, hi: np.multiply(gf[lo:hi], of[lo:hi] > 0, out=df[lo:hi]), g.size)
+        return dx
 
 
 class Sigmoid(Function):

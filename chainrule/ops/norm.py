@@ -66,7 +66,7 @@ def _over_chunks(fn, x3: np.ndarray) -> np.ndarray:
         parts[i] = acc
 
     _blocks(block, N, x3.size)
-    return sum(parts.values())
+    return sum(parts[i] for i in sorted(parts))  # block order, not finishing order: deterministic
 
 
 def _affine(src: np.ndarray, out: np.ndarray, scale: np.ndarray, shift: np.ndarray,

@@ -20,6 +20,9 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .geometry import pair as _pair, pool_output_size  # noqa: F401
+from .parallel import blocks as _blocks
+
+_CHUNK_BYTES = 1 << 19  # max-pool backward works on ~512 KiB of input at a time (L2-sized)
 
 
 def _geometry(op: str, x: np.ndarray, kernel_size, stride, padding, ceil_mode) -> tuple:
@@ -71,14 +74,22 @@ def _offsets(g: tuple):
 
 # ---------------------------------------------------------------------- max
 class MaxPool2d(Function):
+    """The examples are split between threads (each block does all its window offsets)."""
+
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode):
         g = _geometry("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
         xp = _pad_for_windows(x, g, -np.inf)  # padding never wins a max
         offs = list(_offsets(g))
-        out = np.array(_view(xp, *offs[0], g), copy=True)
-        for o in offs[1:]:
-            np.maximum(out, _view(xp, *o, g), out=out)
+        out = np.empty(x.shape[:2] + g[6:], x.dtype)
+
+        def block(i, lo, hi):
+            xb, ob = xp[lo:hi], out[lo:hi]
+            np.copyto(ob, _view(xb, *offs[0], g))
+            for o in offs[1:]:
+                np.maximum(ob, _view(xb, *o, g), out=ob)
+
+        _blocks(block, x.shape[0], x.size)
         ctx.save_for_backward(xp, out)
         ctx.geom, ctx.xshape = g, x.shape
         return out
@@ -91,23 +102,34 @@ class MaxPool2d(Function):
         N, C, H, W = ctx.xshape
         tiled = sh == kh and sw == kw  # windows tile the input: no overlap, no gaps
         dxp = (np.empty if tiled else np.zeros)(xp.shape, gout.dtype)
-        if tiled:
-            dxp[:, :, oh * kh:] = 0  # rows/cols no window covers
-            dxp[:, :, :, ow * kw:] = 0
-        taken = np.zeros(out.shape, bool)  # window already routed (first max wins)
-        hit = np.empty(out.shape, bool)
         offs = list(_offsets(g))
-        for n, o in enumerate(offs):
-            np.equal(_view(xp, *o, g), out, out=hit)
-            if n:
-                np.greater(hit, taken, out=hit)  # hit and not taken
-            if n < len(offs) - 1:
-                np.logical_or(taken, hit, out=taken)
-            d = _view(dxp, *o, g)
-            if not tiled:
-                d += gout * hit
-            else:  # each input cell is in exactly one window: assign, no add
-                np.multiply(gout, hit, out=d)
+
+        def chunk(s):  # a few examples: their KH*KW strided passes run from the cache
+            xb, ob, gb, db = xp[s], out[s], gout[s], dxp[s]
+            if tiled:
+                db[:, :, oh * kh:] = 0  # rows/cols no window covers
+                db[:, :, :, ow * kw:] = 0
+            taken = np.zeros(ob.shape, bool)  # window already routed (first max wins)
+            hit = np.empty(ob.shape, bool)
+            for n, o in enumerate(offs):
+                np.equal(_view(xb, *o, g), ob, out=hit)
+                if n:
+                    np.greater(hit, taken, out=hit)  # hit and not taken
+                if n < len(offs) - 1:
+                    np.logical_or(taken, hit, out=taken)
+                d = _view(db, *o, g)
+                if not tiled:
+                    d += gb * hit
+                else:  # each input cell is in exactly one window: assign, no add
+                    np.multiply(gb, hit, out=d)
+
+        step = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
+
+        def block(i, lo, hi):
+            for a in range(lo, hi, step):
+                chunk(slice(a, min(a + step, hi)))
+
+        _blocks(block, N, xp.size)
         return dxp[:, :, ph:ph + H, pw:pw + W], None, None, None, None
 
 

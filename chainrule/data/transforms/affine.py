@@ -60,10 +60,12 @@ def warp_affine(x: np.ndarray, A: np.ndarray, translate: Any = 0.0, fill: float 
     v0 = np.minimum(np.floor(v).astype(np.intp), H)
     wu = (u - u0).astype(x.dtype)[..., None]
     wv = (v - v0).astype(x.dtype)[..., None]
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=fill).transpose(0, 2, 3, 1)
-    n = np.arange(N)[:, None, None]                                     # gathers give (N, H, W, C)
-    top = xp[n, v0, u0] * (1 - wu) + xp[n, v0, u0 + 1] * wu
-    bottom = xp[n, v0 + 1, u0] * (1 - wu) + xp[n, v0 + 1, u0 + 1] * wu
+    # gather rows of the padded images as (pixels, C): one flat index is cheaper than three
+    flat = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=fill).transpose(0, 2, 3, 1)
+    flat = np.ascontiguousarray(flat).reshape(-1, C)
+    i = (np.arange(N)[:, None, None] * (H + 2) + v0) * (W + 2) + u0    # (N, H, W) top-left corner
+    top = flat[i] * (1 - wu) + flat[i + 1] * wu                         # (N, H, W, C)
+    bottom = flat[i + W + 2] * (1 - wu) + flat[i + W + 3] * wu
     out = top * (1 - wv) + bottom * wv
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2)).astype(x.dtype, copy=False)
 

@@ -1,0 +1,321 @@
+"""Whole training steps: chainrule vs PyTorch CPU (issue 12's table).
+
+    python benchmarks/steps.py                          # (a), (b), (c) training + inference, 3 rounds
+    python benchmarks/steps.py --workloads a c --rounds 2 --steps 3     # a quick look, ~1-2 min
+    python benchmarks/steps.py --workloads d --epochs 1 --subsample 5000   # the Fashion-MNIST recipe, short
+    python benchmarks/steps.py --workloads d            # the full 10-epoch recipe (about 10-20 min)
+
+Workloads, float32, synthetic 32x32x3 batches of 128 (inference: 256), one SGD-momentum step each
+(forward + cross-entropy + backward + update):
+  (a) CS231n three-layer convnet: conv7x7(3->32, pad 3)-ReLU-maxpool2-fc(8192->100)-ReLU-fc10;
+  (b) VGG-style: [conv3x3-BN-ReLU] x2 at 64, 128, 256 channels, maxpool2 after each pair,
+      global average pool, fc10;
+  (c) ResNet-20 (16/32/64 channels, BN, 1x1 projection shortcuts where the shape changes);
+  (d) benchmarks/fashion_mnist.py's recipe (one recipe, both frameworks) for --epochs epochs
+      (default 10): wall time to train and test accuracy.
+
+Each framework runs in its own subprocess (one per workload and mode); the two alternate for
+--rounds rounds so that load from other processes hits both alike; each subprocess warms up,
+then times --steps steps; the table shows the median over all timed steps of all rounds.
+Threads: the libraries' defaults unless --threads N (chainrule: CHAINRULE_NUM_THREADS and the BLAS
+threads; PyTorch: torch.set_num_threads) or --cr-blas-threads N (chainrule's BLAS threads only,
+to compare with `chainrule train --threads`). Results: benchmarks/results/steps.json (git-ignored).
+GFLOP/s counts 3x the forward FLOPs of the convolutions and linear layers for a training step
+(forward, dX, dW), 1x for inference. Peak RSS is the worker process's maximum resident size; cpu_ms in the JSON is the CPU time
+(all threads) of the median step, steadier than wall time on a loaded machine.
+The device is the CPU; a later `--device` option (another issue) would go in `_worker`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = {
+    "a": "three-layer convnet (CS231n)",
+    "b": "VGG-style, BN, 64/128/256",
+    "c": "ResNet-20, BN, projections",
+    "d": "Fashion-MNIST recipe",
+}
+TRAIN_BATCH, INFER_BATCH = 128, 256
+
+
+# ------------------------------------------------------------------ nets
+def build(kind: str, nn, F):
+    """The same net in either framework: nn/F are chainrule.nn and its functional, or torch's."""
+    if kind == "a":
+        return nn.Sequential(nn.Conv2d(3, 32, 7, padding=3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(32 * 16 * 16, 100), nn.ReLU(), nn.Linear(100, 10))
+    if kind == "b":
+        layers, cin = [], 3
+        for w in (64, 128, 256):
+            for _ in range(2):
+                layers += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+                cin = w
+            layers.append(nn.MaxPool2d(2))
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 10))
+    if kind == "c":
+        return _resnet20(nn, F)
+    raise ValueError(kind)
+
+
+def _resnet20(nn, F):
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.short = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+                          if stride != 1 or cin != cout else nn.Identity())
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            return F.relu(self.bn2(self.conv2(out)) + self.short(x))
+
+    layers, cin = [nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for w, stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(3):
+            layers.append(Block(cin, w, stride if i == 0 else 1))
+            cin = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 10))
+
+
+# ---------------------------------------------------------------- workers
+def _forward_flops_torch(model, x) -> float:
+    """FLOPs of one forward of the convolutions and linear layers (hooks on a torch model)."""
+    import torch
+
+    total = [0.0]
+
+    def hook(m, inp, out):
+        if isinstance(m, torch.nn.Conv2d):
+            k = m.weight[0].numel()  # Cin/groups * KH * KW
+            total[0] += 2.0 * out.numel() * k
+        elif isinstance(m, torch.nn.Linear):
+            total[0] += 2.0 * out.numel() * m.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def _worker(framework: str, kind: str, mode: str, steps: int, warmup: int, threads: int | None) -> dict:
+    import numpy as np
+
+    batch = TRAIN_BATCH if mode == "train" else INFER_BATCH
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    ys = rng.integers(0, 10, batch)
+    flops = None
+    if framework == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        if threads:
+            torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = build(kind, torch.nn, F)
+        x, y = torch.from_numpy(xs), torch.from_numpy(ys)
+        flops = _forward_flops_torch(model, x)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        no_grad = torch.no_grad
+        nthreads = torch.get_num_threads()
+    else:
+        import chainrule as cr
+        from chainrule import nn
+        from chainrule.nn import functional as F
+
+        cr.manual_seed(0)
+        model = build(kind, nn, F)
+        x, y = cr.Tensor(xs), cr.Tensor(ys)
+        opt = cr.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        no_grad = cr.no_grad
+        from chainrule.ops import parallel
+
+        nthreads = parallel.get_num_threads()
+
+    if mode == "train":
+        model.train()
+
+        def step():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+    else:
+        model.eval()
+
+        def step():
+            with no_grad():
+                model(x)
+
+    times, cpu = [], []
+    for i in range(warmup + steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    import resource
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"times": times, "cpu": cpu, "flops": flops, "rss_mb": rss_mb, "batch": batch, "threads": nthreads}
+
+
+def _fashion_mnist(framework: str, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        tree = Path(args.baseline) if framework == "baseline" else ROOT  # the tree's own copy of the recipe
+        cmd = [sys.executable, str(tree / "benchmarks" / "fashion_mnist.py"),
+               "--framework", "torch" if framework == "torch" else "chainrule",
+               "--epochs", str(args.epochs), "--json", str(out), "--quiet"]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        if args.data_dir:
+            cmd += ["--data-dir", args.data_dir]
+        if args.subsample:
+            cmd += ["--subsample", str(args.subsample)]
+        subprocess.run(cmd, check=True, env=_env(framework, args), stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text().splitlines()[-1])
+
+
+def _env(framework: str, args) -> dict:
+    tree = args.baseline if framework == "baseline" else str(ROOT)
+    env = dict(os.environ, PYTHONPATH=tree + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if framework in ("chainrule", "baseline") and args.threads:
+        env["CHAINRULE_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(args.threads)
+    if framework in ("chainrule", "baseline") and args.cr_blas_threads:
+        env["OPENBLAS_NUM_THREADS"] = str(args.cr_blas_threads)
+        env.setdefault("CHAINRULE_NUM_THREADS", str(os.cpu_count() or 1))
+    return env
+
+
+def _spawn(framework: str, kind: str, mode: str, args) -> dict:
+    worker = "chainrule" if framework == "baseline" else framework
+    cmd = [sys.executable, __file__, "--worker", worker, kind, mode, "--steps", str(args.steps),
+           "--warmup", str(args.warmup)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=_env(framework, args))
+    if res.returncode:
+        raise RuntimeError(f"{framework} worker for ({kind}) {mode} failed:\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------- main
+def _summary(runs: list[dict], flops_fwd: float | None, mode: str) -> dict:
+    times = [t for r in runs for t in r["times"]]
+    ms = 1000 * statistics.median(times)
+    batch = runs[0]["batch"]
+    flops = None if flops_fwd is None else flops_fwd * (3 if mode == "train" else 1)
+    return {"ms": ms, "images_per_s": batch / ms * 1000, "gflops": None if flops is None else flops / ms / 1e6,
+            "peak_rss_mb": max(r["rss_mb"] for r in runs), "threads": runs[0]["threads"],
+            "cpu_ms": 1000 * statistics.median([t for r in runs for t in r["cpu"]]),
+            "ms_all": [1000 * t for t in times]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--workloads", nargs="+", default=["a", "b", "c"], choices=sorted(WORKLOADS))
+    p.add_argument("--no-inference", action="store_true", help="skip the (b), (c) inference rows")
+    p.add_argument("--frameworks", nargs="+", default=["chainrule", "torch"], choices=("chainrule", "torch"))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5, help="timed steps per round")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None, help="threads for both (default: each library's own)")
+    p.add_argument("--cr-blas-threads", type=int, default=None, help="chainrule's BLAS threads only")
+    p.add_argument("--epochs", type=int, default=10, help="(d): epochs of the Fashion-MNIST recipe")
+    p.add_argument("--subsample", type=int, default=None, help="(d): fewer training images")
+    p.add_argument("--data-dir", default=None, help="(d): Fashion-MNIST IDX files (default: fashion_mnist.py's)")
+    p.add_argument("--baseline", default=None, metavar="TREE",
+                   help="also time chainrule from this source tree (e.g. a checkout of main), alternating")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "steps.json"))
+    p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WORKLOAD", "MODE"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.baseline:
+        args.frameworks = [*args.frameworks, "baseline"]
+    if args.worker:
+        print(json.dumps(_worker(*args.worker, args.steps, args.warmup, args.threads)))
+        return 0
+
+    jobs = [(k, "train") for k in args.workloads if k != "d"]
+    if not args.no_inference:
+        jobs += [(k, "infer") for k in args.workloads if k in ("b", "c")]
+    load_before = os.getloadavg()
+    t_start = time.perf_counter()
+    raw: dict = {}
+    for r in range(args.rounds):
+        order = args.frameworks if r % 2 == 0 else args.frameworks[::-1]
+        for kind, mode in jobs:
+            for fw in order:
+                raw.setdefault((kind, mode), {}).setdefault(fw, []).append(_spawn(fw, kind, mode, args))
+    rows = []
+    for (kind, mode), by_fw in raw.items():
+        flops = next((r["flops"] for runs in by_fw.values() for r in runs if r["flops"]), None)
+        row = {"workload": kind, "mode": mode, "name": WORKLOADS[kind]}
+        row.update({fw: _summary(runs, flops, mode) for fw, runs in by_fw.items()})
+        if "chainrule" in row and "torch" in row:
+            row["ratio"] = row["chainrule"]["ms"] / row["torch"]["ms"]
+        if "baseline" in row and "torch" in row:
+            row["baseline_ratio"] = row["baseline"]["ms"] / row["torch"]["ms"]
+        rows.append(row)
+    if "d" in args.workloads:
+        res = {}
+        for fw in args.frameworks:
+            res[fw] = _fashion_mnist(fw, args)
+        row = {"workload": "d", "mode": f"{args.epochs} epochs", "name": WORKLOADS["d"]}
+        row.update({fw: {"s": v["train_seconds"], "test_acc": v["test_acc"]} for fw, v in res.items()})
+        for fw, key in (("chainrule", "ratio"), ("baseline", "baseline_ratio")):
+            if fw in res and "torch" in res:
+                row[key] = res[fw]["train_seconds"] / res["torch"]["train_seconds"]
+        rows.append(row)
+    meta = {"load_before": load_before, "load_after": os.getloadavg(), "cpus": os.cpu_count(),
+            "wall_s": time.perf_counter() - t_start, "args": {k: v for k, v in vars(args).items() if k != "worker"},
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    _print(rows, meta)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+def _print(rows: list[dict], meta: dict) -> None:
+    def cell(row, fw):
+        v = row.get(fw)
+        if v is None:
+            return "-"
+        if "s" in v:
+            return f"{v['s']:.0f} s, {100 * v['test_acc']:.2f}%"
+        gf = f", {v['gflops']:.0f} GF/s" if v.get("gflops") else ""
+        return f"{v['ms']:.1f} ms, {v['images_per_s']:.0f} img/s{gf}, {v['peak_rss_mb']:.0f} MB"
+
+    base = any("baseline" in row for row in rows)
+    head = "| workload | mode | chainrule | PyTorch | ratio |" + (" baseline | baseline ratio |" if base else "")
+    print(head + "\n|---|---|---:|---:|---:|" + ("---:|---:|" if base else ""))
+    for row in rows:
+        ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
+        line = (f"| ({row['workload']}) {row['name']} | {row['mode']} | {cell(row, 'chainrule')} | "
+                f"{cell(row, 'torch')} | {ratio} |")
+        if base:
+            br = f"{row['baseline_ratio']:.2f}" if "baseline_ratio" in row else "-"
+            line += f" {cell(row, 'baseline')} | {br} |"
+        print(line)
+    la, lb = meta["load_before"], meta["load_after"]
+    print(f"load average {la[0]:.2f} before, {lb[0]:.2f} after; {meta['cpus']} CPUs; {meta['wall_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
