@@ -1,8 +1,9 @@
 """Print pip requirements that pin every declared dependency to its declared minimum.
 
-    python .ci/lowest.py [EXTRA ...]  > lowest.txt
+    python .ci/lowest.py [EXTRA ...]  > lowest.txt     # no EXTRA: every optional extra
 
-Reads pyproject.toml's `dependencies` and the named optional extras and turns each
+Reads pyproject.toml's `dependencies` and the optional extras (all of them unless some are
+named, so that a new extra is tested without editing CI) and turns each
 `name[extra]>=X,<Y` into `name[extra]==X`, so CI can install the oldest versions we
 claim to support (as scikit-learn's CI does) and the declared range cannot drift from
 the truth. A dependency without a `>=` lower bound is an error: the range must say
@@ -33,14 +34,15 @@ def pin_lowest(requirement: str) -> str:
 def main(extras: list[str]) -> None:
     project = tomllib.loads(PYPROJECT.read_text())["project"]
     optional = project.get("optional-dependencies", {})
+    extras = extras or list(optional)
     unknown = [e for e in extras if e not in optional]
     if unknown:
         raise SystemExit(f"unknown extras {unknown}; pyproject.toml has {sorted(optional)}")
     requirements = list(project["dependencies"])
     for extra in extras:
         requirements += optional[extra]
-    for requirement in requirements:
-        print(pin_lowest(requirement))
+    for pinned in dict.fromkeys(pin_lowest(r) for r in requirements):  # once each, in order
+        print(pinned)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,7 @@ def test_train_tune_knn_linear_and_evaluate_see_the_same_preprocessing(run, caps
     from chainrule.commands.knn import prepared_splits
     from chainrule.metrics import predict_scores
     from chainrule.ops.activation import softmax_array
+    pytest.importorskip("optuna")  # chainrule.tune needs the [tune] extra, which the README's test command omits
     from chainrule.tune.solver_objective import SolverObjective
 
     data = cr.data.load("digits", subsample=200)

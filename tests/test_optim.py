@@ -282,12 +282,18 @@ def test_error_messages_are_torchs():
 
 
 # ------------------------------------------------------------------ checkpoints
-def test_state_dict_layout_is_torchs():
+def _adam_after_one_step():
+    """An AMSGrad Adam over SHAPES in two groups after one step; parameter 3 had no gradient."""
     ps = [Parameter(np.ones(s)) for s in SHAPES]
     opt = optim.Adam(_groups(ps, 1e-3), lr=1e-3, amsgrad=True)
     for p in ps[:3]:
         p.grad = np.ones(p.shape)
     opt.step()
+    return opt
+
+
+def test_state_dict_layout_is_torchs():
+    opt = _adam_after_one_step()
     sd = opt.state_dict()
     assert set(sd) == {"state", "param_groups"}
     assert [g["params"] for g in sd["param_groups"]] == [[0, 1], [2, 3]]
@@ -305,12 +311,7 @@ def test_state_dict_layout_is_torchs():
 
 def test_state_dict_keys_are_torchs():
     torch = pytest.importorskip("torch")
-    ps = [Parameter(np.ones(s)) for s in SHAPES]
-    opt = optim.Adam(_groups(ps, 1e-3), lr=1e-3, amsgrad=True)
-    for p in ps[:3]:
-        p.grad = np.ones(p.shape)
-    opt.step()
-    sd = opt.state_dict()
+    sd = _adam_after_one_step().state_dict()
     tps = [torch.nn.Parameter(torch.ones(s, dtype=torch.float64)) for s in SHAPES]
     topt = torch.optim.Adam(_groups(tps, 1e-3), lr=1e-3, amsgrad=True)
     for p in tps[:3]:

@@ -8,26 +8,30 @@ from . import functional as F
 from .module import Module
 
 
-class CrossEntropyLoss(Module):
-    """`loss = CrossEntropyLoss()(logits, target)`: softmax cross-entropy (see F.cross_entropy)."""
+class _Loss(Module):
+    """A loss layer: stores `reduction` ("mean", "sum" or "none"), shows it when not "mean"."""
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         self.reduction = reduction
 
-    def forward(self, logits: Tensor, target: Any) -> Tensor:
-        return F.cross_entropy(logits, target, reduction=self.reduction)
-
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
 
 
-class SVMLoss(Module):
+class CrossEntropyLoss(_Loss):
+    """`loss = CrossEntropyLoss()(logits, target)`: softmax cross-entropy (see F.cross_entropy)."""
+
+    def forward(self, logits: Tensor, target: Any) -> Tensor:
+        return F.cross_entropy(logits, target, reduction=self.reduction)
+
+
+class SVMLoss(_Loss):
     """Multiclass hinge loss (CS231n's SVM loss; see F.svm_loss)."""
 
     def __init__(self, margin: float = 1.0, reduction: str = "mean"):
-        super().__init__()
-        self.margin, self.reduction = margin, reduction
+        super().__init__(reduction)
+        self.margin = margin
 
     def forward(self, scores: Tensor, target: Any) -> Tensor:
         return F.svm_loss(scores, target, margin=self.margin, reduction=self.reduction)
@@ -36,45 +40,30 @@ class SVMLoss(Module):
         return f"margin={self.margin}"
 
 
-class MSELoss(Module):
-    def __init__(self, reduction: str = "mean"):
-        super().__init__()
-        self.reduction = reduction
+class MSELoss(_Loss):
+    """Mean squared error (see F.mse_loss)."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
         return F.mse_loss(input, target, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
 
-
-class BCEWithLogitsLoss(Module):
+class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy on logits (see F.binary_cross_entropy_with_logits): a single neuron
     with a sigmoid is a binary classifier. `loss = BCEWithLogitsLoss()(logits, targets)`,
     targets in [0, 1] of the logits' shape (floats, not class indices)."""
 
     def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None):
-        super().__init__()
-        self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                   reduction=self.reduction, pos_weight=self.pos_weight)
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
 
-
-class NLLLoss(Module):
+class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities (see F.nll_loss): LogSoftmax + NLLLoss
     = CrossEntropyLoss; also the loss of a cr.models.Ensemble's output."""
 
-    def __init__(self, reduction: str = "mean"):
-        super().__init__()
-        self.reduction = reduction
-
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
         return F.nll_loss(input, target, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
