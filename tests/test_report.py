@@ -31,7 +31,7 @@ class Page(HTMLParser):
 
     def __init__(self, text: str):
         super().__init__()
-        self.ids, self.imgs, self.rows, self.text, self.tags = [], [], {}, [], set()
+        self.ids, self.imgs, self.img_alts, self.rows, self.text, self.tags = [], [], [], {}, [], set()
         self._open: list[tuple[str, str | None]] = []  # (tag, id) of the open elements
         self._row: list[str] | None = None
         self._cell: list[str] | None = None
@@ -46,6 +46,7 @@ class Page(HTMLParser):
             self._open.append((tag, a.get("id")))
         if tag == "img":
             self.imgs.append(a.get("src", ""))
+            self.img_alts.append(a.get("alt", ""))
         if tag == "tr":
             self._row = []
         if tag in ("td", "th"):
@@ -81,14 +82,14 @@ def runs(tmp_path_factory):
     """Two short digits runs made by `chainrule train` (different learning rates)."""
     root = tmp_path_factory.mktemp("runs")
     for name, lr in (("a", "0.01"), ("b", "0.003")):
-        assert main(["train", "--out", str(root / name), "--epochs", "3", "--subsample", "400", "--lr", lr,
+        assert main(["train", "--out", str(root / name), "--epochs", "2", "--subsample", "200", "--lr", lr,
                      "--quiet"]) == 0
     return root / "a", root / "b"
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return cr.data.load_digits(subsample=400)
+    return cr.data.load_digits(subsample=200)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_sections_and_numbers_of_one_run(runs, one):
     assert pct(res["test_acc"]) in words and pct(res["best_val_acc"]) in words
     assert f"best val accuracy (epoch {res['best_epoch']})" in words
     data_rows = dict((r[0], r[1]) for r in page.rows["run-1-data"])
-    assert data_rows["train examples"] == "400" and data_rows["val examples"] == "360"
+    assert data_rows["train examples"] == "200" and data_rows["val examples"] == "360"
     assert data_rows["test examples"] == "360"
     config_rows = dict((r[0], r[1]) for r in page.rows["run-1-config"])
     assert config_rows["lr"] == "0.01" and config_rows["model"] == "small_cnn"
@@ -137,6 +138,30 @@ def test_per_class_accuracy_and_confusion_match_the_model(runs, one, digits):
     np.add.at(want, (y, pred), 1)
     np.testing.assert_array_equal(got, want)
     assert f"{int(np.sum(pred != y))} wrong of 360 test examples" in page.all_text
+
+
+def _png(src: str) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
+
+
+def test_filters_and_mistakes_are_the_models(runs, one, digits):
+    from chainrule.viz.training import filter_grid
+
+    page = Page(one[1])
+    model = cr.load(runs[0] / "model.safetensors")
+    grid = filter_grid(model[0].weight.data)  # small_cnn's first layer: Conv2d(1, 16, 3)
+    shown = _png(page.imgs[page.img_alts.index("first-layer filters")])
+    scale = shown.shape[0] // grid.shape[0]
+    assert shown.shape[:2] == (grid.shape[0] * scale, grid.shape[1] * scale) and scale > 1
+    want = np.round(np.nan_to_num(grid, nan=1.0) * 255)
+    np.testing.assert_allclose(shown[::scale, ::scale], want, atol=1)
+    captions = re.findall(r"\(([01]\.\d\d)\)</figcaption>", one[1])
+    wrong = int(re.search(r"(\d+) wrong of 360", page.all_text).group(1))
+    assert len(captions) == min(24, wrong) == page.img_alts.count("misclassified")
+    probs = [float(c) for c in captions]
+    assert probs == sorted(probs, reverse=True)  # the most confident mistakes first
 
 
 def test_self_contained(one):
@@ -173,7 +198,7 @@ def test_without_data_and_without_checkpoint(runs, tmp_path):
     shutil.copytree(runs[1], run)
     shutil.rmtree(run / "checkpoints")
     rec = load_run(run)
-    assert rec.loss_per_epoch and len(rec.loss) == 3 and rec.evaluation is None
+    assert rec.loss_per_epoch and len(rec.loss) == 2 and rec.evaluation is None
     page = Page(write_report([rec], tmp_path / "r.html").read_text())
     assert "run-1-curves" in page.ids and "run-1-filters" in page.ids and "run-1-confusion" not in page.ids
     assert "no data given" in page.all_text and "epoch means" in page.all_text
@@ -237,7 +262,7 @@ def test_report_in_headless_chromium(runs, digits, tmp_path):
     assert {"comparison", "overlay"} <= set(page.ids)
     cfg = _cfg(runs[0])
     assert pct(cfg["results"]["test_acc"]) in page.all_text
-    assert dict((r[0], r[1]) for r in page.rows["run-1-data"])["train examples"] == "400"
+    assert dict((r[0], r[1]) for r in page.rows["run-1-data"])["train examples"] == "200"
     assert len(page.rows["comparison"]) == 3
 
     shot = tmp_path / "report.png"
@@ -251,3 +276,12 @@ def test_report_in_headless_chromium(runs, digits, tmp_path):
     assert accent.sum() > 1000
     if os.environ.get("CHAINRULE_REPORT_SCREENSHOT"):  # to refresh docs/img/report.png by hand
         shutil.copy(shot, os.environ["CHAINRULE_REPORT_SCREENSHOT"])
+
+
+def test_chainrule_train_writes_the_report(runs):
+    page = Page((runs[0] / "report.html").read_text())
+    assert {f"run-1-{s}" for s in SECTIONS} <= set(page.ids)
+    res = _cfg(runs[0])["results"]
+    assert pct(res["test_acc"]) in page.all_text
+    if "ema_val_acc" in res:  # chainrule train --ema (the default) saves the weights' average
+        assert pct(res["ema_val_acc"]) in page.all_text and "val accuracy of the EMA weights" in page.all_text

@@ -4,6 +4,7 @@ graph, hparams)."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 
 import numpy as np
@@ -239,3 +240,27 @@ def test_a_real_tensorboard_server_shows_two_runs_side_by_side(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_chainrule_train_tensorboard(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard", reason="the [tensorboard] extra is not installed")
+    from tensorboard.plugins.hparams import metadata
+
+    from chainrule.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--epochs", "2", "--subsample", "120", "--quiet", "--tensorboard"]) == 0
+    acc = _accumulator(run / "tensorboard")
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(_values(acc, "accuracy/val")[1], [h["val_acc"] for h in history], rtol=1e-6)
+    np.testing.assert_allclose(_values(acc, "accuracy/ema_val")[1], [h["ema_val_acc"] for h in history], rtol=1e-6)
+    hp = metadata.parse_session_start_info_plugin_data(
+        acc.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data.content).hparams
+    assert hp["model"].string_value == "small_cnn" and hp["data"].string_value == "digits"
+    assert hp["subsample"].number_value == 120
+    # --tensorboard DIR, and a clear error without the package
+    assert main(["train", "--out", str(tmp_path / "r2"), "--epochs", "1", "--subsample", "120", "--quiet",
+                 "--tensorboard", str(tmp_path / "tb" / "r2")]) == 0
+    assert list((tmp_path / "tb" / "r2").glob("events.out.tfevents.*"))
+    monkeypatch.setitem(sys.modules, "tensorboard.summary.writer.event_file_writer", None)
+    assert main(["train", "--out", str(tmp_path / "r3"), "--epochs", "1", "--quiet", "--tensorboard"]) == 2

@@ -66,6 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="continue the run saved in runs/NAME/checkpoints/last.safetensors "
                         "(--epochs may raise the number of epochs; other options come from the run)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
+                   help="also log for TensorBoard, into DIR (default RUN/tensorboard; needs the [tensorboard] extra)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,6 +137,8 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
     callbacks = ([ema] if ema else []) + [JSONLLogger(run_dir / "metrics.jsonl")]  # EMA first: logged
     if a.patience is not None:
         callbacks.append(EarlyStopping("val_acc", patience=a.patience))
+    if getattr(a, "tensorboard", None) is not None:
+        callbacks.append(_tensorboard(run_dir, a))
     common_kw = dict(augment=augment, callbacks=callbacks, verbose=not a.quiet, checkpoint_dir=run_dir / "checkpoints")
     if args.resume:
         solver = Solver.resume(args.resume, data, num_epochs=a.epochs, **common_kw)
@@ -174,10 +178,11 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         cfg["results"]["ema_val_acc"] = ema.val_acc_history[-1]
     common.write_config(run_dir, cfg)
     _plot(solver, model, run_dir, data)
+    _report(run_dir, data)
     kept = f"EMA val acc {ema.val_acc_history[-1]:.4f}" if ema else \
         f"best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch})"
     print(f"Done in {train_seconds:.1f}s: {kept}, test acc {test_acc:.4f}")
-    print(f"Results in {run_dir}/ (model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")
+    print(f"Results in {run_dir}/ (report.html, model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")
     print(f"  chainrule evaluate {run_dir}      chainrule predict {run_dir} IMAGE.png")
     return 0
 
@@ -192,3 +197,25 @@ def _plot(solver, model, run_dir: Path, data) -> None:
                             classes=data.classes, model=model, preprocess=solver.preprocess_)
     except Exception as e:  # plots are a bonus: never lose a finished run over them
         print(f"(plots not written: {type(e).__name__}: {e})", file=sys.stderr)
+
+
+def _tensorboard(run_dir: Path, a: argparse.Namespace):
+    """cr.callbacks.TensorBoard into --tensorboard DIR (or RUN/tensorboard), with the command's arguments
+    as the run's hyperparameters."""
+    from ..callbacks import TensorBoard
+
+    hparams = {k: v for k, v in vars(a).items() if k not in ("out", "quiet", "tensorboard", "data_dir", "threads")}
+    try:
+        return TensorBoard(a.tensorboard or run_dir / "tensorboard", hparams=hparams)
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+
+
+def _report(run_dir: Path, data) -> None:
+    """run_dir/report.html: the run on one self-contained page (chainrule.viz.report)."""
+    from ..viz.report import write_report  # matplotlib: loaded only when reporting
+
+    try:
+        write_report([run_dir], run_dir / "report.html", data=data)
+    except Exception as e:  # a bonus like the plots: never lose a finished run over it
+        print(f"(report not written: {type(e).__name__}: {e})", file=sys.stderr)

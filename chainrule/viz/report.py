@@ -93,6 +93,11 @@ class RunRecord:
         return dict(self.data.get("counts") or {})
 
     @property
+    def ema_val_acc(self) -> list[float]:
+        """Validation accuracy of the weights' moving average per epoch (`chainrule train --ema`), if logged."""
+        return [float(m["ema_val_acc"]) for m in self.metrics if "ema_val_acc" in m]
+
+    @property
     def parameters(self) -> int | None:
         return None if self.model is None else int(sum(p.data.size for p in self.model.parameters()))
 

@@ -149,6 +149,9 @@ def curves_png(records: Sequence[Any]) -> bytes:
         if r.val_acc:
             axes[1].plot(ep, r.val_acc, "-o", ms=3, color=c if several else COLOURS[1],
                          label=f"{label} val" if several else "val")
+        if r.ema_val_acc:
+            axes[1].plot(np.arange(1, len(r.ema_val_acc) + 1), r.ema_val_acc, ":", lw=2, color=c if several else
+                         COLOURS[2], label=f"{label} val (EMA)" if several else "val (EMA weights)")
         if r.lr:
             axes[2].plot(np.arange(1, len(r.lr) + 1), r.lr, "-o", ms=3, color=c, label=label)
     if log_loss:
@@ -156,7 +159,7 @@ def curves_png(records: Sequence[Any]) -> bytes:
     lrs = np.asarray([v for r in records for v in r.lr], np.float64)
     if lrs.size and np.all(lrs > 0) and lrs.max() / lrs.min() > 10:
         axes[2].set_yscale("log")
-    for ax, title, ylabel in zip(axes, ("Training loss", "Accuracy (train dashed, val solid)", "Learning rate"),
+    for ax, title, ylabel in zip(axes, ("Training loss", "Accuracy (train dashed, val solid, EMA dotted)", "Learning rate"),
                                  ("loss", "accuracy", "learning rate")):
         ax.set_title(title)
         ax.set_xlabel("epoch")
@@ -184,9 +187,9 @@ def _summary(r: Any) -> str:
     res, t = r.results, r.timing()
     cards = [("test accuracy", pct(res.get("test_acc"))),
              (f"best val accuracy (epoch {res.get('best_epoch', '–')})", pct(res.get("best_val_acc"))),
+             *([("val accuracy of the EMA weights (saved)", pct(res["ema_val_acc"]))] if "ema_val_acc" in res else []),
              (f"epochs ({_num(res.get('iterations'))} iterations)", res.get("epochs_done", len(r.val_acc))),
-             ("images/s", _num(t["images_per_s"])), ("parameters", _num(r.parameters)),
-             ("wall time", _num(res.get("wall_seconds"), "{:.1f} s"))]
+             ("images/s", _num(t["images_per_s"])), ("parameters", _num(r.parameters))]
     body = "".join(f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>'
                    for k, v in cards)
     model = type(r.model).__name__ if r.model is not None else "?"
@@ -214,7 +217,7 @@ def _curves(r: Any) -> str:
 
 
 def _config(r: Any) -> str:
-    rows = [(k, "–" if v is None else v) for k, v in r.args.items()]
+    rows = [(k, "–" if v is None else "(default)" if v == "" else v) for k, v in r.args.items()]
     rows.append(("chainrule version", r.config.get("chainrule_version", "?")))
     return f'<section id="{r.anchor}-config"><h3>Configuration</h3>{_kv(rows)}</section>'
 
@@ -238,7 +241,7 @@ def _timing(r: Any) -> str:
             ("images/s over the whole command", _num(t["overall_images_per_s"])),
             ("wall time of the command", _num(res.get("wall_seconds"), "{:.2f} s")),
             ("training examples per epoch", _num(r.counts.get("train"))),
-            ("BLAS threads", r.args.get("threads", "–"))]
+            ("threads", r.args.get("threads") or "the library's default")]
     note = ('<p class="note">An epoch\'s time is the gap between the ends of two epochs (training plus the '
             "epoch's accuracy evaluation), so the first epoch is not counted; the whole command includes "
             "loading the data.</p>")

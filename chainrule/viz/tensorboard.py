@@ -10,7 +10,8 @@ Solver callback built on it (re-exported as `cr.callbacks.TensorBoard`):
 
 Tags (step = iteration for train/*, update_ratio/*; epoch for everything else):
     train/loss, train/lr                 every iteration
-    epoch/loss, epoch/lr, accuracy/train, accuracy/val
+    epoch/loss, epoch/lr, accuracy/train, accuracy/val   (and other callbacks' numbers: ema_val_acc
+                                         -> accuracy/ema_val)
     weights/<param>, grads/<param>       histograms, every `histograms_every` epochs
     update_ratio/<param>                 ||param update|| / ||param||, every `ratio_every` iterations
     images/first_layer_filters           the first Conv2d's filters, with the histograms
@@ -269,10 +270,11 @@ class TensorBoard(Callback):
 
     def on_epoch_end(self, epoch, logs):
         w = self.writer
-        for tag, key in (("epoch/loss", "loss"), ("epoch/lr", "lr"), ("accuracy/train", "train_acc"),
-                         ("accuracy/val", "val_acc")):
-            if key in logs:
-                w.add_scalar(tag, logs[key], epoch)
+        named = {"loss": "epoch/loss", "lr": "epoch/lr", "train_acc": "accuracy/train", "val_acc": "accuracy/val"}
+        for key, v in logs.items():  # and what other callbacks add, e.g. the EMA's ema_val_acc
+            if key not in ("epoch", "step") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                tag = named.get(key) or (f"accuracy/{key[:-4]}" if key.endswith("_acc") else f"epoch/{key}")
+                w.add_scalar(tag, v, epoch)
         if self.histograms_every and epoch % self.histograms_every == 0:
             for name, p in self.solver.model.named_parameters():
                 w.add_histogram(f"weights/{name}", p.data, epoch)
