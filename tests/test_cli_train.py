@@ -213,6 +213,15 @@ def test_ema_saves_the_averaged_weights(tmp_path, capsys):
     assert f"test accuracy {cfg['results']['test_acc']:.4f}" in capsys.readouterr().out
     saved, trained = cr.load(out / "model.safetensors"), cr.load(out / "checkpoints" / "last.safetensors")
     assert any(not np.array_equal(a, b) for a, b in zip(saved.state_dict().values(), trained.state_dict().values()))
+    # the raw weights are saved beside the averaged ones, with their own test accuracy
+    from chainrule.commands import common
+    from chainrule.metrics import accuracy, predict_scores
+
+    raw = cr.load(out / "model_raw.safetensors")
+    data = cr.data.load("digits")
+    X = common.prepare(raw.preprocess, data.X_test)
+    assert cfg["results"]["raw_test_acc"] == accuracy(predict_scores(raw, X), data.y_test)
+    assert any(not np.array_equal(a, b) for a, b in zip(saved.state_dict().values(), raw.state_dict().values()))
 
 
 def test_ema_decay_is_lowered_for_short_runs_only():

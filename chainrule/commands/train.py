@@ -170,18 +170,24 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
 
     model = ema.model if ema else solver.model  # the averaged weights, or the best epoch's
     save(model, run_dir / "model.safetensors", preprocess=solver.preprocess_, classes=data.classes, info=info)
-    test_acc = accuracy(predict_scores(model, common.prepare(solver.preprocess_, data.X_test)), data.y_test)
+    X_test = common.prepare(solver.preprocess_, data.X_test)
+    test_acc = accuracy(predict_scores(model, X_test), data.y_test)
+    if ema:  # the raw (best-epoch) weights beside the averaged ones, each evaluated
+        save(solver.model, run_dir / "model_raw.safetensors", preprocess=solver.preprocess_,
+             classes=data.classes, info=info)
     cfg["results"] = {"test_acc": test_acc, "best_val_acc": solver.best_val_acc, "best_epoch": solver.best_epoch,
                       "epochs_done": solver.epoch, "iterations": solver.step,
                       "wall_seconds": round(train_seconds, 2)}
     if ema:
         cfg["results"]["ema_val_acc"] = ema.val_acc_history[-1]
+        cfg["results"]["raw_test_acc"] = accuracy(predict_scores(solver.model, X_test), data.y_test)
     common.write_config(run_dir, cfg)
     _plot(solver, model, run_dir, data)
     _report(run_dir, data)
     kept = f"EMA val acc {ema.val_acc_history[-1]:.4f}" if ema else \
         f"best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch})"
-    print(f"Done in {train_seconds:.1f}s: {kept}, test acc {test_acc:.4f}")
+    raw = f" (raw weights {cfg['results']['raw_test_acc']:.4f}, model_raw.safetensors)" if ema else ""
+    print(f"Done in {train_seconds:.1f}s: {kept}, test acc {test_acc:.4f}{raw}")
     print(f"Results in {run_dir}/ (report.html, model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")
     print(f"  chainrule evaluate {run_dir}      chainrule predict {run_dir} IMAGE.png")
     return 0
