@@ -56,3 +56,11 @@ def test_piece_is_a_contiguous_prefix():
 def test_set_num_threads_rejects_zero():
     with pytest.raises(ValueError, match="positive number of threads"):
         parallel.set_num_threads(0)
+
+
+def test_padded_buffers_of_different_inputs_never_share_a_border():
+    # a 1x1 conv with pad 1 on W=8 and a 3x3 conv with pad 1 on W=9 both ask for rows of width 10
+    wide = parallel.padded(np.ones((2, 3, 4, 9), np.float32), 1, 1, "test.wide", extra_rows=1, width=10)
+    assert wide[0, 0, 1, 9] == 1.0                       # the wider input fills column 9
+    narrow = parallel.padded(np.ones((2, 3, 4, 8), np.float32), 1, 1, "test.wide", extra_rows=1, width=10)
+    assert narrow is not wide and np.all(narrow[:, :, :, 9] == 0)  # column 9 is the narrow input's padding

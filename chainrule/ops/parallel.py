@@ -83,13 +83,14 @@ def padded(x: np.ndarray, ph: int, pw: int, tag: str, extra_rows: int = 0,
     """x: (N, C, H, W) zero-padded by (ph, pw), plus `extra_rows` zero rows at the bottom,
     in a cached buffer (N, C, H + 2*ph + extra_rows, width); `width` (default W + 2*pw)
     may cut the right padding short. The border stays zero because only the interior
-    is ever written; the padding is part of the key, since two geometries can share a
-    padded shape. A scratch array: never return it from an op or save it for backward."""
+    is ever written; the padding and the input's H, W are part of the key, since two
+    geometries can share a padded shape (a wider input would leave its last column in
+    another's border). A scratch array: never return it from an op or save it for backward."""
     N, C, H, W = x.shape
     width = W + 2 * pw if width is None else width
     if ph == 0 and pw == 0 and extra_rows == 0 and width == W:
         return x
-    xp = buffers.get(f"{tag}.{ph}.{pw}", (N, C, H + 2 * ph + extra_rows, width), x.dtype, zero=True)
+    xp = buffers.get(f"{tag}.{ph}.{pw}.{H}x{W}", (N, C, H + 2 * ph + extra_rows, width), x.dtype, zero=True)
     xp[:, :, ph:ph + H, pw:pw + W] = x
     return xp
 
