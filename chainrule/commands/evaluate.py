@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    runs = args.run if isinstance(args.run, list) else [args.run]
+    runs = args.run  # nargs="+": always a list
     probs, y0 = [], None
     for r in runs:
         p, y = _evaluate_one(r, args)

@@ -29,24 +29,22 @@ def run(args: argparse.Namespace) -> int:
     if args.max_eval < 0:
         raise CLIError(f"--max-eval must be 0 (all) or positive, got {args.max_eval}")
     runs = [common.read_config(r)[0] for r in args.runs]
-    datas = [None if args.no_data else _data_of(run, args.data_dir) for run in runs]
+    cache: dict[tuple, object] = {}  # runs trained on the same data load it once
+    datas = [None if args.no_data else _data_of(run, args.data_dir, cache) for run in runs]
     out = write_report(runs, args.out, data=datas, max_eval=args.max_eval or None, title=args.title)
     print(f"Report of {len(runs)} run{'s' * (len(runs) > 1)} written to {out}")
     return 0
 
 
-_cache: dict[tuple, object] = {}
-
-
-def _data_of(run: Path, data_dir: str | None):
+def _data_of(run: Path, data_dir: str | None, cache: dict):
     """The splits the run was trained on (same name, folder and subsample), or None with a message."""
     a = common.read_config(run)[1].get("args", {})
     key = (a.get("data", "digits"), data_dir or a.get("data_dir"), a.get("subsample"))
-    if key not in _cache:
+    if key not in cache:
         try:
-            _cache[key] = common.load_data(*key)
-        except (FileNotFoundError, OSError, ValueError, CLIError) as e:
+            cache[key] = common.load_data(*key)
+        except (OSError, ValueError, CLIError) as e:
             print(f"chainrule report: {run}: data {key[0]!r} not loaded ({e}); its evaluation sections are "
                   "left out (try --data-dir)", file=sys.stderr)
-            _cache[key] = None
-    return _cache[key]
+            cache[key] = None
+    return cache[key]

@@ -24,7 +24,6 @@ the Solver's checkpoints, so a resumed run continues the same average.
 from __future__ import annotations
 
 import copy
-import itertools
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np

@@ -244,6 +244,8 @@ class TensorBoard(Callback):
     # -- hooks
     def on_train_begin(self, logs):
         s = self.solver
+        if self.writer is not None:  # an earlier train() stopped early (Ctrl-C, NaN): close its file
+            self.writer.close()
         self.writer = SummaryWriter(self.log_dir, flush_secs=self.flush_secs)
         if s.step == 0:  # a resumed run already logged these
             self.writer.add_hparams_start(self._all_hparams())
