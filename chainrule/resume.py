@@ -54,6 +54,7 @@ def solver_state(s: Any) -> dict[str, Any]:
         "history": s.history, "best_val_acc": s.best_val_acc, "best_epoch": s.best_epoch,
         "stop_training": s.stop_training,
         "callbacks": [c.state_dict() if hasattr(c, "state_dict") else None for c in s.callbacks],
+        "callback_names": [type(c).__name__ for c in s.callbacks],
         "settings": s.settings, "model_config": model_config,
         "preprocess": preprocessor_to_state(s.preprocess_), "classes": s.classes,
         "data": s.data_fingerprint,
@@ -74,8 +75,18 @@ def load_solver_state(s: Any, state: dict[str, Any], where: str = "checkpoint") 
         if s.scheduler is not None:
             s.scheduler.load_state_dict(state["scheduler"])
         s.loader.load_state_dict(state["loader"])
+        _load_progress(s, state)
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{where} does not fit this Solver: {e}") from None
+    for c, cs in _callback_states(s.callbacks, state):
+        if cs is not None and hasattr(c, "load_state_dict"):
+            c.load_state_dict(cs)
+    if s.classes is None:
+        s.classes = state.get("classes")
+
+
+def _load_progress(s: Any, state: dict[str, Any]) -> None:
+    """The random generator, counters, histories and best weights of `state` into Solver s."""
     rng.set_rng_state(state["rng"])
     s._seeded = bool(state.get("seeded", True))
     s.epoch, s.step = int(state["epoch"]), int(state["step"])
@@ -87,11 +98,23 @@ def load_solver_state(s: Any, state: dict[str, Any], where: str = "checkpoint") 
     best = state.get("best_params")
     s.best_params = None if best is None else {k: np.array(v) for k, v in best.items()}
     s.stop_training = bool(state.get("stop_training", False))
-    for c, cs in zip(s.callbacks, state.get("callbacks") or []):
-        if cs is not None and hasattr(c, "load_state_dict"):
-            c.load_state_dict(cs)
-    if s.classes is None:
-        s.classes = state.get("classes")
+
+
+def _callback_states(callbacks: list, state: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Pair each callback with the saved state of a callback of the same class (in order), so a
+    resumed Solver with its callbacks in another order, or without one of them, gets no wrong
+    state; checkpoints without class names pair by position."""
+    states = list(state.get("callbacks") or [])
+    names = state.get("callback_names")
+    if names is None:
+        return list(zip(callbacks, states))
+    free = list(zip(names, states))
+    pairs = []
+    for c in callbacks:
+        i = next((k for k, (n, _) in enumerate(free) if n == type(c).__name__), None)
+        if i is not None:
+            pairs.append((c, free.pop(i)[1]))
+    return pairs
 
 
 def resume(solver_cls: type, path: str | Path, data: Any, model: Any = None, **overrides: Any) -> Any:

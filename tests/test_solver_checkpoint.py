@@ -279,3 +279,18 @@ def test_save_load_roundtrip_identical_predictions(data, uninterrupted, tmp_path
 def test_save_rejects_unregistered_module(tmp_path):
     with pytest.raises(ValueError, match="register_module"):
         cr.save(NaNAfter(3), tmp_path / "x.safetensors")
+
+
+def test_callback_states_go_to_callbacks_of_their_class(data, tmp_path):
+    # a resumed Solver with its callbacks in another order (or one fewer) must not hand
+    # EarlyStopping's state to ModelCheckpoint
+    stop, keep = C.EarlyStopping(patience=5), C.ModelCheckpoint(tmp_path / "ck")
+    s = Solver(tiny_cnn(), data, callbacks=[stop, keep], checkpoint_dir=tmp_path, **settings())
+    s.train()
+    stop2, keep2 = C.EarlyStopping(patience=5), C.ModelCheckpoint(tmp_path / "ck2")
+    r = Solver.resume(tmp_path / "last.safetensors", data, callbacks=[keep2, stop2])
+    assert stop2.state_dict() == stop.state_dict() and keep2.state_dict() == keep.state_dict()
+    lone = C.EarlyStopping(patience=5)
+    Solver.resume(tmp_path / "last.safetensors", data, callbacks=[lone])
+    assert lone.state_dict() == stop.state_dict()
+    assert r.epoch == s.epoch
