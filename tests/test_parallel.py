@@ -64,3 +64,20 @@ def test_padded_buffers_of_different_inputs_never_share_a_border():
     assert wide[0, 0, 1, 9] == 1.0                       # the wider input fills column 9
     narrow = parallel.padded(np.ones((2, 3, 4, 8), np.float32), 1, 1, "test.wide", extra_rows=1, width=10)
     assert narrow is not wide and np.all(narrow[:, :, :, 9] == 0)  # column 9 is the narrow input's padding
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_large_matmul_split_over_threads_equals_numpy(threads, monkeypatch):
+    # a Linear-sized product runs its rows (and dB's sum over rows) on the op threads
+    import chainrule as cr
+
+    monkeypatch.setattr(parallel, "_num_threads", threads)
+    monkeypatch.setattr(parallel, "_pool", None)
+    rng = np.random.default_rng(0)
+    a, b, g = rng.standard_normal((301, 500)), rng.standard_normal((40, 500)), rng.standard_normal((301, 40))
+    A, B = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+    out = A @ B.T                                     # as nn.Linear computes it
+    out.backward(g)
+    np.testing.assert_allclose(out.detach().numpy(), a @ b.T, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(A.grad, g @ b, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(B.grad, g.T @ a, rtol=1e-12, atol=1e-11)

@@ -3,6 +3,12 @@
 For C = A @ B:  dA = dC @ B^T  and  dB = A^T @ dC. A 1-D operand is promoted
 to a matrix for the product and the promoted axis removed again from its
 gradient; batch axes that were broadcast are summed back by the engine.
+
+Large 2-D products (a Linear layer's) split their rows over the op threads
+(`ops.parallel`), each with single-threaded BLAS, as convolution does: left to
+itself OpenBLAS starts its own threads, which keep spinning for a while after
+the product and halve the speed of the next op's threads (measured: the CS231n
+convnet's step took 72 ms with them, 46 ms without).
 """
 from __future__ import annotations
 
@@ -10,13 +16,34 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from . import parallel
+
+_SPLIT = 1 << 14  # multiply-adds from which a 2-D product runs on the op threads
+
+
+def _big(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.ndim == 2 and b.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] >= _SPLIT
+
+
+def _rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for a: (n, k), b: (k, m), rows split over the op threads."""
+    n, work = a.shape[0], a.shape[0] * a.shape[1] * b.shape[1]
+    out = np.empty((n, b.shape[1]), np.result_type(a, b))
+    parallel.blocks(lambda i, lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]), n, work)
+    return out
+
+
+def _inner(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """a^T @ g for a: (n, k), g: (n, m): partial products over blocks of rows, added in order."""
+    n, work = a.shape[0], a.shape[0] * a.shape[1] * g.shape[1]
+    return parallel.block_sums(lambda i, lo, hi: (a[lo:hi].T @ g[lo:hi],), n, work)[0]
 
 
 class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.matmul(a, b)
+        return _rows(a, b) if _big(a, b) else np.matmul(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -32,6 +59,11 @@ class MatMul(Function):
         else:
             g2 = g
         ga = gb = None
+        if _big(a, b):  # 2-D: dA's rows and dB's sum over rows split over the op threads
+            bt = np.swapaxes(b, -1, -2)
+            ga = _rows(g, bt) if ctx.needs_input_grad[0] else None
+            gb = _inner(a, g) if ctx.needs_input_grad[1] else None
+            return ga, gb
         if ctx.needs_input_grad[0]:
             ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
             if a.ndim == 1:
