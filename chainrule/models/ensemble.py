@@ -156,9 +156,13 @@ def mc_dropout_predict(model: nn.Module, X: Any, n_samples: int = 20, batch_size
     """
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise ValueError(f"mc_dropout_predict: n_samples must be a positive int, got {n_samples!r}")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"mc_dropout_predict: batch_size must be a positive int, got {batch_size!r}")
     from ..metrics import param_dtype
 
     X = np.asarray(X.data if isinstance(X, Tensor) else X)
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise ValueError(f"mc_dropout_predict: expected a non-empty batch X (N, ...), got shape {X.shape}")
     X = X.astype(param_dtype(model), copy=False)
     drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
     if not drops:

@@ -264,12 +264,17 @@ class ReLU(Function):
         return dx
 
 
+def sigmoid_array(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)) of a NumPy array without overflow for either sign of z (exp of a
+    non-positive number never overflows); the losses use it too."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+
+
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        # exp of a non-positive number never overflows
-        e = np.exp(-np.abs(a))
-        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        out = sigmoid_array(a)
         ctx.save_for_backward(out)
         return out
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .elementwise import sigmoid_array
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -152,12 +153,6 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)) without overflow for either sign of z."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-
-
 class BCEWithLogits(Function):
     """w * [p y softplus(-x) + (1 - y) softplus(x)], elementwise: -w [p y log s(x) + (1-y) log(1 - s(x))].
 
@@ -182,7 +177,7 @@ class BCEWithLogits(Function):
     def backward(ctx, g):
         x, y, weight, pos_weight = ctx.saved_tensors
         up = g / x.size if ctx.reduction == "mean" else g  # "none": g has x's shape
-        s = _sigmoid(x)
+        s = sigmoid_array(x)
         gx = gy = None
         if ctx.needs_input_grad[0]:
             gx = s - y if pos_weight is None else (1 - y) * s - pos_weight * y * (1 - s)

@@ -248,5 +248,9 @@ class EMA:
             return
         if state.get("averaged") is not None:
             self.averaged.load_state_dict({k: np.asarray(v) for k, v in state["averaged"].items()})
+        if state.get("decay") is not None and float(state["decay"]) != self.decay:
+            # a resumed run keeps the decay it was averaging with
+            self.decay = float(state["decay"])
+            self.averaged.multi_avg_fn = get_ema_multi_avg_fn(self.decay)
         self.val_acc_history = [float(v) for v in state.get("val_acc_history", [])]
         self._pending = None
