@@ -72,14 +72,15 @@ def deferred_sigint(on_first: Callable[[], None]) -> Iterator[None]:
               file=sys.stderr, flush=True)
         on_first()
 
-    old = None
+    installed, old = False, None
     if threading.current_thread() is threading.main_thread():
         try:
             old = signal.signal(signal.SIGINT, handler)
+            installed = True
         except (ValueError, OSError):
-            old = None
+            pass
     try:
         yield
     finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        if installed:  # `old` is None when the previous handler was installed from C
+            signal.signal(signal.SIGINT, signal.default_int_handler if old is None else old)
