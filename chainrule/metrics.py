@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .autograd import no_grad
-from .nn.module import Module
+from .nn.module import Module, kept_modes
 from .tensor import Tensor
 
 __all__ = ["accuracy", "predict_scores"]
@@ -34,14 +34,9 @@ def predict_scores(model: Module, X: np.ndarray, batch_size: int = 256) -> np.nd
         raise ValueError(f"predict_scores: batch_size must be at least 1, got {batch_size}")
     X = np.asarray(X.data if isinstance(X, Tensor) else X)
     X = X.astype(param_dtype(model), copy=False)
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with no_grad():
-            out = [np.asarray(model(Tensor(X[i:i + batch_size])).data) for i in range(0, X.shape[0], batch_size)]
-    finally:
-        for m, mode in flags:
-            m.__dict__["training"] = mode  # as Module.train sets it
+    with kept_modes(model), no_grad():
+        model.eval()
+        out = [np.asarray(model(Tensor(X[i:i + batch_size])).data) for i in range(0, X.shape[0], batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 0), X.dtype)
 
 

@@ -46,7 +46,7 @@ from .data.transforms.preprocess import is_fitted
 from .interrupt import NonFiniteLossError, TrainingInterrupted, deferred_sigint
 from .metrics import accuracy, param_dtype, predict_scores
 from .nn import functional as F
-from .nn.module import Module
+from .nn.module import Module, kept_modes
 from .ops.activation import softmax_array
 from .resume import fingerprint, load_solver_state, resume, solver_state
 from .tensor import Tensor
@@ -221,16 +221,12 @@ class Solver:
             if self.step == 0 and self.epoch == 0:
                 rng.manual_seed(self.seed)   # dropout and other shared draws start from `seed`
             self._seeded = True
-        flags = [(m, m.training) for m in self.model.modules()]
         self._callback("on_train_begin", {"epoch": self.epoch, "num_epochs": self.num_epochs})
         self._interrupt = False
-        try:
-            with deferred_sigint(self._request_stop):   # Ctrl-C: finish the step, save, then stop
-                while self.epoch < self.num_epochs and not self.stop_training:
-                    self._train_epoch()
-        finally:
-            for m, mode in flags:
-                m.__dict__["training"] = mode
+        # Ctrl-C: finish the step, save, then stop; the model's train/eval flags come back as they were
+        with kept_modes(self.model), deferred_sigint(self._request_stop):
+            while self.epoch < self.num_epochs and not self.stop_training:
+                self._train_epoch()
         if self.best_params is not None:
             self.model.load_state_dict(self.best_params)
         self._callback("on_train_end", {"epoch": self.epoch, "best_val_acc": self.best_val_acc,

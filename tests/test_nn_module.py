@@ -324,3 +324,15 @@ def test_config_resnet_like_with_block_class_and_deep_changes():
     m2.eval()
     x = cr.randn(2, 3, 6, 6)
     np.testing.assert_array_equal(m(x).data, m2(x).data)
+
+
+def test_kept_modes_restores_every_flag_even_after_an_error():
+    from chainrule.nn.module import kept_modes
+
+    m = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.BatchNorm1d(2))
+    m[1].eval()  # mixed modes: train, eval, train
+    with pytest.raises(RuntimeError):
+        with kept_modes(m):
+            m.eval()
+            raise RuntimeError("inside")
+    assert [x.training for x in m.modules()] == [True, True, False, True]

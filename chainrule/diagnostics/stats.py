@@ -30,7 +30,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..callbacks import Callback
-from ..nn.module import Module
+from ..nn.module import Module, kept_modes
 from ..tensor import Tensor
 
 __all__ = ["ActivationStats", "UpdateRatio", "DiagnosticWarning", "activation_summary", "dead_fraction",
@@ -96,16 +96,13 @@ def layer_activations(model: Module, X: Any, train: bool = False) -> "OrderedDic
             if isinstance(out, Tensor):
                 outs[name] = np.array(out.data)
         handles.append(m.register_forward_hook(hook))
-    flags = [(m, m.training) for m in model.modules()]
-    model.train(train)
     try:
-        with no_grad():
+        with kept_modes(model), no_grad():
+            model.train(train)
             model(X if isinstance(X, Tensor) else Tensor(np.asarray(X)))
     finally:
         for h in handles:
             h.remove()
-        for m, mode in flags:
-            m.__dict__["training"] = mode
     return outs
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from .. import nn, rng
 from ..autograd import no_grad
 from ..nn import functional as F
+from ..nn.module import kept_modes
 from ..ops.activation import softmax_array
 from ..ops.shape import stack
 from ..tensor import Tensor
@@ -168,24 +169,21 @@ def mc_dropout_predict(model: nn.Module, X: Any, n_samples: int = 20, batch_size
     if not drops:
         raise ValueError(f"mc_dropout_predict: {type(model).__name__} has no Dropout layer; every pass "
                          "would give the same answer")
-    flags = [(m, m.training) for m in model.modules()]
     saved = rng.get_rng_state() if seed is not None else None
     try:
         if seed is not None:
             rng.manual_seed(seed)
-        model.eval()
-        for m in drops:
-            m.train()
         total = None
-        with no_grad():
+        with kept_modes(model), no_grad():
+            model.eval()
+            for m in drops:
+                m.train()
             for _ in range(int(n_samples)):
                 p = np.concatenate([softmax_array(np.asarray(model(Tensor(X[i:i + batch_size])).data,
                                                              dtype=np.float64), axis=1)
                                     for i in range(0, X.shape[0], batch_size)])
                 total = p if total is None else total + p
     finally:
-        for m, mode in flags:
-            m.training = mode
         if saved is not None:
             rng.set_rng_state(saved)
     return total / n_samples

@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
+from ..nn.module import kept_modes
 from ..tensor import Tensor, get_default_dtype, zeros
 from ..ops.geometry import pair
 from . import _shapes
@@ -109,7 +110,6 @@ def forward_hooks(model: nn.Module, hook, shapes_only: bool = True):
     zeros of their output shape. Everything is restored on exit."""
     names = {id(m): n for n, m in model.named_modules()}
     leaves = leaf_modules(model)
-    modes = [(m, m.training) for m in model.modules()]
     handles = [m.register_forward_hook(hook) for m in leaves]
     patched = []
     try:
@@ -119,16 +119,14 @@ def forward_hooks(model: nn.Module, hook, shapes_only: bool = True):
                     # An instance attribute shadows the class's forward for this call only.
                     m.__dict__["forward"] = types.MethodType(_shape_only_forward(names[id(m)]), m)
                     patched.append(m)
-        model.eval()
-        with no_grad():
+        with kept_modes(model), no_grad():
+            model.eval()
             yield
     finally:
         for m in patched:
             m.__dict__.pop("forward", None)
         for h in handles:
             h.remove()
-        for m, mode in modes:
-            m.training = mode
 
 
 def summary(model: nn.Module, input_shape: Sequence[int], print_table: bool = True, *,

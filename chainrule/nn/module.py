@@ -12,6 +12,7 @@ that rebuilds the architecture without pickle.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Iterator
@@ -460,6 +461,18 @@ class Module(metaclass=_ModuleMeta):
 
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+
+@contextlib.contextmanager
+def kept_modes(model: Module) -> Iterator[Module]:
+    """`with kept_modes(model): model.eval(); ...`: on exit every submodule's train/eval flag is
+    what it was before, whatever the block switched (evaluation, tracing, hooks)."""
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        yield model
+    finally:
+        for m, mode in flags:
+            m.__dict__["training"] = mode  # as Module.train sets it
 
 
 def _key_list(keys: list[str]) -> str:

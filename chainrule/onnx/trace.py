@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from ..autograd import enable_grad
-from ..nn.module import Module
+from ..nn.module import Module, kept_modes
 from ..tensor import Tensor
 from .errors import ExportError, TracerWarning
 
@@ -102,19 +102,16 @@ def trace(model: Module, example: np.ndarray) -> Trace:
     def post(m, args, out):
         _attribute(out, stack.pop(), path_of.get(id(m), ""), owner)
 
-    flags = [(m, m.training) for m in modules.values()]
     handles = [h for m in modules.values()
                for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     x = Tensor(np.asarray(example, dtype=np.float32), requires_grad=True)
     try:
-        model.eval()
-        with enable_grad():
+        with kept_modes(model), enable_grad():
+            model.eval()
             outputs = _tensors(model(x))
     finally:
         for h in handles:
             h.remove()
-        for m, mode in flags:
-            m.__dict__["training"] = mode
     nodes = _topological(outputs)
     if not any(id(x) in {id(p) for p in _parents(t)} for t in nodes):
         raise ExportError("the model's output does not depend on its input (nothing was recorded: "

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..callbacks import Callback
+from ..nn.module import kept_modes
 from .images import png_bytes, scale_for, upscale
 
 __all__ = ["SummaryWriter", "TensorBoard", "model_graph", "misclassified_png"]
@@ -65,16 +66,14 @@ def model_graph(model: Any, x: np.ndarray):
         return hook
 
     hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if n]
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
     try:
-        inp = Tensor(np.asarray(x))
-        out = model(inp)
+        with kept_modes(model):
+            model.eval()
+            inp = Tensor(np.asarray(x))
+            out = model(inp)
     finally:
         for h in hooks:
             h.remove()
-        for m, mode in flags:
-            m.__dict__["training"] = mode
     params = {id(p): n for n, p in model.named_parameters()}
     names: dict[int, str] = {id(inp): "input"}
     used: set[str] = {"input"}
