@@ -162,7 +162,7 @@ def test_train_tune_knn_linear_and_evaluate_see_the_same_preprocessing(run, caps
     """The bug this guards: tune and knn once fed raw [0, 1] pixels while train normalised."""
     import argparse
 
-    from chainrule.commands.knn import prepared_splits
+    from chainrule.commands.common import prepared_splits
     from chainrule.metrics import predict_scores
     from chainrule.ops.activation import softmax_array
     pytest.importorskip("optuna")  # chainrule.tune needs the [tune] extra, which the README's test command omits

@@ -74,6 +74,18 @@ def prepare(pre, X: np.ndarray) -> np.ndarray:
     return np.asarray(X, dtype=np.float32)
 
 
+def prepared_splits(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], list[str]]:
+    """(X_train, X_val, X_test preprocessed as `chainrule train` does (fitted on X_train only),
+    float32, with their labels y_*; the class names): what `knn` and `linear` classify."""
+    data = load_data(args.data, args.data_dir, args.subsample)
+    pre = fit_preprocess(args.preprocess, data.X_train)
+    out = {}
+    for part in ("train", "val", "test"):
+        out["X_" + part] = prepare(pre, data["X_" + part])
+        out["y_" + part] = data["y_" + part]
+    return out, data.classes
+
+
 def data_info(data) -> dict[str, Any]:
     """What predict needs to turn an image file into the data's raw form."""
     X = data.X_train

@@ -12,18 +12,6 @@ from . import common
 HELP = "k-nearest neighbours: cross-validate k, report test accuracy, plot accuracy vs k"
 
 
-def prepared_splits(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], list[str]]:
-    """(X_train, X_val, X_test preprocessed as `chainrule train` does (fitted on X_train only),
-    float32, with their labels y_*; the class names): what `knn` and `linear` classify."""
-    data = common.load_data(args.data, args.data_dir, args.subsample)
-    pre = common.fit_preprocess(args.preprocess, data.X_train)
-    out = {}
-    for part in ("train", "val", "test"):
-        out["X_" + part] = common.prepare(pre, data["X_" + part])
-        out["y_" + part] = data["y_" + part]
-    return out, data.classes
-
-
 def parse_ints(text: str, what: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -50,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.viz.classifiers import plot_cv_accuracy  # matplotlib
 
     ks = sorted(set(parse_ints(args.ks, "--ks")))
-    splits, _ = prepared_splits(args)
+    splits, _ = common.prepared_splits(args)
     # Cross-validate on train + val together: the folds do the validating.
     X = np.concatenate([splits["X_train"], splits["X_val"]])
     y = np.concatenate([splits["y_train"], splits["y_val"]])

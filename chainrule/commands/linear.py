@@ -5,7 +5,6 @@ import argparse
 import os
 
 from . import common
-from .knn import prepared_splits
 
 HELP = "linear SVM / softmax classifier by SGD: accuracies, loss curve, class templates"
 
@@ -31,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.classifiers import LinearSVM, Softmax, visualize_templates  # scikit-learn
     from chainrule.viz.classifiers import plot_loss_curve  # matplotlib
 
-    splits, classes = prepared_splits(args)
+    splits, classes = common.prepared_splits(args)
     X = {p: splits["X_" + p] for p in ("train", "val", "test")}
     cls = LinearSVM if args.loss == "svm" else Softmax
     clf = cls(lr=args.lr, reg=args.reg, reg_type=args.reg_type, beta=args.beta, num_iters=args.iters,
