@@ -13,6 +13,7 @@ import numpy as np
 
 from ..metrics import predict_scores
 from ..ops.activation import softmax_array
+from ..serialization import load
 from . import CLIError, common
 
 HELP = "export a trained run's model (with its preprocessing) as an ONNX file"
@@ -28,10 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _load(target: Path):
-    import chainrule as cr
-
     if target.is_file():
-        return cr.load(target), target.with_suffix(".onnx")
+        return load(target), target.with_suffix(".onnx")
     run_dir, _ = common.read_config(target)
     return common.load_model(run_dir), run_dir / "model.onnx"
 
@@ -77,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cx.export(model, example_batch(info), out, opset=args.opset, dynamic_batch=not args.static_batch,
                   preprocess=pre, metadata=meta)
-    except ImportError as e:
-        raise CLIError(str(e)) from None
-    except cx.ExportError as e:
+    except (ImportError, cx.ExportError) as e:  # onnx missing (names the pip install), or an unsupported op
         raise CLIError(str(e)) from None
     print(f"wrote {out} (input 'input': raw images {['N' if not args.static_batch else 1, *info['input_shape']]} "
           f"{info.get('dtype', 'float32')}; outputs 'logits', 'probabilities')")
