@@ -43,12 +43,14 @@ def add_data_arguments(p: argparse.ArgumentParser, default: str | None = "digits
 
 
 def add_preprocess_argument(p: argparse.ArgumentParser, default: str | None = PREPROCESS) -> None:
+    """--preprocess SPEC, the same choices in every command (data.transforms.spec)."""
     shown = f" (default {default})" if default else ""
     p.add_argument("--preprocess", default=default, metavar="SPEC",
                    help=f"fitted on the training split only: {preprocess_help()}{shown}")
 
 
 def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    """--threads N (default: the library's own settings, chainrule.ops.parallel)."""
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="threads for chainrule's ops and BLAS (default: the library's, "
                         f"{parallel.default_num_threads()} here; $CHAINRULE_NUM_THREADS sets it)")
@@ -114,6 +116,7 @@ def threads(n: int | None) -> Iterator[None]:
 
 # --------------------------------------------------------------- run folders
 def read_config(run: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+    """(run folder, its config.json) of a run made by `chainrule train`; CLIError if it is not one."""
     run = Path(run)
     if not run.is_dir():
         raise CLIError(f"run folder {run} does not exist (expected a folder made by `chainrule train`)")
@@ -127,6 +130,7 @@ def read_config(run: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
 
 
 def write_config(run: Path, cfg: dict[str, Any]) -> None:
+    """Write run/config.json atomically (a crash never leaves half a file)."""
     atomic_write_bytes(run / "config.json", (json.dumps(cfg, indent=2) + "\n").encode())
 
 

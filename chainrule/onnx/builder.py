@@ -28,6 +28,9 @@ def _onnx_array(value: Any) -> np.ndarray:
 
 
 class GraphBuilder:
+    """The ONNX graph under construction: nodes, initializers (parameters by state-dict key) and
+    the batch axis to keep free when dynamic_batch; the converters add to it."""
+
     def __init__(self, onnx: Any, opset: int, dynamic_batch: bool):
         self.onnx, self.opset, self.dynamic_batch = onnx, opset, dynamic_batch
         self.nodes: list = []

@@ -25,6 +25,7 @@ CONVERTERS: dict[str, Callable] = {}
 
 
 def converter(*names: str):
+    """Decorator: register fn(g, args, out) -> name as the ONNX converter of the Function classes `names`."""
     def register(fn):
         for n in names:
             CONVERTERS[n] = fn
