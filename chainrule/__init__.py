@@ -9,6 +9,8 @@ from .tensor import (  # noqa: F401
     Tensor, arange, bool_, float32, float64, get_default_dtype, int32, int64, ones, ones_like, rand,
     randn, set_default_dtype, tensor, uint8, zeros, zeros_like,
 )
+from .backend import Device as device  # noqa: F401
+from . import cuda  # noqa: F401
 from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad  # noqa: F401
 from .ops import (  # noqa: F401
     abs, cat, clamp, clip, concatenate, exp, flatten, log, matmul, max, maximum, mean, min, minimum,

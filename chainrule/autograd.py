@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import backend
 from .tensor import Tensor
 
 _grad_enabled = True
@@ -126,8 +127,10 @@ class Function:
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(needs)
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        if backend._cupy is not None:  # only a program that has used a GPU can mix devices
+            _check_one_device(cls, raw)
         out = cls.forward(ctx, *raw, **kwargs)
-        if not isinstance(out, np.ndarray):
+        if not isinstance(out, np.ndarray) and not backend.is_device_array(out):
             out = np.asarray(out)
         result = Tensor.__new__(Tensor)
         result.data = out
@@ -139,6 +142,15 @@ class Function:
             result.requires_grad = True
             result.grad_fn = Node(cls, ctx, args)
         return result
+
+
+def _check_one_device(fn: type, arrays: list) -> None:
+    """PyTorch's error when one op is given arrays on two devices (names both)."""
+    devices = {backend.device_of(a) for a in arrays if isinstance(a, np.ndarray) or backend.is_device_array(a)}
+    if len(devices) > 1:
+        a, b = sorted(str(d) for d in devices)[:2]
+        raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two "
+                           f"devices, {a} and {b}! (in {fn.__name__}; move them with .to(device))")
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -159,7 +171,7 @@ def _own(g: np.ndarray) -> np.ndarray:
     """g itself when nothing else can see it (PyTorch's AccumulateGrad steals it the same way),
     else a copy: `.grad` must never alias an array another tensor or op still holds."""
     # 3 references: the caller's variable, this argument, and getrefcount's own.
-    if g.flags.owndata and g.flags.writeable and sys.getrefcount(g) <= 3:
+    if backend.owns_data(g) and sys.getrefcount(g) <= 3:
         return g
     return g.copy()
 
@@ -195,9 +207,12 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 f"backward() without a gradient needs a scalar output, got shape {root.shape}; "
                 "pass grad= of that shape"
             )
-        grad = np.ones_like(root.data)
+        grad = backend.array_module(root.data).ones_like(root.data)
     else:
-        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
+        grad = grad.data if isinstance(grad, Tensor) else grad
+        if (isinstance(grad, np.ndarray) or backend.is_device_array(grad)) and backend.device_of(grad) != root.device:
+            raise RuntimeError(f"backward(grad=...) is on {backend.device_of(grad)}, the output on {root.device}")
+        grad = backend.array_module(root.data).asarray(grad, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"backward(grad=...) expects shape {root.shape}, got {grad.shape}")
 
@@ -226,7 +241,7 @@ def _propagate(node: Node, g: np.ndarray, grads: dict[int, np.ndarray], retain_g
     for inp, ig in zip(node.inputs, in_grads):
         if ig is None or not (isinstance(inp, Tensor) and inp.requires_grad):
             continue
-        ig = unbroadcast(np.asarray(ig), inp.shape)
+        ig = unbroadcast(backend.array_module(inp.data).asarray(ig), inp.shape)
         if ig.dtype != inp.dtype:
             ig = ig.astype(inp.dtype)
         prev = grads.get(id(inp))
@@ -234,8 +249,8 @@ def _propagate(node: Node, g: np.ndarray, grads: dict[int, np.ndarray], retain_g
             grads[id(inp)] = ig
         # a second use: add in place when only `grads` holds prev (as in `_own`; 3 references:
         # the dict, `prev` and getrefcount's argument), else a new array
-        elif prev.flags.owndata and prev.flags.writeable and sys.getrefcount(prev) <= 3:
-            np.add(prev, ig, out=prev)
+        elif backend.owns_data(prev) and sys.getrefcount(prev) <= 3:
+            prev += ig
         else:
             grads[id(inp)] = prev + ig
     if not retain_graph:

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from . import backend as _backend
 from . import rng as _rng
 
 float32 = np.dtype(np.float32)
@@ -44,6 +45,8 @@ def _to_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
     """
     if isinstance(data, Tensor):
         data = data.data
+    if _backend.is_device_array(data):  # a CuPy array stays on its device
+        return data.astype(np.dtype(dtype) if dtype is not None else data.dtype, copy=copy)
     if dtype is not None:
         return np.array(data, dtype=np.dtype(dtype), copy=copy or None)
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
@@ -69,8 +72,10 @@ class Tensor:
     # Make NumPy defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None):
         self.data: np.ndarray = _to_array(data, dtype)
+        if device is not None:
+            self.data = _backend.to_device(self.data, device)
         self.grad: np.ndarray | None = None
         self.grad_fn = None
         self._retain_grad = False
@@ -100,6 +105,15 @@ class Tensor:
 
     def dim(self) -> int:
         return self.data.ndim
+
+    @property
+    def device(self) -> _backend.Device:
+        """Where the data lives: `device(type='cpu')` or `device(type='cuda', index=0)`."""
+        return _backend.device_of(self.data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return _backend.is_device_array(self.data)
 
     @property
     def is_leaf(self) -> bool:
@@ -139,6 +153,9 @@ class Tensor:
 
     # ---------------------------------------------------------- conversions
     def numpy(self) -> np.ndarray:
+        if self.is_cuda:
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. "
+                            "Use Tensor.cpu() to copy the tensor to host memory first.")
         if self.requires_grad:
             raise RuntimeError("can't call numpy() on a tensor that requires grad; use .detach().numpy()")
         return self.data
@@ -152,6 +169,9 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype=None, copy=None):
+        if self.is_cuda:
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. "
+                            "Use Tensor.cpu() to copy the tensor to host memory first.")
         if dtype is None:
             return self.data
         return self.data.astype(dtype, copy=False)
@@ -178,8 +198,8 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
-        extras = []
+        body = np.array2string(_backend.to_host(self.data), separator=", ", prefix="tensor(", precision=4)
+        extras = [f"device='{self.device}'"] if self.is_cuda else []
         if self.data.dtype not in (_default_dtype, int64, bool_):
             extras.append(f"dtype={self.data.dtype}")
         if self.grad_fn is not None:
@@ -188,11 +208,35 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
-    # ------------------------------------------------------------- casting
-    def to(self, dtype: Any) -> "Tensor":
+    # ------------------------------------------------- casting and devices
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False) -> "Tensor":
+        """PyTorch's `to`: `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other_tensor)`,
+        or the keywords. Differentiable: the gradient goes back to this tensor's device and dtype.
+        Returns self when nothing changes (and copy is False)."""
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, _backend.Device) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if device is not None and _backend.device(device) != self.device:
+            out, copy = _ops.to_device(out, _backend.device(device)), False
+        if dtype is not None and (np.dtype(dtype) != out.dtype or copy):
+            out, copy = _ops.cast(out, dtype, copy=copy), False
+        return _ops.cast(out, out.dtype, copy=True) if copy else out
+
+    def astype(self, dtype: Any) -> "Tensor":
         return _ops.cast(self, dtype)
 
-    astype = to
+    def cpu(self) -> "Tensor":
+        """This tensor on the CPU (itself when it is there)."""
+        return self.to("cpu")
+
+    def cuda(self, device: int | str | None = None) -> "Tensor":
+        """This tensor on a CUDA device (`cuda:0` unless an index is given)."""
+        return self.to(_backend.Device("cuda", device) if isinstance(device, int) else (device or "cuda"))
 
     def float(self) -> "Tensor":
         return _ops.cast(self, float32)
@@ -299,12 +343,12 @@ class Tensor:
     def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> "Tensor":
         axis = dim if dim is not None else axis
         keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor(np.argmax(self.data, axis=axis, keepdims=keepdims).astype(int64))
+        return Tensor(self.data.argmax(axis=axis, keepdims=keepdims).astype(int64))
 
     def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> "Tensor":
         axis = dim if dim is not None else axis
         keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor(np.argmin(self.data, axis=axis, keepdims=keepdims).astype(int64))
+        return Tensor(self.data.argmin(axis=axis, keepdims=keepdims).astype(int64))
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape): return _ops.reshape(self, _shape_args(shape))
@@ -357,9 +401,11 @@ def _shape_args(shape: tuple) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------ factories
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+# Every factory takes PyTorch's `device=`; random draws come from chainrule's one generator
+# on the host and are then copied, so a seed gives the same numbers on every device.
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> Tensor:
     """A new tensor holding a copy of `data` (PyTorch's `torch.tensor`)."""
-    return Tensor(_to_array(data, dtype, copy=True), requires_grad=requires_grad)
+    return Tensor(_to_array(data, dtype, copy=True), requires_grad=requires_grad, device=device)
 
 
 def _dtype_or_default(dtype: Any) -> np.dtype:
@@ -370,46 +416,66 @@ def _size(shape: Sequence) -> tuple[int, ...]:
     return _shape_args(tuple(shape))
 
 
-def zeros(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def _xp(device: Any):
+    """The array module that makes arrays on `device` (None: the CPU)."""
+    if device is None or _backend.device(device).type == "cpu":
+        return np
+    return _backend.cupy()
+
+
+def _made(data: Any, requires_grad: bool, device: Any) -> Tensor:
+    return Tensor(data, requires_grad=requires_grad, device=device)
+
+
+def zeros(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False,
+          device: Any = None) -> Tensor:
     """A tensor of zeros: `zeros(2, 3)` or `zeros((2, 3))`."""
-    return Tensor(np.zeros(_size(shape), _dtype_or_default(dtype)), requires_grad=requires_grad)
+    return Tensor(_xp(device).zeros(_size(shape), _dtype_or_default(dtype)), requires_grad=requires_grad)
 
 
-def ones(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False,
+         device: Any = None) -> Tensor:
     """A tensor of ones: `ones(2, 3)` or `ones((2, 3))`."""
-    return Tensor(np.ones(_size(shape), _dtype_or_default(dtype)), requires_grad=requires_grad)
+    return Tensor(_xp(device).ones(_size(shape), _dtype_or_default(dtype)), requires_grad=requires_grad)
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """Zeros of t's shape, on t's device unless `device` says otherwise."""
+    xp = _backend.array_module(t.data) if device is None else _xp(device)
+    return Tensor(xp.zeros(t.shape, dtype or t.dtype), requires_grad=requires_grad)
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """Ones of t's shape, on t's device unless `device` says otherwise."""
+    xp = _backend.array_module(t.data) if device is None else _xp(device)
+    return Tensor(xp.ones(t.shape, dtype or t.dtype), requires_grad=requires_grad)
 
 
-def randn(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False,
+          device: Any = None) -> Tensor:
     """Standard normal draws from chainrule's seeded generator (`cr.manual_seed`)."""
     d = _dtype_or_default(dtype)
     data = _rng.get_generator().standard_normal(_size(shape)).astype(d)
-    return Tensor(data, requires_grad=requires_grad)
+    return _made(data, requires_grad, device)
 
 
-def rand(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False,
+         device: Any = None) -> Tensor:
     """Uniform draws in [0, 1) from chainrule's seeded generator."""
     d = _dtype_or_default(dtype)
     data = _rng.get_generator().random(_size(shape)).astype(d)
-    return Tensor(data, requires_grad=requires_grad)
+    return _made(data, requires_grad, device)
 
 
-def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+           device: Any = None) -> Tensor:
     """PyTorch's `arange`: integers give int64, floats the default dtype."""
     if end is None:
         start, end = 0, start
     if dtype is None:
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = int64 if is_int else _default_dtype
-    return Tensor(np.arange(start, end, step, dtype=np.dtype(dtype)))
+    return _made(np.arange(start, end, step, dtype=np.dtype(dtype)), False, device)
 
 
 from . import ops as _ops  # noqa: E402  (ops build Tensors; Tensor's operators call ops)

@@ -4,6 +4,7 @@ from .elementwise import (  # noqa: F401
     abs, add, cast, clamp, clip, div, exp, log, maximum, minimum, mul, neg, pow, relu, rpow,
     sigmoid, sqrt, sub, tanh, where,
 )
+from .device import to_device  # noqa: F401
 from .matmul import matmul  # noqa: F401
 from .reduce import max, mean, min, sum, var  # noqa: F401
 from .shape import (  # noqa: F401
