@@ -234,3 +234,45 @@ def test_batch_norm_module_on_device_updates_its_buffers(kind):
 def test_local_response_norm_matches_cpu(size, dtype, kind):
     x = np.random.default_rng(6).standard_normal((2, 6, 4, 3)).astype(dtype)
     _compare(lambda t: F.local_response_norm(t, size, alpha=0.1, beta=0.75, k=2.0), [x], kind, dtype)
+
+
+# ------------------------------------------------ the CuPy kernels, as C
+def test_conv_kernel_sources_compiled_as_c_match_the_plain_path(tmp_path):
+    """The im2col/col2im ElementwiseKernel bodies cannot run without a GPU; compiled as plain C
+    (T = double, one loop over i) they must give exactly what the plain-xp path gives."""
+    import ctypes
+    import shutil
+    import subprocess
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    from chainrule.ops.geometry import conv_geometry
+
+    lines = ["typedef double T;", "typedef int IDX;"]
+    for name, (params, out, body) in conv_device._SOURCES.items():
+        src, dst = params.split(",")[0].split()[-1], out.split()[-1]
+        lines.append(f"void {name}(const T* {src}, T* out, long long total, int N, int C, int H, int W, int KH,"
+                     f" int KW, int sh, int sw, int ph, int pw, int OH, int OW) {{"
+                     f" for (long long i = 0; i < total; ++i) {{ T {dst}; {body} out[i] = {dst}; }} }}")
+    (tmp_path / "k.c").write_text("\n".join(lines))
+    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(tmp_path / "k.so"), str(tmp_path / "k.c")], check=True)
+    lib = ctypes.CDLL(str(tmp_path / "k.so"))
+    ptr = ctypes.POINTER(ctypes.c_double)
+
+    def run(fn, src, out, g):
+        getattr(lib, fn)(src.ctypes.data_as(ptr), out.ctypes.data_as(ptr), ctypes.c_longlong(out.size),
+                         *[ctypes.c_int(v) for v in (g.N, g.C, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW)])
+
+    rng = np.random.default_rng(7)
+    for (N, C, H, W), (Fo, KH, KW), stride, padding, _ in CONV_CASES:
+        g = conv_geometry((N, C, H, W), (Fo, C, KH, KW), None, stride, padding)
+        x = rng.standard_normal((N, C, H, W))
+        cols = conv_device.im2col(x, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW)
+        got = np.empty_like(cols)
+        run("im2col", x, got, g)
+        np.testing.assert_array_equal(got, cols)
+        dcols = rng.standard_normal(cols.shape)
+        got = np.empty_like(x)
+        run("col2im", dcols, got, g)
+        np.testing.assert_array_equal(got, conv_device.col2im(dcols, g))

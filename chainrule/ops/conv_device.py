@@ -1,4 +1,4 @@
-"""2-D convolution on device arrays (CuPy): im2col as one copy, one GEMM, few kernels.
+"""2-D convolution on device arrays (CuPy): im2col, one GEMM, few kernel launches.
 
 The NumPy paths (conv_wide, conv_im2col) split the batch between threads and
 walk it in cache-sized pieces; on a GPU the cost is kernel launches instead,
@@ -7,18 +7,19 @@ so this path does each step once for the whole batch:
     cols[(c, kh, kw), (n, oh, ow)] = xpad[n, c, oh*sh + kh, ow*sw + kw]     (K, N*P)
     out = W2 @ cols                                                        (F, N*P)
 
-im2col is ONE copy of a 6-D strided view whose innermost axis walks along
-x's rows (reads and writes both coalesced), the product is one GEMM, and one
-more copy transposes (F, N, P) to (N, F, OH, OW), adding the bias. Backward:
+and one more copy transposes (F, N, P) to (N, F, OH, OW), adding the bias.
+The innermost axis of cols walks along x's rows, so its copy is coalesced.
+Backward (x is kept, its columns are rebuilt rather than kept):
 
     dout2 = dout as (F, N*P)      dW2 = dout2 @ cols^T      db = dout2 summed
-    dx: stride 1 -> the convolution of dout, zero-padded by K-1-pad, with the
-        kernel flipped and transposed to (C, F, KH, KW) (one more im2col + GEMM);
-        otherwise dcols = W2^T @ dout2 and col2im: KH*KW strided slice adds
-        (one gather kernel instead on real CuPy, `_col2im_kernel`).
+    dx = col2im(W2^T @ dout2), the adjoint of im2col
 
-The padded input is kept for backward (its im2col is redone there rather
-than keeping the KH*KW times larger columns).
+Two implementations of im2col/col2im: plain xp (what the fake device runs,
+and real CuPy with USE_KERNELS = False): zero padding, then one copy of a 6-D
+strided view; col2im as KH*KW strided slice adds, or at stride 1 dx as the
+convolution of dout with the flipped kernel. On real CuPy each is ONE gather
+ElementwiseKernel (one thread per output element, zeros read off the edges),
+so forward is 3 launches and backward 6.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from .geometry import ConvGeometry, conv_geometry
 
 __all__ = ["forward", "backward", "im2col", "col2im", "padded"]
 
-USE_KERNELS = True  # real CuPy: col2im as one ElementwiseKernel (False: the plain-xp slice adds)
+USE_KERNELS = True  # real CuPy: im2col/col2im as one ElementwiseKernel each (False: plain xp)
 
 
 def padded(a: Any, ph: int, pw: int) -> Any:
@@ -45,21 +46,36 @@ def padded(a: Any, ph: int, pw: int) -> Any:
     return out
 
 
-def im2col(xpad: Any, KH: int, KW: int, sh: int, sw: int, OH: int, OW: int) -> Any:
-    """Columns of the padded xpad: (N, C, Hp, Wp) -> (C*KH*KW, N*OH*OW), one copy of the
-    strided view [c, kh, kw, n, oh, ow] = xpad[n, c, oh*sh + kh, ow*sw + kw]."""
-    xp = backend.array_module(xpad)
-    N, C = xpad.shape[:2]
+def _use_kernels(xp: Any) -> bool:
+    return USE_KERNELS and xp.__name__ == "cupy"
+
+
+def im2col(x: Any, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int, OH: int, OW: int) -> Any:
+    """Columns of x: (N, C, H, W) zero-padded by (ph, pw) -> (C*KH*KW, N*OH*OW):
+    [(c, kh, kw), (n, oh, ow)] = xpad[n, c, oh*sh + kh, ow*sw + kw]. Plain xp: pad, then
+    one copy of a strided view; real CuPy: one gather kernel that reads zeros off the edges."""
+    xp = backend.array_module(x)
+    N, C, H, W = x.shape
+    if _use_kernels(xp):
+        cols = xp.empty((C * KH * KW, N * OH * OW), x.dtype)
+        _kernel(xp, "im2col", cols.size)(xp.ascontiguousarray(x), N, C, H, W, KH, KW, sh, sw, ph, pw,
+                                         OH, OW, cols)
+        return cols
+    xpad = padded(x, ph, pw)
     s0, s1, s2, s3 = xpad.strides
     view = backend.as_strided(xpad, (C, KH, KW, N, OH, OW), (s1, s2, s3, s0, s2 * sh, s3 * sw))
     return xp.ascontiguousarray(view).reshape(C * KH * KW, N * OH * OW)
 
 
 def col2im(dcols: Any, g: ConvGeometry) -> Any:
-    """Adjoint of im2col, cropped: dcols (C*KH*KW, N*OH*OW) -> dx (N, C, H, W)."""
+    """Adjoint of im2col, cropped: dcols (C*KH*KW, N*OH*OW) -> dx (N, C, H, W). Plain xp:
+    KH*KW strided slice adds into a zero padded buffer; real CuPy: one gather kernel."""
     xp = backend.array_module(dcols)
-    if USE_KERNELS and xp.__name__ == "cupy":
-        return _col2im_cupy(xp, dcols, g)
+    if _use_kernels(xp):
+        dx = xp.empty((g.N, g.C, g.H, g.W), dcols.dtype)
+        _kernel(xp, "col2im", dcols.size)(xp.ascontiguousarray(dcols), g.N, g.C, g.H, g.W, g.KH, g.KW,
+                                          g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, dx)
+        return dx
     Hp, Wp = g.H + 2 * g.ph, g.W + 2 * g.pw
     d6 = dcols.reshape(g.C, g.KH, g.KW, g.N, g.OH, g.OW)
     dxp = xp.zeros((g.N, g.C, Hp, Wp), dcols.dtype)
@@ -70,34 +86,53 @@ def col2im(dcols: Any, g: ConvGeometry) -> Any:
     return xp.ascontiguousarray(dxp[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W])
 
 
-# One thread per dx element gathers its (kh, kw) terms, in the order the slice adds use.
-_COL2IM_SRC = """
-const long long w0 = i % W, h0 = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
-T acc = 0;
-for (int kh = 0; kh < KH; ++kh) {
-    const long long hh = h0 + ph - kh;
-    if (hh < 0 || hh % sh != 0 || hh / sh >= OH) continue;
-    for (int kw = 0; kw < KW; ++kw) {
-        const long long ww = w0 + pw - kw;
-        if (ww < 0 || ww % sw != 0 || ww / sw >= OW) continue;
-        acc += dcols[((((c * KH + kh) * KW + kw) * N + n) * OH + hh / sh) * OW + ww / sw];
-    }
+# ------------------------------------------------------- real CuPy kernels
+# One thread per output element; IDX is int when every index fits, else long long.
+_PARAMS = "int32 N, int32 C, int32 H, int32 W, int32 KH, int32 KW, int32 sh, int32 sw, int32 ph, int32 pw, int32 OH, int32 OW"
+_SOURCES = {
+    "im2col": ("raw T x, " + _PARAMS, "T cols", """
+        const IDX j = i;
+        const IDX ow = j % OW;  IDX t = j / OW;
+        const IDX oh = t % OH;  t /= OH;
+        const IDX n = t % N;    t /= N;
+        const IDX kw = t % KW;  t /= KW;
+        const IDX kh = t % KH;
+        const IDX c = t / KH;
+        const IDX h = oh * sh + kh - ph, w = ow * sw + kw - pw;
+        cols = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * C + c) * H + h) * W + w] : (T)0;
+        """),
+    # each dx element gathers its (kh, kw) terms in the order the slice adds use
+    "col2im": ("raw T dcols, " + _PARAMS, "T dx", """
+        const IDX j = i;
+        const IDX w0 = j % W;  IDX t = j / W;
+        const IDX h0 = t % H;  t /= H;
+        const IDX c = t % C;
+        const IDX n = t / C;
+        T acc = 0;
+        for (IDX kh = 0; kh < KH; ++kh) {
+            const IDX hh = h0 + ph - kh;
+            if (hh < 0 || hh % sh != 0 || hh / sh >= OH) continue;
+            for (IDX kw = 0; kw < KW; ++kw) {
+                const IDX ww = w0 + pw - kw;
+                if (ww < 0 || ww % sw != 0 || ww / sw >= OW) continue;
+                acc += dcols[(((c * KH + kh) * KW + kw) * N + n) * OH * OW + (hh / sh) * OW + ww / sw];
+            }
+        }
+        dx = acc;
+        """),
 }
-dx = acc;
-"""
-_col2im_kernels: dict = {}
+_kernels: dict = {}
 
 
-def _col2im_cupy(cp: Any, dcols: Any, g: ConvGeometry) -> Any:
-    kernel = _col2im_kernels.get("k")
-    if kernel is None:
-        kernel = _col2im_kernels["k"] = cp.ElementwiseKernel(
-            "raw T dcols, int64 N, int64 C, int64 H, int64 W, int64 KH, int64 KW, int64 sh, int64 sw, "
-            "int64 ph, int64 pw, int64 OH, int64 OW", "T dx", _COL2IM_SRC, "chainrule_col2im")
-    dx = cp.empty((g.N, g.C, g.H, g.W), dcols.dtype)
-    kernel(cp.ascontiguousarray(dcols), g.N, g.C, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw,
-           g.OH, g.OW, dx)
-    return dx
+def _kernel(cp: Any, name: str, largest: int) -> Any:
+    """The ElementwiseKernel `name`, 32-bit indices when the largest array allows."""
+    idx = "int" if largest < 2 ** 31 - 1 else "long long"
+    k = _kernels.get((name, idx))
+    if k is None:
+        params, out, body = _SOURCES[name]
+        k = _kernels[(name, idx)] = cp.ElementwiseKernel(
+            params, out, body, f"chainrule_{name}_{idx.replace(' ', '')}", preamble=f"typedef {idx} IDX;")
+    return k
 
 
 def _to_nchw(prod: Any, N: int, F: int, OH: int, OW: int, bias: Any = None) -> Any:
@@ -118,10 +153,9 @@ def forward(ctx: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any) -> Any:
     dtype = np.result_type(x.dtype, w.dtype) if b is None else np.result_type(x.dtype, w.dtype, b.dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     bias = None if b is None else b.astype(dtype, copy=False)
-    xpad = padded(x, g.ph, g.pw)
-    cols = im2col(xpad, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW)
+    cols = im2col(x, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW)
     out = _to_nchw(w.reshape(g.F, -1) @ cols, g.N, g.F, g.OH, g.OW, bias)
-    ctx.save_for_backward(xpad, w)
+    ctx.save_for_backward(x, w)
     ctx.geom = g
     return out
 
@@ -129,8 +163,7 @@ def forward(ctx: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any) -> Any:
 def _dx_by_conv(g: ConvGeometry, dout: Any, w: Any) -> Any:
     """Stride 1, ph <= KH-1, pw <= KW-1: dx = dout zero-padded by (KH-1-ph, KW-1-pw),
     convolved with w flipped in space and transposed to (C, F, KH, KW)."""
-    dpad = padded(dout, g.KH - 1 - g.ph, g.KW - 1 - g.pw)
-    cols = im2col(dpad, g.KH, g.KW, 1, 1, g.H, g.W)  # (F*KH*KW, N*H*W)
+    cols = im2col(dout, g.KH, g.KW, 1, 1, g.KH - 1 - g.ph, g.KW - 1 - g.pw, g.H, g.W)  # (F*KH*KW, N*H*W)
     w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(g.C, -1)  # a small copy
     return _to_nchw(w_flip @ cols, g.N, g.C, g.H, g.W)
 
@@ -138,16 +171,18 @@ def _dx_by_conv(g: ConvGeometry, dout: Any, w: Any) -> Any:
 def backward(ctx: Any, dout: Any) -> tuple:
     """Conv2d.backward for device arrays: dout (N, F, OH, OW) -> (dx, dw, db, None, None)."""
     xp = backend.array_module(dout)
-    xpad, w = ctx.saved_tensors
+    x, w = ctx.saved_tensors
     g = ctx.geom
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
     dout = dout.astype(w.dtype, copy=False)
     d2 = xp.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(g.F, -1)  # (F, N*P)
     db = d2.sum(axis=1) if need_b else None
-    dw = (d2 @ im2col(xpad, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW).T).reshape(w.shape) if need_w else None
+    dw = None
+    if need_w:
+        dw = (d2 @ im2col(x, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW).T).reshape(w.shape)
     dx = None
-    if need_x:
-        if g.sh == g.sw == 1 and g.ph <= g.KH - 1 and g.pw <= g.KW - 1:
+    if need_x:  # col2im is one kernel on real CuPy; the plain path avoids its slice adds at stride 1
+        if not _use_kernels(xp) and g.sh == g.sw == 1 and g.ph <= g.KH - 1 and g.pw <= g.KW - 1:
             dx = _dx_by_conv(g, dout, w)
         else:
             dx = col2im(w.reshape(g.F, -1).T @ d2, g)
