@@ -176,7 +176,7 @@ def backward(ctx: Any, dout: Any) -> tuple:
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
     dout = dout.astype(w.dtype, copy=False)
     d2 = xp.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(g.F, -1)  # (F, N*P)
-    db = d2.sum(axis=1) if need_b else None
+    db = dout.sum(axis=(2, 3)).sum(axis=0) if need_b else None  # N*F partial sums: many GPU blocks
     dw = None
     if need_w:
         dw = (d2 @ im2col(x, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW).T).reshape(w.shape)
