@@ -167,13 +167,13 @@ def _kernels(cp: Any) -> dict:
             "raw W w, raw B b, int32 has_w, int32 has_b, float64 mean",
             "float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS, "chainrule_bn_stats")
         _cache["affine"] = cp.ElementwiseKernel(
-            "T x, float64 scale, float64 shift", "T y", "y = (T)((double)x * scale + shift)", "chainrule_bn_affine")
+            "T x, float64 scale, float64 shift", "T y", "y = (T)((double)x * scale + shift);", "chainrule_bn_affine")
         _cache["coef"] = cp.ElementwiseKernel(
             "raw float64 sdy, raw float64 sdyxc, int32 N, int32 C, float64 m, float64 invstd, raw W w, int32 has_w",
             "float64 dw, float64 db, float64 a, float64 b, float64 c", _COEF, "chainrule_bn_coef")
         _cache["dx"] = cp.ElementwiseKernel(
             "T dy, T x, float64 mu, float64 a, float64 b, float64 c", "T dx",
-            "dx = (T)((double)dy * a + ((double)x - mu) * b + c)", "chainrule_bn_dx")
+            "dx = (T)((double)dy * a + ((double)x - mu) * b + c);", "chainrule_bn_dx")
     return _cache
 
 
