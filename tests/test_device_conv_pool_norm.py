@@ -239,7 +239,8 @@ def test_local_response_norm_matches_cpu(size, dtype, kind):
 # ------------------------------------------------ the CuPy kernels, as C
 def test_conv_kernel_sources_compiled_as_c_match_the_plain_path(tmp_path):
     """The im2col/col2im ElementwiseKernel bodies cannot run without a GPU; compiled as plain C
-    (T = double, one loop over i) they must give exactly what the plain-xp path gives."""
+    (T = double, the geometry's #defines, one loop over i) they must give exactly what the
+    plain-xp path gives."""
     import ctypes
     import shutil
     import subprocess
@@ -249,30 +250,30 @@ def test_conv_kernel_sources_compiled_as_c_match_the_plain_path(tmp_path):
         pytest.skip("no C compiler")
     from chainrule.ops.geometry import conv_geometry
 
-    lines = ["typedef double T;", "typedef int IDX;"]
-    for name, (params, out, body) in conv_device._SOURCES.items():
-        src, dst = params.split(",")[0].split()[-1], out.split()[-1]
-        lines.append(f"void {name}(const T* {src}, T* out, long long total, int N, int C, int H, int W, int KH,"
-                     f" int KW, int sh, int sw, int ph, int pw, int OH, int OW) {{"
-                     f" for (long long i = 0; i < total; ++i) {{ T {dst}; {body} out[i] = {dst}; }} }}")
-    (tmp_path / "k.c").write_text("\n".join(lines))
-    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(tmp_path / "k.so"), str(tmp_path / "k.c")], check=True)
-    lib = ctypes.CDLL(str(tmp_path / "k.so"))
     ptr = ctypes.POINTER(ctypes.c_double)
-
-    def run(fn, src, out, g):
-        getattr(lib, fn)(src.ctypes.data_as(ptr), out.ctypes.data_as(ptr), ctypes.c_longlong(out.size),
-                         *[ctypes.c_int(v) for v in (g.N, g.C, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW)])
-
     rng = np.random.default_rng(7)
-    for (N, C, H, W), (Fo, KH, KW), stride, padding, _ in CONV_CASES:
+    for case_no, ((N, C, H, W), (Fo, KH, KW), stride, padding, _) in enumerate(CONV_CASES):
         g = conv_geometry((N, C, H, W), (Fo, C, KH, KW), None, stride, padding)
+        lines = ["typedef double T;", "typedef int IDX;", conv_device.geometry_defines(g)]
+        for name, (params, out, body) in conv_device._SOURCES.items():
+            src, dst = params.split(",")[0].split()[-1], out.split()[-1]
+            lines.append(f"void {name}(const T* {src}, T* out, long long total, int N) {{"
+                         f" for (long long i = 0; i < total; ++i) {{ T {dst}; {body} out[i] = {dst}; }} }}")
+        c_file, so_file = tmp_path / f"k{case_no}.c", tmp_path / f"k{case_no}.so"
+        c_file.write_text("\n".join(lines))
+        subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(so_file), str(c_file)], check=True)
+        lib = ctypes.CDLL(str(so_file))
+
+        def run(fn, src, out):
+            getattr(lib, fn)(src.ctypes.data_as(ptr), out.ctypes.data_as(ptr), ctypes.c_longlong(out.size),
+                             ctypes.c_int(g.N))
+
         x = rng.standard_normal((N, C, H, W))
         cols = conv_device.im2col(x, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW)
         got = np.empty_like(cols)
-        run("im2col", x, got, g)
+        run("im2col", x, got)
         np.testing.assert_array_equal(got, cols)
         dcols = rng.standard_normal(cols.shape)
         got = np.empty_like(x)
-        run("col2im", dcols, got, g)
+        run("col2im", dcols, got)
         np.testing.assert_array_equal(got, conv_device.col2im(dcols, g))

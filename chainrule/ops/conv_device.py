@@ -58,8 +58,8 @@ def im2col(x: Any, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int, OH: int
     N, C, H, W = x.shape
     if _use_kernels(xp):
         cols = xp.empty((C * KH * KW, N * OH * OW), x.dtype)
-        _kernel(xp, "im2col", cols.size)(xp.ascontiguousarray(x), N, C, H, W, KH, KW, sh, sw, ph, pw,
-                                         OH, OW, cols)
+        g = ConvGeometry(N, C, H, W, 0, KH, KW, sh, sw, ph, pw, OH, OW)
+        _kernel(xp, "im2col", g, max(cols.size, x.size))(xp.ascontiguousarray(x), N, cols)
         return cols
     xpad = padded(x, ph, pw)
     s0, s1, s2, s3 = xpad.strides
@@ -73,8 +73,7 @@ def col2im(dcols: Any, g: ConvGeometry) -> Any:
     xp = backend.array_module(dcols)
     if _use_kernels(xp):
         dx = xp.empty((g.N, g.C, g.H, g.W), dcols.dtype)
-        _kernel(xp, "col2im", dcols.size)(xp.ascontiguousarray(dcols), g.N, g.C, g.H, g.W, g.KH, g.KW,
-                                          g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, dx)
+        _kernel(xp, "col2im", g._replace(F=0), max(dcols.size, dx.size))(xp.ascontiguousarray(dcols), g.N, dx)
         return dx
     Hp, Wp = g.H + 2 * g.ph, g.W + 2 * g.pw
     d6 = dcols.reshape(g.C, g.KH, g.KW, g.N, g.OH, g.OW)
@@ -87,35 +86,36 @@ def col2im(dcols: Any, g: ConvGeometry) -> Any:
 
 
 # ------------------------------------------------------- real CuPy kernels
-# One thread per output element; IDX is int when every index fits, else long long.
-_PARAMS = "int32 N, int32 C, int32 H, int32 W, int32 KH, int32 KW, int32 sh, int32 sw, int32 ph, int32 pw, int32 OH, int32 OW"
+# One thread per output element. Every size but the batch N is a compile-time
+# constant (G_*), so index splitting is multiply-shift and the window loops unroll;
+# one kernel per layer geometry, compiled on first use (CuPy caches it on disk).
+# IDX is int when every index fits, else long long.
 _SOURCES = {
-    "im2col": ("raw T x, " + _PARAMS, "T cols", """
+    "im2col": ("raw T x, int32 N", "T cols", """
         const IDX j = i;
-        const IDX ow = j % OW;  IDX t = j / OW;
-        const IDX oh = t % OH;  t /= OH;
-        const IDX n = t % N;    t /= N;
-        const IDX kw = t % KW;  t /= KW;
-        const IDX kh = t % KH;
-        const IDX c = t / KH;
-        const IDX h = oh * sh + kh - ph, w = ow * sw + kw - pw;
-        cols = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * C + c) * H + h) * W + w] : (T)0;
+        const IDX ow = j % G_OW;  IDX t = j / G_OW;
+        const IDX oh = t % G_OH;  t /= G_OH;
+        const IDX k = t / N;
+        const IDX n = t - k * N;
+        const int kw = k % G_KW, kh = (k / G_KW) % G_KH, c = k / (G_KW * G_KH);
+        const IDX h = oh * G_SH + kh - G_PH, w = ow * G_SW + kw - G_PW;
+        cols = (h >= 0 && h < G_H && w >= 0 && w < G_W) ? x[((n * G_C + c) * G_H + h) * G_W + w] : (T)0;
         """),
     # each dx element gathers its (kh, kw) terms in the order the slice adds use
-    "col2im": ("raw T dcols, " + _PARAMS, "T dx", """
+    "col2im": ("raw T dcols, int32 N", "T dx", """
         const IDX j = i;
-        const IDX w0 = j % W;  IDX t = j / W;
-        const IDX h0 = t % H;  t /= H;
-        const IDX c = t % C;
-        const IDX n = t / C;
+        const int w0 = j % G_W;  IDX t = j / G_W;
+        const int h0 = t % G_H;  t /= G_H;
+        const int c = t % G_C;
+        const IDX n = t / G_C;
         T acc = 0;
-        for (IDX kh = 0; kh < KH; ++kh) {
-            const IDX hh = h0 + ph - kh;
-            if (hh < 0 || hh % sh != 0 || hh / sh >= OH) continue;
-            for (IDX kw = 0; kw < KW; ++kw) {
-                const IDX ww = w0 + pw - kw;
-                if (ww < 0 || ww % sw != 0 || ww / sw >= OW) continue;
-                acc += dcols[(((c * KH + kh) * KW + kw) * N + n) * OH * OW + (hh / sh) * OW + ww / sw];
+        for (int kh = 0; kh < G_KH; ++kh) {
+            const int hh = h0 + G_PH - kh;
+            if (hh < 0 || hh % G_SH != 0 || hh / G_SH >= G_OH) continue;
+            for (int kw = 0; kw < G_KW; ++kw) {
+                const int ww = w0 + G_PW - kw;
+                if (ww < 0 || ww % G_SW != 0 || ww / G_SW >= G_OW) continue;
+                acc += dcols[(((IDX)(c * G_KH + kh) * G_KW + kw) * N + n) * (G_OH * G_OW) + (hh / G_SH) * G_OW + ww / G_SW];
             }
         }
         dx = acc;
@@ -124,14 +124,24 @@ _SOURCES = {
 _kernels: dict = {}
 
 
-def _kernel(cp: Any, name: str, largest: int) -> Any:
-    """The ElementwiseKernel `name`, 32-bit indices when the largest array allows."""
+def geometry_defines(g: ConvGeometry) -> str:
+    """The G_* constants of one geometry (all but N), as C #defines."""
+    names = ("C", "H", "W", "KH", "KW", "SH", "SW", "PH", "PW", "OH", "OW")
+    values = (g.C, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW)
+    return "".join(f"#define G_{k} {v}\n" for k, v in zip(names, values))
+
+
+def _kernel(cp: Any, name: str, g: ConvGeometry, largest: int) -> Any:
+    """The ElementwiseKernel `name` for geometry g, 32-bit indices when the largest array allows."""
     idx = "int" if largest < 2 ** 31 - 1 else "long long"
-    k = _kernels.get((name, idx))
+    key = (name, idx) + g[1:]
+    k = _kernels.get(key)
     if k is None:
         params, out, body = _SOURCES[name]
-        k = _kernels[(name, idx)] = cp.ElementwiseKernel(
-            params, out, body, f"chainrule_{name}_{idx.replace(' ', '')}", preamble=f"typedef {idx} IDX;")
+        tag = "_".join(str(v) for v in g[1:])
+        k = _kernels[key] = cp.ElementwiseKernel(
+            params, out, body, f"chainrule_{name}_{idx.replace(' ', '')}_{tag}",
+            preamble=f"typedef {idx} IDX;\n" + geometry_defines(g))
     return k
 
 
