@@ -73,6 +73,10 @@ def batch_norm_forward(ctx: Any, x: Any, weight: Any, bias: Any, running_mean: A
             running_mean += momentum * mean
             running_var *= 1 - momentum
             running_var += momentum * var * (m / (m - 1))
+    elif _use_kernels(xp):  # eval: 2 launches
+        y, mean, invstd = _eval_forward_cupy(xp, x3, weight, bias, running_mean, running_var, eps)
+        ctx.save_for_backward(x3, mean, invstd, weight)
+        return y.reshape(x.shape)
     else:
         mean, var, xc = running_mean.astype(F64), running_var.astype(F64), None
     invstd = 1.0 / xp.sqrt(var + eps)  # float64 (C,)
@@ -119,7 +123,7 @@ def batch_norm_backward(ctx: Any, g: Any) -> tuple:
 
 
 # ------------------------------------------------------- real CuPy kernels
-# Training takes 5 launches forward and 4 backward: per-(n, c) partial sums over L
+# Training takes 5 launches forward and 4 backward, eval 2 forward: per-(n, c) partial sums over L
 # (ReductionKernel, many blocks), then per-channel kernels that add the N partial
 # sums and do all the (C,)-vector arithmetic, then one map over the whole array.
 _cache: dict = {}
@@ -166,6 +170,14 @@ def _kernels(cp: Any) -> dict:
             "raw float64 s2, int32 N, int32 C, float64 m, float64 mom, float64 eps, int32 track, "
             "raw W w, raw B b, int32 has_w, int32 has_b, float64 mean",
             "float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS, "chainrule_bn_stats")
+        _cache["evalstats"] = cp.ElementwiseKernel(
+            "R rm, R rv, raw W w, raw B b, int32 has_w, int32 has_b, float64 eps",
+            "float64 mean, float64 invstd, float64 scale, float64 shift", """
+            mean = (double)rm;
+            invstd = 1.0 / sqrt((double)rv + eps);
+            scale = has_w ? invstd * (double)w[i] : invstd;
+            shift = (has_b ? (double)b[i] : 0.0) - mean * scale;
+            """, "chainrule_bn_evalstats")
         _cache["affine"] = cp.ElementwiseKernel(
             "T x, float64 scale, float64 shift", "T y", "y = (T)((double)x * scale + shift);", "chainrule_bn_affine")
         _cache["coef"] = cp.ElementwiseKernel(
@@ -192,6 +204,18 @@ def _train_forward_cupy(cp, x3, weight, bias, running_mean, running_var, m, mome
     k["stats"](s2, N, C, float(m), float(momentum or 0.0), float(eps), int(track),
                unused if weight is None else weight, unused if bias is None else bias,
                int(weight is not None), int(bias is not None), mean, invstd, scale, shift, rm, rv)
+    y = k["affine"](x3, scale.reshape(1, C, 1), shift.reshape(1, C, 1))
+    return y, mean, invstd
+
+
+def _eval_forward_cupy(cp, x3, weight, bias, running_mean, running_var, eps):
+    """Eval forward with the running statistics in 2 launches: -> (y, mean, invstd)."""
+    k = _kernels(cp)
+    C = x3.shape[1]
+    unused = cp.empty(1, F64)
+    mean, invstd, scale, shift = k["evalstats"](
+        running_mean, running_var, unused if weight is None else weight, unused if bias is None else bias,
+        int(weight is not None), int(bias is not None), float(eps))
     y = k["affine"](x3, scale.reshape(1, C, 1), shift.reshape(1, C, 1))
     return y, mean, invstd
 
