@@ -123,27 +123,38 @@ def batch_norm_backward(ctx: Any, g: Any) -> tuple:
 
 
 # ------------------------------------------------------- real CuPy kernels
-# Training takes 5 launches forward and 4 backward, eval 2 forward: per-(n, c) partial sums over L
-# (ReductionKernel, many blocks), then per-channel kernels that add the N partial
-# sums and do all the (C,)-vector arithmetic, then one map over the whole array.
+# Per-(n, c) partial sums over L (a ReductionKernel: many blocks), then per-channel
+# kernels that add the N partial sums and do all the (C,)-vector arithmetic, then one
+# map over the whole array. Two sums of one pass travel together as the real and
+# imaginary parts of a complex128 (CuPy reduces complex numbers natively), so training
+# takes 3 launches forward (float64 input: 5, two passes, no E[x^2] - mean^2) and 3
+# backward; eval 2 forward.
 _cache: dict = {}
 
-_STATS = """
-double acc = 0;
-for (int n = 0; n < N; ++n) acc += s2[n * C + i];
-const double var = acc / m;
+_STATS_TAIL = """
 invstd = 1.0 / sqrt(var + eps);
 const double sc = has_w ? invstd * (double)w[i] : invstd;
 scale = sc;
-shift = (has_b ? (double)b[i] : 0.0) - mean * sc;
+shift = (has_b ? (double)b[i] : 0.0) - mu * sc;
 if (track) {
-    rm = (R)((double)rm * (1.0 - mom) + mom * mean);
+    rm = (R)((double)rm * (1.0 - mom) + mom * mu);
     rv = (R)((double)rv * (1.0 - mom) + mom * var * (m / (m - 1.0)));
 }
 """
+_STATS_TWO_PASS = """
+double acc = 0;
+for (int n = 0; n < N; ++n) acc += s2[n * C + i];
+const double mu = mean, var = acc / m;
+""" + _STATS_TAIL
+_STATS_ONE_PASS = """
+double s1 = 0, s2 = 0;
+for (int n = 0; n < N; ++n) { const complex<double> v = s[n * C + i]; s1 += v.real(); s2 += v.imag(); }
+const double mu = s1 / m, var = fmax(s2 / m - mu * mu, 0.0);
+mean = mu;
+""" + _STATS_TAIL
 _COEF = """
 double s1 = 0, s2 = 0;
-for (int n = 0; n < N; ++n) { s1 += sdy[n * C + i]; s2 += sdyxc[n * C + i]; }
+for (int n = 0; n < N; ++n) { const complex<double> v = s[n * C + i]; s1 += v.real(); s2 += v.imag(); }
 const double xh = s2 * invstd;  // sum(dy * xhat)
 dw = xh;
 db = s1;
@@ -152,24 +163,33 @@ a = aa;
 b = -aa * invstd * xh / m;
 c = -aa * s1 / m;
 """
+_STATS_PARAMS = "int32 N, int32 C, float64 m, float64 mom, float64 eps, int32 track, raw W w, raw B b, int32 has_w, int32 has_b"
 
 
 def _kernels(cp: Any) -> dict:
     """The kernels, compiled on first use (real CuPy only)."""
     if not _cache:
-        red = lambda ins, expr, name: cp.ReductionKernel(  # noqa: E731  per-row sums, float64
-            ins, "float64 s", expr, "a + b", "s = a", "0", name)
-        _cache["sum"] = red("T x", "(double)x", "chainrule_bn_sum")
-        _cache["sqdev"] = red("T x, float64 mu", "((double)x - mu) * ((double)x - mu)", "chainrule_bn_sqdev")
-        _cache["dotdev"] = red("T g, T x, float64 mu", "(double)g * ((double)x - mu)", "chainrule_bn_dotdev")
+        def red(ins, out, expr, name):  # per-row sums over the last axis
+            return cp.ReductionKernel(ins, out, expr, "a + b", "s = a", "0", name)
+
+        _cache["sum"] = red("T x", "float64 s", "(double)x", "chainrule_bn_sum")
+        _cache["sqdev"] = red("T x, float64 mu", "float64 s", "((double)x - mu) * ((double)x - mu)",
+                              "chainrule_bn_sqdev")
+        _cache["sum_sq"] = red("T x", "complex128 s", "complex<double>((double)x, (double)x * (double)x)",
+                               "chainrule_bn_sum_sq")
+        _cache["sum_dot"] = red("T g, T x, float64 mu", "complex128 s",
+                                "complex<double>((double)g, (double)g * ((double)x - mu))", "chainrule_bn_sum_dot")
         _cache["mean"] = cp.ElementwiseKernel(
             "raw float64 s, int32 N, int32 C, float64 m", "float64 mean",
             "double acc = 0; for (int n = 0; n < N; ++n) acc += s[n * C + i]; mean = acc / m;",
             "chainrule_bn_mean")
         _cache["stats"] = cp.ElementwiseKernel(
-            "raw float64 s2, int32 N, int32 C, float64 m, float64 mom, float64 eps, int32 track, "
-            "raw W w, raw B b, int32 has_w, int32 has_b, float64 mean",
-            "float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS, "chainrule_bn_stats")
+            "raw float64 s2, " + _STATS_PARAMS + ", float64 mean",
+            "float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS_TWO_PASS, "chainrule_bn_stats")
+        _cache["stats1"] = cp.ElementwiseKernel(
+            "raw complex128 s, " + _STATS_PARAMS,
+            "float64 mean, float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS_ONE_PASS,
+            "chainrule_bn_stats1")
         _cache["evalstats"] = cp.ElementwiseKernel(
             "R rm, R rv, raw W w, raw B b, int32 has_w, int32 has_b, float64 eps",
             "float64 mean, float64 invstd, float64 scale, float64 shift", """
@@ -181,7 +201,7 @@ def _kernels(cp: Any) -> dict:
         _cache["affine"] = cp.ElementwiseKernel(
             "T x, float64 scale, float64 shift", "T y", "y = (T)((double)x * scale + shift);", "chainrule_bn_affine")
         _cache["coef"] = cp.ElementwiseKernel(
-            "raw float64 sdy, raw float64 sdyxc, int32 N, int32 C, float64 m, float64 invstd, raw W w, int32 has_w",
+            "raw complex128 s, int32 N, int32 C, float64 m, float64 invstd, raw W w, int32 has_w",
             "float64 dw, float64 db, float64 a, float64 b, float64 c", _COEF, "chainrule_bn_coef")
         _cache["dx"] = cp.ElementwiseKernel(
             "T dy, T x, float64 mu, float64 a, float64 b, float64 c", "T dx",
@@ -190,20 +210,22 @@ def _kernels(cp: Any) -> dict:
 
 
 def _train_forward_cupy(cp, x3, weight, bias, running_mean, running_var, m, momentum, eps):
-    """Training forward in 5 launches: -> (y, mean, invstd), the running stats updated in place."""
+    """Training forward in 3 launches (float64: 5): -> (y, mean, invstd), running stats updated in place."""
     k = _kernels(cp)
     N, C, _ = x3.shape
-    mean = cp.empty(C, F64)
-    k["mean"](k["sum"](x3, axis=2), N, C, float(m), mean)
-    s2 = k["sqdev"](x3, mean.reshape(1, C, 1), axis=2)
     track = running_mean is not None
-    rm = running_mean if track else cp.empty(C, F64)
-    rv = running_var if track else cp.empty(C, F64)
-    invstd, scale, shift = cp.empty(C, F64), cp.empty(C, F64), cp.empty(C, F64)
-    unused = cp.empty(1, F64)  # stands for a missing weight or bias (never read)
-    k["stats"](s2, N, C, float(m), float(momentum or 0.0), float(eps), int(track),
-               unused if weight is None else weight, unused if bias is None else bias,
-               int(weight is not None), int(bias is not None), mean, invstd, scale, shift, rm, rv)
+    mean, invstd, scale, shift, rm, rv = cp.empty((6, C), F64)  # rm, rv: stand-ins when not tracking
+    if track:
+        rm, rv = running_mean, running_var
+    unused = mean  # stands for a missing weight or bias (never read)
+    wb = (unused if weight is None else weight, unused if bias is None else bias, int(weight is not None),
+          int(bias is not None))
+    args = (N, C, float(m), float(momentum or 0.0), float(eps), int(track)) + wb
+    if x3.dtype == F64:  # two passes: mean, then squares of x - mean
+        k["mean"](k["sum"](x3, axis=2), N, C, float(m), mean)
+        k["stats"](k["sqdev"](x3, mean.reshape(1, C, 1), axis=2), *args, mean, invstd, scale, shift, rm, rv)
+    else:  # float32 data summed in float64: E[x^2] - mean^2 loses nothing that matters
+        k["stats1"](k["sum_sq"](x3, axis=2), *args, mean, invstd, scale, shift, rm, rv)
     y = k["affine"](x3, scale.reshape(1, C, 1), shift.reshape(1, C, 1))
     return y, mean, invstd
 
@@ -212,7 +234,7 @@ def _eval_forward_cupy(cp, x3, weight, bias, running_mean, running_var, eps):
     """Eval forward with the running statistics in 2 launches: -> (y, mean, invstd)."""
     k = _kernels(cp)
     C = x3.shape[1]
-    unused = cp.empty(1, F64)
+    unused = running_mean
     mean, invstd, scale, shift = k["evalstats"](
         running_mean, running_var, unused if weight is None else weight, unused if bias is None else bias,
         int(weight is not None), int(bias is not None), float(eps))
@@ -221,13 +243,13 @@ def _eval_forward_cupy(cp, x3, weight, bias, running_mean, running_var, eps):
 
 
 def _train_backward_cupy(cp, g3, x3, mean, invstd, weight, m):
-    """Training backward in 4 launches: -> (dx, dweight, dbias), the last two float64 (C,)."""
+    """Training backward in 3 launches: -> (dx, dweight, dbias), the last two float64 (C,)."""
     k = _kernels(cp)
     N, C, _ = x3.shape
     mu = mean.reshape(1, C, 1)
-    sdy, sdyxc = k["sum"](g3, axis=2), k["dotdev"](g3, x3, mu, axis=2)
-    dw, db, a, b, c = (cp.empty(C, F64) for _ in range(5))
-    k["coef"](sdy, sdyxc, N, C, float(m), invstd, cp.empty(1, F64) if weight is None else weight,
+    dw, db = cp.empty(C, F64), cp.empty(C, F64)  # own arrays: the gradients are handed on
+    a, b, c = cp.empty((3, C), F64)
+    k["coef"](k["sum_dot"](g3, x3, mu, axis=2), N, C, float(m), invstd, invstd if weight is None else weight,
               int(weight is not None), dw, db, a, b, c)
     dx = k["dx"](g3, x3, mu, a.reshape(1, C, 1), b.reshape(1, C, 1), c.reshape(1, C, 1))
     return dx, dw, db
