@@ -282,18 +282,21 @@ def test_solver_on_the_device_gives_the_cpu_history(gpu, optimizer):
     np.testing.assert_allclose(proba, cpu.predict_proba(X), rtol=0, atol=1e-10)
 
 
-def test_solver_checkpoint_from_the_device_resumes_on_the_cpu(gpu, tmp_path):
+@pytest.mark.parametrize("first, then", [("cuda", "cpu"), ("cpu", "cuda")])
+def test_solver_checkpoint_resumes_on_the_other_device(gpu, tmp_path, first, then):
     _ops_on_device_or_skip()
     full = _solver("cpu", "adam").train()
-    dev = _solver("cuda", "adam", checkpoint_dir=tmp_path)
-    dev.num_epochs = 1
-    dev.train()
-    resumed = cr.Solver.resume(tmp_path / "last.safetensors", _data(), verbose=False, num_epochs=2)
-    assert resumed.device == "cpu"
+    half = _solver(first, "adam", checkpoint_dir=tmp_path)
+    half.num_epochs = 1
+    half.train()
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)).double()  # (the config rebuilds float32)
+    resumed = cr.Solver.resume(tmp_path / "last.safetensors", _data(), model=model, verbose=False, num_epochs=2,
+                               device=then)
+    assert resumed.device == then and next(model.parameters()).device == then
     resumed.train()
     for a, b in zip(full.model.parameters(), resumed.model.parameters()):
-        np.testing.assert_allclose(b.data, a.data, rtol=0, atol=1e-10)
-    assert np.allclose(resumed.history["loss_history"], full.history["loss_history"], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(host(b.data), a.data, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(resumed.history["loss_history"], full.history["loss_history"], rtol=0, atol=1e-10)
 
 
 def test_solver_follows_the_models_device(gpu):
