@@ -58,7 +58,7 @@ LOSSES = {"cross_entropy": F.cross_entropy, "softmax": F.cross_entropy, "svm": F
 
 
 def _array(v: Any) -> np.ndarray:
-    return np.asarray(v.data if isinstance(v, Tensor) else v)
+    return np.asarray(backend.to_host(v.data if isinstance(v, Tensor) else v))  # the data stay on the host
 
 
 def _as_arrays(data: Any) -> dict[str, np.ndarray]:
@@ -315,7 +315,7 @@ class Solver:
                        num_samples: int | None = None) -> float:
         """Fraction of X (raw, like data's arrays) classified as y; eval mode, no_grad, batched.
         num_samples: evaluate a seeded random subsample of that size (CS231n)."""
-        y = np.asarray(y)
+        X, y = _array(X), np.asarray(backend.to_host(y))
         if num_samples is not None and X.shape[0] > num_samples:
             idx = np.random.default_rng(self.seed).choice(X.shape[0], num_samples, replace=False)
             X, y = X[idx], y[idx]

@@ -162,7 +162,7 @@ def mc_dropout_predict(model: nn.Module, X: Any, n_samples: int = 20, batch_size
         raise ValueError(f"mc_dropout_predict: batch_size must be a positive int, got {batch_size!r}")
     from ..metrics import param_dtype
 
-    X = np.asarray(X.data if isinstance(X, Tensor) else X)
+    X = np.asarray(backend.to_host(X.data if isinstance(X, Tensor) else X))
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(f"mc_dropout_predict: expected a non-empty batch X (N, ...), got shape {X.shape}")
     X = X.astype(param_dtype(model), copy=False)
