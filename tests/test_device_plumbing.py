@@ -326,3 +326,44 @@ def test_cli_device_auto_without_cupy_is_the_cpu(no_cupy):
     assert resolve_device("auto") == "cpu" and resolve_device(None) == "cpu"
     with pytest.raises(cr.commands.CLIError, match="expected device"):
         resolve_device("gpu")
+
+
+# ------------------------------------------------------------ gradient clipping
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+def test_clip_grad_norm_matches_torch(norm_type):
+    torch = pytest.importorskip("torch")
+    r = np.random.default_rng(0)
+    grads = [r.normal(size=(4, 3)), r.normal(size=(3,))]
+    ps = [nn.Parameter(np.zeros_like(g)) for g in grads]
+    tps = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+    for p, t, g in zip(ps, tps, grads):
+        p.grad, t.grad = g.copy(), torch.tensor(g)
+    total = nn.utils.clip_grad_norm_(ps, 0.5, norm_type)
+    t_total = torch.nn.utils.clip_grad_norm_(tps, 0.5, norm_type)
+    assert abs(total.item() - t_total.item()) < 1e-12
+    for p, t in zip(ps, tps):
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+    nn.utils.clip_grad_value_(ps, 0.01)
+    torch.nn.utils.clip_grad_value_(tps, 0.01)
+    for p, t in zip(ps, tps):
+        assert np.abs(p.grad).max() == 0.01
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_clip_grad_on_the_device_equals_the_cpu(gpu):
+    r = np.random.default_rng(1)
+    grads = [r.normal(size=(4, 3)) * 5, r.normal(size=(3,))]
+    cpu = [nn.Parameter(np.zeros_like(g)) for g in grads]
+    dev = [nn.Parameter(np.zeros_like(g)).cuda() for g in grads]
+    for a, b, g in zip(cpu, dev, grads):
+        a.grad, b.grad = g.copy(), backend.to_device(g, "cuda")
+    t_cpu, t_dev = nn.utils.clip_grad_norm_(cpu, 1.0), nn.utils.clip_grad_norm_(dev, 1.0)
+    assert t_dev.is_cuda and t_dev.item() == t_cpu.item() and t_cpu.item() > 1.0
+    nn.utils.clip_grad_value_(dev, 0.1)
+    nn.utils.clip_grad_value_(cpu, 0.1)
+    for a, b in zip(cpu, dev):
+        assert on_gpu(b.grad)
+        np.testing.assert_array_equal(host(b.grad), a.grad)
+    with pytest.raises(RuntimeError, match="nan"):
+        dev[0].grad = dev[0].grad * float("nan")
+        nn.utils.clip_grad_norm_(dev, 1.0, error_if_nonfinite=True)
