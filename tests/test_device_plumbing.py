@@ -367,3 +367,22 @@ def test_clip_grad_on_the_device_equals_the_cpu(gpu):
     with pytest.raises(RuntimeError, match="nan"):
         dev[0].grad = dev[0].grad * float("nan")
         nn.utils.clip_grad_norm_(dev, 1.0, error_if_nonfinite=True)
+
+
+def test_cli_train_on_the_device_then_evaluate_on_the_cpu(gpu, tmp_path, capsys):
+    _ops_on_device_or_skip()
+    from chainrule.cli import main
+
+    out = tmp_path / "r"
+    args = ["--model", "two_layer_net", "--subsample", "120", "--batch-size", "40", "--preprocess", "center",
+            "--augment", "none", "--quiet"]
+    assert main(["train", "--device", "cuda", "--epochs", "1", "--out", str(out), *args]) == 0
+    cfg = __import__("json").loads((out / "config.json").read_text())
+    assert cfg["args"]["device"] == "cuda"
+    m = cr.load(out / "model.safetensors")
+    assert not any(p.is_cuda for p in m.parameters())
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--device", "cpu"]) == 0
+    cpu_line = capsys.readouterr().out
+    assert main(["evaluate", str(out), "--device", "cuda"]) == 0
+    assert capsys.readouterr().out == cpu_line and f"{cfg['results']['test_acc']:.4f}" in cpu_line
