@@ -1,11 +1,17 @@
 """Elementwise ops. Each backward is "local gradient x upstream gradient";
-broadcast inputs get their gradient summed back to shape by the engine."""
+broadcast inputs get their gradient summed back to shape by the engine.
+
+NumPy's ufuncs (`np.add`, `np.exp`, ...) run on CuPy arrays too (CuPy implements
+`__array_ufunc__`), so they serve both devices; other functions and array creation
+go through `xp = backend.array_module(...)`. The threaded fast paths take NumPy
+arrays only (`_threaded` checks for np.ndarray): device arrays take the plain path."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .parallel import blocks as _blocks, num_parts as _num_parts
@@ -115,9 +121,10 @@ class Minimum(Function):
 class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
-        cond = np.asarray(cond, dtype=bool)
+        xp = backend.array_module(cond, a, b)
+        cond = xp.asarray(cond, dtype=bool)
         ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
+        return xp.where(cond, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -230,7 +237,7 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        mask = np.ones(a.shape, dtype=bool)
+        mask = backend.array_module(a).ones(a.shape, dtype=bool)
         if ctx.lo is not None:
             mask &= a >= ctx.lo
         if ctx.hi is not None:
@@ -265,10 +272,10 @@ class ReLU(Function):
 
 
 def sigmoid_array(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)) of a NumPy array without overflow for either sign of z (exp of a
-    non-positive number never overflows); the losses use it too."""
+    """1 / (1 + exp(-z)) of a NumPy or CuPy array without overflow for either sign of z (exp of
+    a non-positive number never overflows); the losses use it too."""
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+    return backend.array_module(z).where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
 
 
 class Sigmoid(Function):
@@ -363,6 +370,11 @@ def where(condition, a, b) -> Tensor:
     """`a` where `condition` holds, else `b`; differentiable in `a` and `b`."""
     if isinstance(condition, Tensor):
         condition = condition.data
+    for t in (a, b):  # a host condition (a NumPy mask, a list) follows the values to their device
+        if isinstance(t, Tensor) and t.is_cuda:
+            condition = backend.to_device(np.asarray(condition) if isinstance(condition, list) else condition,
+                                          t.device)
+            break
     return Where.apply(condition, a, b)
 
 
