@@ -2,9 +2,14 @@
 on device arrays: forward and backward on tensors moved with `.to("cuda")` must equal the
 CPU's. "cuda" here is tests/fake_cupy.py, a strict CPU stand-in for CuPy (arrays that refuse
 to mix with NumPy arrays, `np.add.at` and `where=`), so no GPU or torch is needed; the same
-comparisons run on a real GPU in tests/test_cuda.py.
+comparisons run on a real GPU in tests/test_cuda.py. With CHAINRULE_TEST_CUDA=1 this file
+runs on the real GPU instead (CuPy and a CUDA device needed; skipped without them):
+
+    CHAINRULE_TEST_CUDA=1 python -m pytest tests/test_device_core_ops.py -q
 """
 from __future__ import annotations
+
+import os
 
 import fake_cupy
 import numpy as np
@@ -18,12 +23,19 @@ from chainrule.nn import functional as F
 from chainrule.ops import parallel
 
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
+REAL_GPU = os.environ.get("CHAINRULE_TEST_CUDA") == "1"
 
 
 @pytest.fixture(autouse=True)
-def fake_gpu():
-    with fake_cupy.installed():
+def gpu():
+    """The fake GPU, or with CHAINRULE_TEST_CUDA=1 the real one."""
+    if REAL_GPU:
+        if not backend.is_available():
+            pytest.skip("CHAINRULE_TEST_CUDA=1 needs CuPy and a CUDA device")
         yield
+    else:
+        with fake_cupy.installed():
+            yield
 
 
 def _run(fn, arrays, device, dtype, grad_seed=1):

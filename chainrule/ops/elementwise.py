@@ -232,7 +232,7 @@ class Clip(Function):
     def forward(ctx, a, lo, hi):
         ctx.save_for_backward(a)
         ctx.lo, ctx.hi = lo, hi
-        return np.clip(a, lo, hi)
+        return backend.array_module(a).clip(a, lo, hi)
 
     @staticmethod
     def backward(ctx, g):

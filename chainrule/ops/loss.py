@@ -78,7 +78,8 @@ def _class_targets(name: str, scores: Any, target: Any) -> np.ndarray:
         raise ValueError(f"{name}: expected target of integer class indices (int64), got dtype {y.dtype}")
     if y.shape != (n,):
         raise ValueError(f"{name}: expected target of shape ({n},) for scores of shape {shape}, got shape {y.shape}")
-    if n and (y.min() < 0 or y.max() >= c):  # on a GPU: two reductions read back (a sync)
+    if n and (bool(((y < 0) | (y >= c)).any()) if backend.is_device_array(y)  # one read-back (a sync)
+              else (y.min() < 0 or y.max() >= c)):
         bad = y[(y < 0) | (y >= c)]
         raise ValueError(f"{name}: expected class indices in [0, {c - 1}] for {c} classes, got {bad[:5].tolist()}")
     return _on_device_of(s, y, np.int64)
