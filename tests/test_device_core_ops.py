@@ -307,3 +307,17 @@ def test_dropout_draws_the_same_mask_on_both_devices(p):
 def test_dropout_off_is_the_identity_on_the_device():
     x = cr.tensor(_randn(3)).to("cuda")
     assert F.dropout(x, 0.5, training=False) is x
+
+
+def test_device_targets_or_indices_for_cpu_tensors_are_an_error():
+    s, y = cr.tensor(_randn(4, 3)), cr.tensor(np.array([0, 1, 2, 0])).to("cuda")
+    with pytest.raises(RuntimeError, match="cross_entropy: target is on cuda:0, the input on cpu"):
+        F.cross_entropy(s, y)
+    with pytest.raises(RuntimeError, match="mse_loss: target is on cuda:0"):
+        F.mse_loss(s, backend.to_device(_randn(4, 3), "cuda"))
+    with pytest.raises(RuntimeError, match="pos_weight is on cuda:0"):
+        F.binary_cross_entropy_with_logits(s, _randn(4, 3), pos_weight=backend.to_device(np.ones(3), "cuda"))
+    with pytest.raises(RuntimeError, match="indices on cuda for a tensor on cpu"):
+        s[y]
+    with pytest.raises(RuntimeError, match="indices on cuda for a tensor on cpu"):
+        s[y, 1]

@@ -46,13 +46,17 @@ def _data(v: Any) -> Any:
     return v.data if isinstance(v, Tensor) else v
 
 
-def _on_device_of(like: Any, v: Any, dtype: Any = None) -> Any:
+def _on_device_of(like: Any, v: Any, dtype: Any = None, what: str = "") -> Any:
     """v (array, list, number; not a Tensor) as an array on the device of the array `like`
-    (NumPy's asarray on the CPU, as before), with `dtype` if given."""
+    (NumPy's asarray on the CPU, as before), with `dtype` if given. Host values go up to a GPU;
+    GPU values for CPU scores are an error, as in PyTorch (`what` names the loss and argument)."""
     if backend.is_device_array(like):
         if not backend.is_device_array(v):
             v = backend.to_device(np.asarray(v, dtype=dtype), backend.device_of(like))
         return v if dtype is None else v.astype(dtype, copy=False)
+    if backend.is_device_array(v):
+        raise RuntimeError(f"{what or 'loss'} is on {backend.device_of(v)}, the input on cpu; "
+                           "move them to one device with .to(device)")
     return np.asarray(v, dtype=dtype)
 
 
@@ -82,7 +86,7 @@ def _class_targets(name: str, scores: Any, target: Any) -> np.ndarray:
               else (y.min() < 0 or y.max() >= c)):
         bad = y[(y < 0) | (y >= c)]
         raise ValueError(f"{name}: expected class indices in [0, {c - 1}] for {c} classes, got {bad[:5].tolist()}")
-    return _on_device_of(s, y, np.int64)
+    return _on_device_of(s, y, np.int64, f"{name}: target")
 
 
 class CrossEntropy(Function):
@@ -171,7 +175,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # 
             f"mse_loss: expected target of the input's shape {np.shape(input)}, got {np.shape(target)}"
         )
     if not isinstance(target, Tensor):
-        target = _on_device_of(_data(input), target, _data(input).dtype)
+        target = _on_device_of(_data(input), target, _data(input).dtype, "mse_loss: target")
     return MSE.apply(input, target, reduction)
 
 
@@ -236,12 +240,12 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     if dtype.kind != "f":
         raise ValueError(f"binary_cross_entropy_with_logits: expected floating-point logits, got dtype {dtype}")
     if not isinstance(target, Tensor):
-        target = _on_device_of(x, target, dtype)
+        target = _on_device_of(x, target, dtype, "binary_cross_entropy_with_logits: target")
 
     def const(v: Any, name: str) -> np.ndarray | None:
         if v is None:
             return None
-        a = _on_device_of(x, _data(v), dtype)  # a module's NumPy pos_weight follows the logits
+        a = _on_device_of(x, _data(v), dtype, f"binary_cross_entropy_with_logits: {name}")  # NumPy ones follow x
         try:
             np.broadcast_shapes(a.shape, np.shape(input))
         except ValueError:

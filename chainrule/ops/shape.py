@@ -181,6 +181,8 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         index = np.asarray(index)
     if isinstance(a, Tensor) and a.is_cuda:  # host index arrays follow a to its GPU (as in PyTorch)
         index = _index_on(index, a.device)
+    elif backend.is_device_array(index) or (isinstance(index, tuple) and any(map(backend.is_device_array, index))):
+        raise RuntimeError("indices on cuda for a tensor on cpu: move the index (or the tensor) with .to(device)")
     return GetItem.apply(a, index)
 
 
