@@ -321,3 +321,9 @@ def test_device_targets_or_indices_for_cpu_tensors_are_an_error():
         s[y]
     with pytest.raises(RuntimeError, match="indices on cuda for a tensor on cpu"):
         s[y, 1]
+
+
+def test_graph_dot_draws_a_device_graph():
+    x = cr.tensor(_randn(2, 3), requires_grad=True, device="cuda")
+    dot = cr.graph.graph_dot(F.cross_entropy(x @ x.T, [0, 1]), names={"x": x})
+    assert "CrossEntropy\\nscalar" in dot and "MatMul\\n2x2" in dot and 'label="x\\n2x3"' in dot
