@@ -1,7 +1,7 @@
 """Reductions over `axis` (or PyTorch's `dim`) with `keepdims` (or `keepdim`).
 
 Backward broadcasts the upstream gradient back over the reduced axes, which is
-why each op remembers the axes and restores them with `expand_dims`. Each op takes
+why each op remembers the axes and restores them (`_expand`). Each op takes
 its array module from its input (`xp`), so it runs on NumPy and CuPy arrays alike.
 """
 from __future__ import annotations
@@ -34,7 +34,8 @@ def _expand(g: np.ndarray, axes, keepdims: bool, ndim: int) -> np.ndarray:
         return g
     if axes is None:
         return g.reshape((1,) * ndim)
-    return backend.array_module(g).expand_dims(g, axes)
+    kept = iter(g.shape)  # expand_dims by a reshape (CuPy's expand_dims documents one axis only)
+    return g.reshape(tuple(1 if i in axes else next(kept) for i in range(ndim)))
 
 
 def _count(shape, axes) -> int:
@@ -79,7 +80,9 @@ class Max(Function):
         out = getattr(xp, cls.reduce)(a, axis=axes, keepdims=True)
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdims = axes, keepdims
-        return out if keepdims else xp.squeeze(out, axis=axes) if axes is not None else out.reshape(())
+        if keepdims:
+            return out
+        return out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in axes) if axes is not None else ())
 
     @staticmethod
     def forward(ctx, a, axes, keepdims):
