@@ -10,6 +10,7 @@ runs on the real GPU instead (CuPy and a CUDA device needed; skipped without the
 from __future__ import annotations
 
 import os
+import warnings
 
 import fake_cupy
 import numpy as np
@@ -128,6 +129,48 @@ def test_sigmoid_and_softmax_stay_finite_for_huge_inputs():
     x = np.array([[-1000.0, 0.0, 1000.0]])
     out, (g,) = _same_on_both(lambda t: ops.sigmoid(t) * F.softmax(t, dim=1), [x])
     assert np.all(np.isfinite(out)) and np.all(np.isfinite(g))
+
+
+_EMULATED = {  # NumPy versions of elementwise.py's fused CUDA kernels, by kernel name
+    "chainrule_relu_grad": lambda g, y: np.where(y > 0, g, 0),
+    "chainrule_sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "chainrule_sigmoid_grad": lambda g, s: g * s * (1 - s),
+    "chainrule_tanh_grad": lambda g, t: g * (1 - t * t),
+}
+
+
+@pytest.mark.skipif(REAL_GPU, reason="replaces the fake's ElementwiseKernel")
+@pytest.mark.parametrize("broken", [False, True], ids=["kernels", "kernels-fail"])
+def test_fused_kernels_are_used_on_cupy_and_fall_back_when_they_fail(monkeypatch, broken):
+    from chainrule.ops import elementwise
+
+    built, called = [], []
+
+    class Kernel:  # CuPy's ElementwiseKernel(in_params, out_params, operation, name), run by NumPy
+        def __init__(self, in_params, out_params, operation, name):
+            built.append(name)
+            self.name = name
+
+        def __call__(self, *arrays):
+            called.append(self.name)
+            if broken:
+                raise RuntimeError("nvrtc: compile error")
+            return fake_cupy.ndarray(_EMULATED[self.name](*(a._a for a in arrays)).astype(arrays[0].dtype))
+
+    monkeypatch.setattr(fake_cupy.fake, "ElementwiseKernel", Kernel, raising=False)
+    monkeypatch.setattr(elementwise, "_KERNELS", {})
+    x = _randn(3, 4) * 3
+    with pytest.warns(RuntimeWarning, match="fused kernel .* failed") if broken else warnings.catch_warnings():
+        if not broken:
+            warnings.simplefilter("error")  # working kernels warn of nothing
+        for dtype in (np.float64, np.float32):
+            for fn in (ops.relu, ops.sigmoid, ops.tanh):
+                _same_on_both(fn, [x], dtype)
+    assert sorted(set(built)) == sorted(_EMULATED)
+    if broken:  # each kernel tried once, then the plain path for good
+        assert sorted(called) == sorted(_EMULATED)
+    else:
+        assert called.count("chainrule_relu_grad") == 2 and called.count("chainrule_sigmoid") == 2
 
 
 def test_where_takes_a_host_condition_for_device_values():
