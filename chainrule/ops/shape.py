@@ -46,7 +46,8 @@ class GetItem(Function):
 
     Backward scatters the gradient into zeros; with integer-array indices the same
     element may be picked twice, so `backend.scatter_add` (NumPy's `np.add.at`,
-    cupyx's `scatter_add`) accumulates instead of assigning. On a GPU the index
+    cupyx's `scatter_add`) accumulates instead of assigning; slices, ints and boolean
+    masks pick each element once, so a plain assignment does. On a GPU the index
     arrays must live there too: `getitem` moves host ones.
     """
 
@@ -58,16 +59,19 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         out = backend.array_module(g).zeros(ctx.shape, dtype=g.dtype)
-        if _is_basic(ctx.index):
+        if _picks_once(ctx.index):
             out[ctx.index] = g
         else:
             backend.scatter_add(out, ctx.index, g)
         return out, None
 
 
-def _is_basic(index: Any) -> bool:
+def _picks_once(index: Any) -> bool:
+    """Whether `index` picks no element twice: slices, ints, None, Ellipsis and boolean masks
+    (NumPy or CuPy) only, no integer arrays."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))
+               or ((isinstance(p, np.ndarray) or backend.is_device_array(p)) and p.dtype == bool) for p in parts)
 
 
 def _index_on(index: Any, device: backend.Device) -> Any:
