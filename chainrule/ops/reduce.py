@@ -72,12 +72,11 @@ class Max(Function):
     """Max over axes; the gradient goes to the maximum, split evenly between ties
     (as `torch.amax`)."""
 
-    reduce = "max"  # the name of the reduction in NumPy and CuPy
+    reduce = "max"  # the array method (NumPy's and CuPy's ndarray.max)
 
     @classmethod
     def _forward(cls, ctx, a, axes, keepdims):
-        xp = backend.array_module(a)
-        out = getattr(xp, cls.reduce)(a, axis=axes, keepdims=True)
+        out = getattr(a, cls.reduce)(axis=axes, keepdims=True)
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdims = axes, keepdims
         if keepdims:
