@@ -2,8 +2,8 @@
 chainrule/commands/ (listed in `commands.COMMANDS`).
 
 Errors a user can fix (CLIError, the library's ValueError / OSError, whose messages
-name what was expected, and the ImportError saying how to install CuPy) are printed as one line with exit code 2; anything else is a bug
-and keeps its traceback.
+name what was expected, and the ImportError saying how to install CuPy) are printed
+as one line with exit code 2; anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 

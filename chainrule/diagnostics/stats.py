@@ -268,7 +268,8 @@ class UpdateRatio(Callback):
             if name not in self._before:
                 continue
             w0 = self._before[name]
-            wn, un = float(np.linalg.norm(w0)), float(np.linalg.norm(np.asarray(backend.to_host(p.data), np.float64) - w0))
+            w = np.asarray(backend.to_host(p.data), np.float64)
+            wn, un = float(np.linalg.norm(w0)), float(np.linalg.norm(w - w0))
             ratio = un / wn if wn > 0 else float("nan")
             gn = float(np.linalg.norm(backend.to_host(p.grad))) if p.grad is not None else float("nan")
             rows.append({"step": int(step), "param": name, "ratio": ratio, "update_norm": un,

@@ -148,7 +148,8 @@ class Optimizer:
         for p, s in self.state.items():
             gpu = p.is_cuda
             for k, v in s.items():
-                if gpu and (isinstance(v, np.ndarray) or (backend.is_device_array(v) and backend.device_of(v) != p.device)):
+                if gpu and (isinstance(v, np.ndarray) or
+                            (backend.is_device_array(v) and backend.device_of(v) != p.device)):
                     s[k] = backend.to_device(v, p.device)
                 elif not gpu and backend.is_device_array(v):
                     s[k] = backend.to_host(v)
