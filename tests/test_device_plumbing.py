@@ -241,18 +241,6 @@ def xp_ones(a):
 
 
 # ---------------------------------------------------------------------- Solver
-def _ops_on_device_or_skip() -> None:
-    """The Solver needs forward and backward of Linear, BatchNorm-free ReLU and cross-entropy on the
-    device: those are the ops' (chainrule/ops) work; skip, naming what failed, until they run."""
-    try:
-        m = nn.Sequential(nn.Linear(3, 2)).double().to("cuda")
-        loss = nn.functional.cross_entropy(nn.functional.relu(m(cr.zeros(2, 3, dtype=cr.float64, device="cuda"))),
-                                           backend.to_device(np.array([0, 1]), "cuda"))
-        loss.backward()
-    except (TypeError, RuntimeError) as e:
-        pytest.skip(f"ops are not device-aware yet ({type(e).__name__}: {str(e)[:80]})")
-
-
 def _data(n: int = 60):
     r = np.random.default_rng(0)
     return {"X_train": r.normal(size=(n, 5)), "y_train": r.integers(0, 3, n),
@@ -268,7 +256,6 @@ def _solver(device, optimizer="sgd", **kw):
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_solver_on_the_device_gives_the_cpu_history(gpu, optimizer):
-    _ops_on_device_or_skip()
     cpu = _solver("cpu", optimizer).train()
     dev = _solver("cuda", optimizer).train()
     assert dev.device == "cuda:0" and next(dev.model.parameters()).is_cuda
@@ -284,7 +271,6 @@ def test_solver_on_the_device_gives_the_cpu_history(gpu, optimizer):
 
 @pytest.mark.parametrize("first, then", [("cuda", "cpu"), ("cpu", "cuda")])
 def test_solver_checkpoint_resumes_on_the_other_device(gpu, tmp_path, first, then):
-    _ops_on_device_or_skip()
     full = _solver("cpu", "adam").train()
     half = _solver(first, "adam", checkpoint_dir=tmp_path)
     half.num_epochs = 1
@@ -370,7 +356,6 @@ def test_clip_grad_on_the_device_equals_the_cpu(gpu):
 
 
 def test_cli_train_on_the_device_then_evaluate_on_the_cpu(gpu, tmp_path, capsys):
-    _ops_on_device_or_skip()
     from chainrule.cli import main
 
     out = tmp_path / "r"
