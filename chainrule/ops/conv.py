@@ -9,7 +9,8 @@ goes to the copies around them; three files hold the three ways to compute it:
   col2im are long contiguous copies/adds; for F <= 2*C, dx is itself a
   convolution of dout with the flipped kernel (no col2im);
 - `conv_im2col`: any stride, im2col with one strided copy per sub-block;
-- `conv_naive`: the lecture's plain loops, the reference the tests compare with.
+- `conv_naive`: the lecture's plain loops, the reference the tests compare with;
+- `conv_device`: CuPy arrays, the whole batch at once (one im2col copy, one GEMM).
 
 Both fast paths walk each thread's examples in cache-sized sub-blocks
 (`parallel.sub_blocks`), one block of examples per thread with single-threaded
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from . import conv_im2col, conv_wide
+from . import conv_device, conv_im2col, conv_wide
 from .conv_naive import conv2d_naive, conv2d_naive_backward
 from .geometry import conv_geometry
 
@@ -37,6 +39,9 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
+        ctx.device = backend.array_module(x) is not np
+        if ctx.device:  # CuPy arrays: conv_device
+            return conv_device.forward(ctx, x, w, b, stride, padding)
         g = conv_geometry(np.shape(x), np.shape(w), None if b is None else np.shape(b), stride, padding)
         dtype = np.result_type(x, w) if b is None else np.result_type(x, w, b)
         x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
@@ -48,6 +53,8 @@ class Conv2d(Function):
 
     @staticmethod
     def backward(ctx, dout):
+        if ctx.device:
+            return conv_device.backward(ctx, dout)
         x, w = ctx.saved_tensors
         g = ctx.geom
         dout = dout.astype(w.dtype, copy=False)

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from . import norm_device
 from .parallel import blocks as _blocks
 
 _CHUNK_BYTES = 1 << 19  # 512 KiB: 256 KiB-2 MiB measured alike, smaller costs per-call overhead
@@ -92,13 +94,13 @@ def _affine(src: np.ndarray, out: np.ndarray, scale: np.ndarray, shift: np.ndarr
 
 
 def _check_bn(x, running_mean, running_var, weight, bias, training, momentum) -> None:
-    if np.ndim(x) not in (2, 3, 4):
-        raise ValueError(f"batch_norm: expected a 2-D, 3-D or 4-D input (N, C[, L | H, W]), got shape {np.shape(x)}")
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"batch_norm: expected a 2-D, 3-D or 4-D input (N, C[, L | H, W]), got shape {x.shape}")
     C = x.shape[1]
     for name, v in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
-        if v is not None and np.shape(v) != (C,):
-            raise ValueError(f"batch_norm: {name} must have shape ({C},) for input of shape {x.shape}, got {np.shape(v)}")
+        if v is not None and v.shape != (C,):
+            raise ValueError(f"batch_norm: {name} must have shape ({C},) for input of shape {x.shape}, got {v.shape}")
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
     if training and x.size // C <= 1:
@@ -129,6 +131,10 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         _check_bn(x, running_mean, running_var, weight, bias, training, momentum)
+        ctx.device = backend.array_module(x) is not np
+        if ctx.device:  # CuPy arrays: norm_device
+            return norm_device.batch_norm_forward(ctx, x, weight, bias, running_mean, running_var,
+                                                  training, momentum, eps)
         dtype = np.result_type(x, *(v for v in (weight, bias) if v is not None))
         x3 = x.astype(dtype, copy=False).reshape(x.shape[0], x.shape[1], -1)
         C, m = x3.shape[1], x3.shape[0] * x3.shape[2]
@@ -154,6 +160,8 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.device:
+            return norm_device.batch_norm_backward(ctx, g)
         x3, mean, invstd, weight = ctx.saved_tensors
         N, C, L = x3.shape
         m = N * L
@@ -206,7 +214,7 @@ def _channel_window_sum(a: np.ndarray, before: int, after: int, size: int) -> np
     """s[:, c] = sum of a[:, c - before : c + after + 1] (zero outside the channels)."""
     pad = [(0, 0)] * a.ndim
     pad[1] = (before, after)
-    ap = np.pad(a, pad)
+    ap = backend.array_module(a).pad(a, pad)
     C = a.shape[1]
     s = ap[:, 0:C].copy()
     for t in range(1, size):  # a loop over the `size` offsets, not over channels
@@ -220,9 +228,9 @@ class LocalResponseNorm(Function):
 
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
-        if np.ndim(x) < 3:
+        if x.ndim < 3:
             raise ValueError(f"local_response_norm: expected an input with 3 or more dimensions (N, C, ...), "
-                             f"got shape {np.shape(x)}")
+                             f"got shape {x.shape}")
         if int(size) <= 0:
             raise ValueError(f"local_response_norm: size must be positive, got {size!r}")
         size = int(size)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from . import pool_device
 from .geometry import pair as _pair, pool_output_size  # noqa: F401
 from .parallel import blocks as _blocks
 
@@ -79,6 +81,9 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode):
         g = _geometry("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
+        ctx.device = backend.array_module(x) is not np
+        if ctx.device:  # CuPy arrays: pool_device
+            return pool_device.max_forward(ctx, x, g)
         xp = _pad_for_windows(x, g, -np.inf)  # padding never wins a max
         offs = list(_offsets(g))
         out = np.empty(x.shape[:2] + g[6:], x.dtype)
@@ -96,6 +101,8 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, gout):
+        if ctx.device:
+            return pool_device.max_backward(ctx, gout), None, None, None, None
         xp, out = ctx.saved_tensors
         g = ctx.geom
         kh, kw, sh, sw, ph, pw, oh, ow = g
@@ -159,6 +166,10 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad):
         g = _geometry("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
+        ctx.device = backend.array_module(x) is not np
+        if ctx.device:
+            div = _avg_divisor(g, x.shape[2], x.shape[3], count_include_pad, x.dtype)
+            return pool_device.avg_forward(ctx, x, g, div)
         xp = _pad_for_windows(x, g, 0.0)
         offs = list(_offsets(g))
         out = np.array(_view(xp, *offs[0], g), copy=True)
@@ -171,6 +182,8 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, gout):
+        if ctx.device:
+            return pool_device.avg_backward(ctx, gout), None, None, None, None, None
         g = ctx.geom
         kh, kw, sh, sw, ph, pw, oh, ow = g
         N, C, H, W = ctx.xshape
@@ -216,11 +229,16 @@ class AdaptiveAvgPool2d(Function):
         if oh <= 0 or ow <= 0:
             raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {output_size!r}")
         ph, pw = _bin_matrix(H, oh, x.dtype), _bin_matrix(W, ow, x.dtype)
+        ctx.device = backend.array_module(x) is not np
+        if ctx.device:
+            return pool_device.adaptive_forward(ctx, x, ph, pw)
         ctx.ph, ctx.pw = ph, pw
         return np.matmul(np.matmul(ph, x), pw.T)
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.device:
+            return pool_device.adaptive_backward(ctx, g), None
         return np.matmul(np.matmul(ctx.ph.T, g), ctx.pw), None
 
 
