@@ -288,8 +288,8 @@ def _epoch_worker(framework: str, images: int, max_s: float | None, device: str)
 
     model.train()
     order = g.permutation(images)
-    for i in range(3):  # warm-up (kernel compilation, allocator): not part of the epoch
-        step(order[i * TRAIN_BATCH:(i + 1) * TRAIN_BATCH])
+    for lo in range(0, min(3 * TRAIN_BATCH, images), TRAIN_BATCH):  # warm-up (kernel compilation, allocator)
+        step(order[lo:lo + TRAIN_BATCH])
     if sync is not None:
         sync()
     t0, done, loss = time.perf_counter(), 0, None
@@ -465,7 +465,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(f"wrote {out}")
-    return 0
+    return int(any(isinstance(v, dict) and "error" in v for row in rows for v in row.values()))  # a failed worker
 
 
 def _device_meta() -> dict:
@@ -506,7 +506,7 @@ def _epoch_main(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "epoch": res}, indent=1))
     print(f"wrote {out}")
-    return 0
+    return int(any("error" in v for v in res.values()))
 
 
 def _print(rows: list[dict], meta: dict) -> None:
