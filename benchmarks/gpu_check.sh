@@ -24,10 +24,10 @@ if [ "$DRY" = 1 ]; then
     EPOCH_ARGS="--epoch-images 256"
 else
     DEVICE=cuda
-    STEPS_ARGS="--rounds 1 --steps 10 --warmup 3"
-    EPOCH_ARGS="--epoch-max-s 75"
+    STEPS_ARGS="--rounds 1 --steps 10 --warmup 3 --worker-timeout 45"
+    EPOCH_ARGS="--epoch-max-s 60"
 fi
-T_TESTS=${T_TESTS:-210}; T_STEPS=${T_STEPS:-150}; T_EPOCH=${T_EPOCH:-150}
+T_TESTS=${T_TESTS:-170}; T_STEPS=${T_STEPS:-160}; T_EPOCH=${T_EPOCH:-130}  # + env 60: 520 s at most
 
 STATUS=()
 part() {  # part NAME LIMIT_S FUNCTION: run it under a time limit, record "NAME ok|FAILED (rc) seconds"
@@ -100,7 +100,7 @@ epoch() {
 export PY OUT DEVICE STEPS_ARGS EPOCH_ARGS
 export -f env_report tests steps epoch
 : > "$OUT/bench.log"
-part env 90 env_report > "$OUT/env.txt" 2>&1
+part env 60 env_report > "$OUT/env.txt" 2>&1
 head -40 "$OUT/env.txt"
 part tests "$T_TESTS" tests
 part steps "$T_STEPS" steps

@@ -341,7 +341,11 @@ def _spawn(framework: str, kind: str, mode: str, args) -> dict:
         cmd += ["--threads", str(args.threads)]
     if args.device != "cpu":
         cmd += ["--device", args.device]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=_env(framework, args))
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, env=_env(framework, args),
+                             timeout=args.worker_timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.worker_timeout} s (--worker-timeout)"}
     if res.returncode:
         if args.device != "cpu":  # on the GPU machine: record it and go on to the next worker
             return {"error": _last_lines(res.stderr)}
@@ -358,7 +362,11 @@ def _spawn_epoch(framework: str, args) -> dict:
            "--epoch-images", str(args.epoch_images)]
     if args.epoch_max_s:
         cmd += ["--epoch-max-s", str(args.epoch_max_s)]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=_env(framework, args))
+    limit = None if args.epoch_max_s is None else args.epoch_max_s + 90  # + data, start-up, warm-up
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, env=_env(framework, args), timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {limit} s (--epoch-max-s + 90)"}
     if res.returncode:
         return {"error": _last_lines(res.stderr)}
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -389,6 +397,8 @@ def main(argv=None) -> int:
     p.add_argument("--frameworks", nargs="+", default=None, choices=("chainrule", "torch", "torch-tf32"),
                    help="default: chainrule torch (CPU); chainrule torch torch-tf32 (cuda)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where both frameworks run")
+    p.add_argument("--worker-timeout", type=float, default=None,
+                   help="seconds before a worker is stopped and recorded as failed (default: none)")
     p.add_argument("--epoch", action="store_true", help="time one ResNet-20 epoch instead of the steps")
     p.add_argument("--epoch-images", type=int, default=50_000, help="--epoch: synthetic images in the epoch")
     p.add_argument("--epoch-max-s", type=float, default=None,
@@ -433,18 +443,9 @@ def main(argv=None) -> int:
         for kind, mode in jobs:
             for fw in order:
                 raw.setdefault((kind, mode), {}).setdefault(fw, []).append(_spawn(fw, kind, mode, args))
-    rows = []
-    for (kind, mode), by_fw in raw.items():
-        flops = next((r["flops"] for runs in by_fw.values() for r in runs if r.get("flops")), None)
-        row = {"workload": kind, "mode": mode, "name": WORKLOADS[kind]}
-        row.update({fw: _summary(runs, flops, mode) for fw, runs in by_fw.items()})
-        if "chainrule" in row and "torch" in row and "ms" in row["chainrule"] and "ms" in row["torch"]:
-            row["ratio"] = row["chainrule"]["ms"] / row["torch"]["ms"]
-        if "ms" in row.get("chainrule", {}) and "ms" in row.get("torch-tf32", {}):
-            row["ratio_tf32"] = row["chainrule"]["ms"] / row["torch-tf32"]["ms"]
-        if "baseline" in row and "torch" in row:
-            row["baseline_ratio"] = row["baseline"]["ms"] / row["torch"]["ms"]
-        rows.append(row)
+                if args.device != "cpu":  # what is done so far survives a run stopped from outside
+                    _write(args.out, {"partial": True, "rows": _rows(raw)})
+    rows = _rows(raw)
     if "d" in args.workloads:
         res = {}
         for fw in args.frameworks:
@@ -461,11 +462,32 @@ def main(argv=None) -> int:
     if args.device != "cpu":
         meta.update(_device_meta())
     _print(rows, meta)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    _write(args.out, {"meta": meta, "rows": rows})
+    print(f"wrote {args.out}")
     return int(any(isinstance(v, dict) and "error" in v for row in rows for v in row.values()))  # a failed worker
+
+
+def _rows(raw: dict) -> list[dict]:
+    """One table row per (workload, mode): each framework's summary and the ratios."""
+    rows = []
+    for (kind, mode), by_fw in raw.items():
+        flops = next((r["flops"] for runs in by_fw.values() for r in runs if r.get("flops")), None)
+        row = {"workload": kind, "mode": mode, "name": WORKLOADS[kind]}
+        row.update({fw: _summary(runs, flops, mode) for fw, runs in by_fw.items()})
+        if "ms" in row.get("chainrule", {}) and "ms" in row.get("torch", {}):
+            row["ratio"] = row["chainrule"]["ms"] / row["torch"]["ms"]
+        if "ms" in row.get("chainrule", {}) and "ms" in row.get("torch-tf32", {}):
+            row["ratio_tf32"] = row["chainrule"]["ms"] / row["torch-tf32"]["ms"]
+        if "baseline" in row and "torch" in row:
+            row["baseline_ratio"] = row["baseline"]["ms"] / row["torch"]["ms"]
+        rows.append(row)
+    return rows
+
+
+def _write(path: str, result: dict) -> None:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
 
 
 def _device_meta() -> dict:
@@ -502,10 +524,8 @@ def _epoch_main(args) -> int:
         print(f"chainrule / PyTorch: {meta['ratio']:.2f}")
     if "gpu" in meta:
         print(f"{meta['gpu']}; float32, PyTorch TF32 off, CuPy TF32 {'on' if meta['cupy_tf32'] else 'off'}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "epoch": res}, indent=1))
-    print(f"wrote {out}")
+    _write(args.out, {"meta": meta, "epoch": res})
+    print(f"wrote {args.out}")
     return int(any("error" in v for v in res.values()))
 
 
