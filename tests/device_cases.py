@@ -83,9 +83,16 @@ def setup_case(case: GradCase, device: str, dtype: Any, seed: int = 0):
         _move(t, device, dtype)
     for m in modules:  # parameters are moved already (the same objects); buffers go with the module
         m.to(dtype)
-        if device != "cpu":
-            m.to(device)
-    return fn, checked
+        m.to(device)
+    return fn, checked, modules
+
+
+def _restore(modules: list) -> None:
+    """Back to the CPU in float64: a loss module of the table is one object shared by every setup
+    (and by the other test files that run the table)."""
+    for m in modules:
+        m.to("cpu")
+        m.to(np.float64)
 
 
 def forward_backward(fn: Callable, checked: dict[str, Tensor], seed: int = 1):
@@ -99,9 +106,13 @@ def forward_backward(fn: Callable, checked: dict[str, Tensor], seed: int = 1):
 # ------------------------------------------------------------------ (a) every op and layer
 def check_case(case: GradCase, device: str, dtype: Any) -> None:
     """Forward and backward of one grad_cases entry on the CPU and on `device`, compared."""
-    out_c, _, grads_c = forward_backward(*setup_case(case, "cpu", dtype))
-    fn, checked = setup_case(case, device, dtype)
-    out_d, up, grads_d = forward_backward(fn, checked)
+    fn, checked, modules = setup_case(case, "cpu", dtype)
+    out_c, _, grads_c = forward_backward(fn, checked)
+    fn, checked, modules = setup_case(case, device, dtype)
+    try:
+        out_d, up, grads_d = forward_backward(fn, checked)
+    finally:
+        _restore(modules)
     assert_on(out_d, device, f"{case.name} output")
     for k, g in grads_d.items():
         assert g is not None, f"{case.name}: no gradient for {k} on the device"
