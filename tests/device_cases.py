@@ -208,18 +208,27 @@ def _trained_on(device: str, dtype: Any) -> tuple[nn.Module, np.ndarray]:
     return model, np.random.default_rng(5).standard_normal((4, 3, 8, 8)).astype(dtype)
 
 
-def check_save_load(device: str, dtype: Any, tmp_path) -> None:
-    """cr.save of a model on `device` -> cr.load on the CPU -> the same outputs."""
+def _saved_and_loaded(device: str, dtype: Any, path) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Outputs of a model trained on `device`, and of its copy saved there and loaded on the CPU."""
     model, x = _trained_on(device, dtype)
     with cr.no_grad():
-        out_d = model(Tensor(x).to(device))
-    path = cr.save(model, tmp_path / "m.safetensors")
-    loaded = cr.load(path)
+        out = model(Tensor(x).to(device))
+    loaded = cr.load(cr.save(model, path))
     for p in loaded.parameters():
         assert_on(p, "cpu", "a parameter loaded by cr.load")
+    dtype_loaded = next(loaded.parameters()).dtype
     with cr.no_grad():
-        out_c = loaded(Tensor(x))
-    assert_close(out_d, out_c, dtype, "outputs after save on the device, load on the CPU")
+        return host(out), host(loaded(Tensor(x.astype(dtype_loaded)))), dtype_loaded
+
+
+def check_save_load(device: str, dtype: Any, tmp_path) -> None:
+    """cr.save of a model on `device` -> cr.load on the CPU -> the outputs of the same model trained,
+    saved and loaded on the CPU (cr.load builds float32 modules, so a float64 model comes back in
+    float32 on either device), and the device model's own outputs to the loaded dtype's tolerance."""
+    out_d, loaded_d, loaded_dtype = _saved_and_loaded(device, dtype, tmp_path / "dev.safetensors")
+    _, loaded_c, _ = _saved_and_loaded("cpu", dtype, tmp_path / "cpu.safetensors")
+    assert_close(loaded_d, loaded_c, loaded_dtype, "outputs after save on the device, load on the CPU")
+    assert_close(loaded_d, out_d.astype(loaded_dtype), loaded_dtype, "loaded outputs against the device model's")
 
 
 def check_load_to_device(device: str, tmp_path) -> None:
