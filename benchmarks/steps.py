@@ -144,7 +144,9 @@ def _fake_cupy_if_asked() -> None:
         sys.path.insert(0, str(ROOT / "tests"))
         import fake_cupy
 
-        fake_cupy.installed().__enter__()  # for the whole (worker) process
+        from chainrule import backend
+
+        backend.use_cupy(fake_cupy.fake, fake_cupy.fakex)  # for the whole (worker) process
 
 
 def _synchronizer(framework: str, device: str):
@@ -538,7 +540,8 @@ def _print(rows: list[dict], meta: dict) -> None:
             return "FAILED"
         if "gpu_mb" in v:
             gf = f", {v['gflops']:.0f} GF/s" if v.get("gflops") else ""
-            return f"{v['ms']:.2f} ms, {v['images_per_s']:.0f} img/s{gf}, {v['gpu_mb']:.0f} GPU MB"
+            mem = f", {v['gpu_mb']:.0f} GPU MB" if v["gpu_mb"] == v["gpu_mb"] else ""  # NaN: not known
+            return f"{v['ms']:.2f} ms, {v['images_per_s']:.0f} img/s{gf}{mem}"
         if "s" in v:
             return f"{v['s']:.0f} s, {100 * v['test_acc']:.2f}%"
         gf = f", {v['gflops']:.0f} GF/s" if v.get("gflops") else ""
