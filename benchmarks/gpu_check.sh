@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Issue 16's one GPU run: the environment, tests/test_cuda.py and benchmarks/steps.py --device cuda
-# (steps, then one ResNet-20 epoch), everything written under $OUT. About 5-6 minutes on an H100.
+# Issue 16's one GPU run: the environment, tests/test_cuda.py, the other device tests on the real GPU
+# (tests/test_device_*.py, CHAINRULE_TEST_CUDA=1) and benchmarks/steps.py --device cuda (steps, then
+# one ResNet-20 epoch), everything written under $OUT. About 4-7 minutes on an H100 (at most 565 s).
 #
 #   OUT=/some/dir bash benchmarks/gpu_check.sh          # on the GPU machine, from the repository root
 #   OUT=/tmp/gpu_out bash benchmarks/gpu_check.sh --dry # anywhere: CPU mode, tiny settings (checks the script)
 #
-# Files (at most 8, flat): env.txt, test_cuda.log, test_cuda.xml, steps_cuda.json, epoch_cuda.json,
+# Files (7, flat): env.txt, test_cuda.log, test_device.log, steps_cuda.json, epoch_cuda.json,
 # bench.log, summary.txt. A part that fails or runs out of time is reported and the next one runs.
-# Environment: PYTHON (default python3); T_TESTS, T_STEPS, T_EPOCH (each part's time limit, seconds).
+# Environment: PYTHON (default python3); T_TESTS, T_DEVTESTS, T_STEPS, T_EPOCH (time limits, seconds).
 set -o pipefail
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -25,9 +26,10 @@ if [ "$DRY" = 1 ]; then
 else
     DEVICE=cuda
     STEPS_ARGS="--rounds 1 --steps 10 --warmup 3 --worker-timeout 45"
-    EPOCH_ARGS="--epoch-max-s 60"
+    EPOCH_ARGS="--epoch-max-s 50"
 fi
-T_TESTS=${T_TESTS:-170}; T_STEPS=${T_STEPS:-160}; T_EPOCH=${T_EPOCH:-130}  # + env 60: 520 s at most
+T_TESTS=${T_TESTS:-150}; T_DEVTESTS=${T_DEVTESTS:-90}; T_STEPS=${T_STEPS:-150}; T_EPOCH=${T_EPOCH:-130}
+# with env's 45 s: 565 s at most, inside the device tool's 600 s
 
 STATUS=()
 part() {  # part NAME LIMIT_S FUNCTION: run it under a time limit, record "NAME ok|FAILED (rc) seconds"
@@ -81,8 +83,16 @@ print("chainrule imports (pooch loaded by it:", "pooch" in sys.modules, "); cr.c
 tests() {
     local extra=()
     "$PY" -c "import pytest_timeout" 2>/dev/null && extra=(--timeout 60)
-    "$PY" -m pytest tests/test_cuda.py -v -rfEs --tb=short -p no:cacheprovider \
-        --junitxml="$OUT/test_cuda.xml" "${extra[@]}" 2>&1 | tee "$OUT/test_cuda.log"
+    "$PY" -m pytest tests/test_cuda.py -v -rfEs --tb=short -p no:cacheprovider "${extra[@]}" 2>&1 \
+        | tee "$OUT/test_cuda.log"
+}
+
+devtests() {  # the ops' own device tests, on the real GPU where they can be (fake otherwise)
+    local files=(tests/test_device_*.py) extra=()
+    [ -e "${files[0]}" ] || { echo "no tests/test_device_*.py" | tee "$OUT/test_device.log"; return 0; }
+    "$PY" -c "import pytest_timeout" 2>/dev/null && extra=(--timeout 60)
+    CHAINRULE_TEST_CUDA=1 "$PY" -m pytest "${files[@]}" -rfEs --tb=short -p no:cacheprovider "${extra[@]}" 2>&1 \
+        | tee "$OUT/test_device.log"
 }
 
 steps() {
@@ -98,11 +108,12 @@ epoch() {
 }
 
 export PY OUT DEVICE STEPS_ARGS EPOCH_ARGS
-export -f env_report tests steps epoch
+export -f env_report tests devtests steps epoch
 : > "$OUT/bench.log"
-part env 60 env_report > "$OUT/env.txt" 2>&1
+part env 45 env_report > "$OUT/env.txt" 2>&1
 head -40 "$OUT/env.txt"
 part tests "$T_TESTS" tests
+part devtests "$T_DEVTESTS" devtests
 part steps "$T_STEPS" steps
 part epoch "$T_EPOCH" epoch
 
@@ -112,6 +123,9 @@ part epoch "$T_EPOCH" epoch
     echo "--- tests/test_cuda.py"
     grep -E '^(=+ .*(passed|failed|skipped|error).* =+)$' "$OUT/test_cuda.log" | tail -1 || echo "(no pytest summary line)"
     grep -E '^(FAILED|ERROR) ' "$OUT/test_cuda.log" | sed 's/^/  /' | head -40
+    echo "--- tests/test_device_*.py (CHAINRULE_TEST_CUDA=1)"
+    grep -E '(passed|failed|skipped|error)' "$OUT/test_device.log" | tail -1
+    grep -E '^(FAILED|ERROR) ' "$OUT/test_device.log" | sed 's/^/  /' | head -20
     echo "--- benchmarks/steps.py (steps, epoch)"
     grep -E '^\|' "$OUT/bench.log" || echo "(no table)"
     grep -E '^(FAILED|float32|NVIDIA|unknown GPU|chainrule / PyTorch)|TF32' "$OUT/bench.log" | grep -v '^|' | head -20
