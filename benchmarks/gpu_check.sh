@@ -80,10 +80,10 @@ print("chainrule imports (pooch loaded by it:", "pooch" in sys.modules, "); cr.c
     echo "CUPY_TF32=${CUPY_TF32:-unset} (CuPy float32 matmuls/convs use TF32 only when it is 1)"
 }
 
-tests() {
+tests() {  # -vv: one line per test (pyproject adds -q)
     local extra=()
     "$PY" -c "import pytest_timeout" 2>/dev/null && extra=(--timeout 60)
-    "$PY" -m pytest tests/test_cuda.py -v -rfEs --tb=short -p no:cacheprovider "${extra[@]}" 2>&1 \
+    "$PY" -m pytest tests/test_cuda.py -vv -rfEs --tb=short -p no:cacheprovider "${extra[@]}" 2>&1 \
         | tee "$OUT/test_cuda.log"
 }
 
