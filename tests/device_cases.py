@@ -79,11 +79,15 @@ def setup_case(case: GradCase, device: str, dtype: Any, seed: int = 0):
             tensors.setdefault(id(obj), obj)
         else:
             modules.append(obj)
-    for t in tensors.values():
-        _move(t, device, dtype)
-    for m in modules:  # parameters are moved already (the same objects); buffers go with the module
-        m.to(dtype)
-        m.to(device)
+    try:
+        for t in tensors.values():
+            _move(t, device, dtype)
+        for m in modules:  # parameters are moved already (the same objects); buffers go with the module
+            m.to(dtype)
+            m.to(device)
+    except Exception:
+        _restore(modules)
+        raise
     return fn, checked, modules
 
 
