@@ -60,9 +60,10 @@ class Device:
         if ":" in type:
             if index is not None:
                 raise ValueError(f"device {type!r} already names an index; got index={index} too")
-            type, _, idx = type.partition(":")
+            name, _, idx = type.partition(":")
             if not idx.isdigit():
-                raise ValueError(f"expected a device like 'cuda:0', got {type + ':' + idx!r}")
+                raise ValueError(f"expected device 'cpu', 'cuda' or 'cuda:N', got {type!r}")
+            type = name
             index = int(idx)
         if type not in ("cpu", "cuda"):
             raise ValueError(f"expected device 'cpu', 'cuda' or 'cuda:N', got {type!r}")

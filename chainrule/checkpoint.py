@@ -3,7 +3,7 @@
 A checkpoint is a nested state (dicts of dicts, lists, numbers, strings and
 NumPy arrays). `flatten_state` splits it into
 
-- tensors: every ndarray, under its dotted path ("model.fc1.weight",
+- tensors: every ndarray (a GPU array is copied to the host first), under its dotted path ("model.fc1.weight",
   "optim.state.3.exp_avg"), saved by safetensors (no pickle, ever);
 - a JSON skeleton: the same nesting with each array replaced by
   {"__tensor__": "optim.state.3.exp_avg"}.
@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from . import backend
+
 FORMAT = "chainrule-checkpoint"
 FORMAT_VERSION = 1
 _TENSOR = "__tensor__"
@@ -42,6 +44,8 @@ def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, np.ndarray], 
     tensors: dict[str, np.ndarray] = {}
 
     def walk(v: Any, path: str) -> Any:
+        if backend.is_device_array(v):
+            v = backend.to_host(v)  # checkpoints hold host arrays: loadable on either device
         if isinstance(v, np.ndarray):
             if path in tensors:
                 raise ValueError(f"flatten_state: two arrays map to the key {path!r}")

@@ -1,9 +1,9 @@
 """The `chainrule` command: `chainrule COMMAND [options]`, one module per command in
 chainrule/commands/ (listed in `commands.COMMANDS`).
 
-Errors a user can fix (CLIError, and the library's ValueError / OSError, whose messages
-name what was expected) are printed as one line with exit code 2; anything else is a bug
-and keeps its traceback.
+Errors a user can fix (CLIError, the library's ValueError / OSError, whose messages
+name what was expected, and the ImportError saying how to install CuPy) are printed
+as one line with exit code 2; anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import importlib
 import sys
 from typing import Sequence
 
-from . import __version__
+from . import __version__, backend
 from .commands import COMMANDS, CLIError
 
 
@@ -40,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except (CLIError, ValueError, OSError) as e:
+        print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        if backend.INSTALL_HINT not in str(e):  # CuPy missing is the user's to fix; others are bugs
+            raise
         print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

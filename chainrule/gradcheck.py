@@ -5,6 +5,10 @@ output, L = sum(fn(*inputs) * R), with central differences
 (L(x + eps) - L(x - eps)) / 2 eps, element by element, in float64. Checking a
 random projection tests the whole vector-Jacobian product at the cost of one
 backward pass (Chainer's `check_backward` does the same).
+
+Inputs may live on a GPU: the function runs there, the gradients come back to
+the host for the comparison (each perturbation is a tiny copy, fine for the
+small inputs a gradient check uses).
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import backend
 from .autograd import no_grad
 from .tensor import Tensor
 
@@ -71,21 +76,25 @@ def compare_gradients(fn: Callable[[], Tensor], tensors: Sequence[Tensor], eps: 
     """
     out = _as_output(fn())
     R = np.random.default_rng(seed).standard_normal(out.shape)
+    if out.is_cuda:  # the same projection, on the output's device
+        R = backend.to_device(R, out.device)
+    xp = backend.array_module(R)
     for t in tensors:
         t.grad = None
     (out * Tensor(R)).sum().backward()
 
     def loss() -> float:
         with no_grad():
-            return float(np.sum(_as_output(fn()).data * R))
+            return float(xp.sum(_as_output(fn()).data * R))
 
     pairs = []
     for x in tensors:
-        analytic = x.grad if x.grad is not None else np.zeros_like(x.data)
-        numeric = np.zeros_like(x.data)
+        analytic = backend.to_host(x.grad) if x.grad is not None else np.zeros(x.shape, x.dtype)
+        numeric = np.zeros(x.shape, x.dtype)
         flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
+        on_device = backend.is_device_array(flat)
         for j in range(flat.size):
-            orig = flat[j]
+            orig = flat[j].copy() if on_device else flat[j]  # CuPy's flat[j] is a view, not a scalar
             flat[j] = orig + eps
             plus = loss()
             flat[j] = orig - eps

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import backend
 from .autograd import no_grad
-from .nn.module import Module, kept_modes
+from .nn.module import Module, kept_modes, module_device
 from .tensor import Tensor
 
 __all__ = ["accuracy", "predict_scores"]
@@ -27,24 +28,27 @@ def param_dtype(model: Module) -> np.dtype:
 def predict_scores(model: Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class scores (N, K) of already-preprocessed X: (N, ...), `batch_size` examples at a time.
 
-    X is cast to the model's parameter dtype; the model runs in eval mode under no_grad and
+    X is cast to the model's parameter dtype and each batch moved to the model's device; the
+    scores come back as a host NumPy array. The model runs in eval mode under no_grad and
     every module's train/eval flag is restored afterwards.
     """
     if batch_size < 1:
         raise ValueError(f"predict_scores: batch_size must be at least 1, got {batch_size}")
-    X = np.asarray(X.data if isinstance(X, Tensor) else X)
-    X = X.astype(param_dtype(model), copy=False)
+    X = backend.to_host(X.data if isinstance(X, Tensor) else X)
+    X = np.asarray(X).astype(param_dtype(model), copy=False)
+    dev = module_device(model)
     with kept_modes(model), no_grad():
         model.eval()
-        out = [np.asarray(model(Tensor(X[i:i + batch_size])).data) for i in range(0, X.shape[0], batch_size)]
+        out = [backend.to_host(model(Tensor(X[i:i + batch_size]).to(dev)).data)
+               for i in range(0, X.shape[0], batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 0), X.dtype)
 
 
 def accuracy(scores_or_labels: np.ndarray, y: np.ndarray) -> float:
     """Fraction of examples classified as y: `scores_or_labels` is (N, K) scores (argmax taken)
     or (N,) predicted labels; y: (N,) int labels. NaN for no examples."""
-    pred = np.asarray(scores_or_labels)
-    y = np.asarray(y)
+    pred = np.asarray(backend.to_host(scores_or_labels))
+    y = np.asarray(backend.to_host(y))
     if pred.ndim == 2:
         pred = pred.argmax(axis=1)
     if pred.shape != y.shape:

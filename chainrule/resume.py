@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import rng
+from . import backend, rng
 from .checkpoint import CheckpointError, load_state
 from .data.transforms.preprocess import preprocessor_from_state, preprocessor_to_state
 from .nn.config import module_from_config, module_to_config
@@ -96,7 +96,7 @@ def _load_progress(s: Any, state: dict[str, Any]) -> None:
         setattr(s, name, [float(v) for v in h[name]])
     s.best_val_acc, s.best_epoch = float(state["best_val_acc"]), int(state["best_epoch"])
     best = state.get("best_params")
-    s.best_params = None if best is None else {k: np.array(v) for k, v in best.items()}
+    s.best_params = None if best is None else {k: np.array(backend.to_host(v)) for k, v in best.items()}
     s.stop_training = bool(state.get("stop_training", False))
 
 

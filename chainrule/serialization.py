@@ -2,10 +2,11 @@
 
     cr.save(model, "digits.safetensors", preprocess=norm, classes=data.classes)
     model = cr.load("digits.safetensors")   # architecture rebuilt, weights loaded, eval mode
+    model = cr.load("digits.safetensors", device="cuda")  # ... on the GPU
     model.preprocess(X_raw)                 # the fitted preprocessing (or None)
     model.classes                           # class names (or None)
 
-The file holds the weights (state_dict) as tensors, and as JSON metadata the
+The file holds the weights (state_dict, copied to the host from a GPU model) as tensors, and as JSON metadata the
 architecture (`chainrule.nn.config.module_to_config`), the preprocessing (its
 config; its arrays are tensors) and the class names. No pickle: loading can
 only rebuild chainrule's (or registered) module classes.
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import backend
 from .checkpoint import CheckpointError, load_state, save_state
 from .data.transforms.preprocess import preprocessor_from_state, preprocessor_to_state
 from .nn.config import module_from_config, module_to_config
@@ -46,10 +48,11 @@ def save(model: Module, path: str | os.PathLike, preprocess: Any = None, classes
     return save_state(path, state, kind="model")
 
 
-def load(path: str | os.PathLike) -> Module:
+def load(path: str | os.PathLike, device: Any = None) -> Module:
     """The model saved by `cr.save` (or the current weights of a Solver checkpoint), in eval mode,
     with attributes `preprocess` (fitted preprocessor or None), `classes` (list or None) and
-    `info` (dict) attached."""
+    `info` (dict) attached. device: where the model goes ("cpu" by default, "cuda", "auto"):
+    files hold host arrays, so a model saved from either device loads on either."""
     state, meta = load_state(path)
     if meta.get("kind") not in ("model", "checkpoint"):
         raise CheckpointError(f"{path} holds a chainrule {meta.get('kind')!r}, not a model")
@@ -62,6 +65,8 @@ def load(path: str | os.PathLike) -> Module:
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{path}: cannot rebuild the model ({e})") from None
     model.eval()
+    if device is not None:
+        model.to(backend.device(device))
     model.preprocess = preprocessor_from_state(state.get("preprocess"))
     model.classes = state.get("classes")
     model.info = state.get("info") or {}

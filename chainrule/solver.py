@@ -38,15 +38,15 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from . import backend, optim, rng
 from . import callbacks as cbs
-from . import optim, rng
 from .checkpoint import load_state, save_state
 from .data.loader import DataLoader
 from .data.transforms.preprocess import is_fitted
 from .interrupt import NonFiniteLossError, TrainingInterrupted, deferred_sigint
 from .metrics import accuracy, param_dtype, predict_scores
 from .nn import functional as F
-from .nn.module import Module, kept_modes
+from .nn.module import Module, kept_modes, module_device
 from .ops.activation import softmax_array
 from .resume import fingerprint, load_solver_state, resume, solver_state
 from .tensor import Tensor
@@ -58,7 +58,7 @@ LOSSES = {"cross_entropy": F.cross_entropy, "softmax": F.cross_entropy, "svm": F
 
 
 def _array(v: Any) -> np.ndarray:
-    return np.asarray(v.data if isinstance(v, Tensor) else v)
+    return np.asarray(backend.to_host(v.data if isinstance(v, Tensor) else v))  # the data stay on the host
 
 
 def _as_arrays(data: Any) -> dict[str, np.ndarray]:
@@ -114,6 +114,10 @@ class Solver:
     ema: keep an exponential moving average of the weights with this decay (e.g. 0.999), updated
         after every step: `solver.ema` (cr.optim.swa_utils.EMA; `.model` the averaged copy),
         scored each epoch (logs["ema_val_acc"]), saved in the checkpoints beside the raw weights.
+    device: "cpu", "cuda", "cuda:N" or "auto" (cuda when cr.cuda.is_available()): the model is
+        moved there (in place); None (default) keeps it where it is. The data stay host arrays
+        and each batch is moved to `solver.device`; losses and accuracies are Python floats,
+        predictions host arrays, and checkpoints hold host arrays (resumable on either device).
     """
 
     def __init__(self, model: Module, data: Any, optimizer: Any = "adam", lr: float = 1e-3,
@@ -123,7 +127,7 @@ class Solver:
                  callbacks: Iterable[Any] = (), verbose: bool = True, *,
                  checkpoint_every: int | None = None, train_acc_samples: int = 1000,
                  eval_batch_size: int = 256, classes: list[str] | None = None, prefetch: bool = False,
-                 ema: float | None = None):
+                 ema: float | None = None, device: Any = None):
         if not isinstance(model, Module):
             raise TypeError(f"Solver: model must be a cr.nn.Module, got {type(model).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -143,6 +147,9 @@ class Solver:
         self.classes = list(classes) if classes is not None else (
             list(data.classes) if hasattr(data, "classes") else None)
         self.loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
+        if device is not None:
+            model.to(backend.device(device))  # in place, before the optimizer and EMA see it
+        self.device = module_device(model)
         self.optimizer = optim.factory.resolve(optimizer, model.parameters(), lr, weight_decay=float(weight_decay))
         self.scheduler = optim.factory.resolve_schedule(lr_schedule, self.optimizer, self.num_epochs)
 
@@ -256,17 +263,19 @@ class Solver:
         self._end_epoch(epoch, lr)
 
     def _train_step(self, X_batch: np.ndarray, y_batch: np.ndarray) -> tuple[float, int]:
-        """One SGD step -> (loss, number of batch examples classified right before the step)."""
-        scores = self.model(Tensor(X_batch))
-        loss = self.loss_fn(scores, y_batch)
-        value = float(loss.data)
+        """One SGD step -> (loss, number of batch examples classified right before the step).
+        The host batch goes to the model's device (a no-op on the CPU)."""
+        y = backend.to_device(y_batch, self.device)
+        scores = self.model(Tensor(X_batch).to(self.device))
+        loss = self.loss_fn(scores, y)
+        value = float(loss.data)  # .item(): a Python float on either device
         if not np.isfinite(value):
             self._nonfinite(value)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         self._after_optimizer_step()
-        return value, int(np.sum(np.asarray(scores.data).argmax(axis=1) == y_batch))
+        return value, int((scores.data.argmax(axis=1) == y).sum())
 
     def _after_optimizer_step(self) -> None:
         """Per-step hook, run right after every optimizer.step() (e.g. to update averaged weights)."""
@@ -306,7 +315,7 @@ class Solver:
                        num_samples: int | None = None) -> float:
         """Fraction of X (raw, like data's arrays) classified as y; eval mode, no_grad, batched.
         num_samples: evaluate a seeded random subsample of that size (CS231n)."""
-        y = np.asarray(y)
+        X, y = _array(X), np.asarray(backend.to_host(y))
         if num_samples is not None and X.shape[0] > num_samples:
             idx = np.random.default_rng(self.seed).choice(X.shape[0], num_samples, replace=False)
             X, y = X[idx], y[idx]

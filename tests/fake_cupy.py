@@ -113,6 +113,8 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):  # noqa: N801 (CuPy's name)
     device = property(lambda self: _DeviceId())
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__array"):  # no __array_interface__/__array_struct__: NumPy must not convert us
+            raise AttributeError(name)
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)

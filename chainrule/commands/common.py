@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .. import backend
 from .. import data as crdata
 from ..checkpoint import atomic_write_bytes
 from ..data.catalog import NAMES
@@ -57,6 +58,31 @@ def add_threads_argument(p: argparse.ArgumentParser) -> None:
 
 
 # --------------------------------------------------------------------- data
+def add_device_argument(p: argparse.ArgumentParser, default: str | None = "cpu") -> None:
+    """--device cpu|cuda|cuda:N|auto (auto: cuda when cr.cuda.is_available())."""
+    p.add_argument("--device", default=default, metavar="DEVICE",
+                   help="where the model runs: cpu, cuda, cuda:N or auto (cuda when a GPU and CuPy are "
+                        f"there; default {default or 'cpu'}; cuda needs the [cuda] extra)")
+
+
+def resolve_device(spec: str | None) -> Any:
+    """The cr.device for a --device value; CLIError (one line: what to install, or that no GPU
+    is there) when CUDA is asked for and cannot be had."""
+    try:
+        dev = backend.device(spec or "cpu")
+    except (ValueError, TypeError) as e:
+        raise CLIError(f"--device: {e}") from None
+    if dev.type == "cuda":
+        try:
+            backend.cupy()
+        except ImportError as e:
+            raise CLIError(f"--device {spec}: {e}") from None
+        if not backend.is_available():
+            raise CLIError(f"--device {spec}: CuPy is installed but sees no CUDA device "
+                           "(check the driver, or use --device cpu)")
+    return dev
+
+
 def load_data(name: str, data_dir: str | None = None, subsample: int | None = None, seed: int = 0):
     """cr.data.load with the command-line wording of its errors."""
     if subsample is not None and subsample < 1:
@@ -134,12 +160,13 @@ def write_config(run: Path, cfg: dict[str, Any]) -> None:
     atomic_write_bytes(run / "config.json", (json.dumps(cfg, indent=2) + "\n").encode())
 
 
-def load_model(run: Path):
-    """The run's model (cr.load: with .preprocess, .classes, .info); an unfinished run's latest weights."""
+def load_model(run: Path, device: Any = None):
+    """The run's model (cr.load: with .preprocess, .classes, .info), on `device` (default cpu);
+    an unfinished run's latest weights."""
     path = run / "model.safetensors"
     if not path.exists():
         ck = run / "checkpoints" / "last.safetensors"
         if ck.exists():
-            return load(ck)
+            return load(ck, device=device)
         raise CLIError(f"{run} has no model.safetensors (did training finish?)")
-    return load(path)
+    return load(path, device=device)

@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, metavar="DIR", help="dataset folder, if not where training found it")
     p.add_argument("--batch-size", type=int, default=256, help="examples per forward pass (default 256)")
     common.add_threads_argument(p)
+    common.add_device_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +50,7 @@ def _evaluate_one(run_arg: str, args: argparse.Namespace) -> tuple[np.ndarray, n
     """Print one run's accuracy; return its (N, K) probabilities and the labels."""
     run_dir, cfg = common.read_config(run_arg)
     a = cfg["args"]
-    model = common.load_model(run_dir)
+    model = common.load_model(run_dir, device=common.resolve_device(args.device))
     data = common.load_data(a["data"], args.data_dir or a.get("data_dir"), a.get("subsample"))
     X, y = data["X_" + args.split], data["y_" + args.split]
     if X.shape[0] == 0:

@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     p.add_argument("--invert", action="store_true",
                    help="invert grey levels (dark ink on white paper -> the datasets' light on dark)")
+    common.add_device_argument(p)
 
 
 def load_image(path: str, info: dict, invert: bool = False) -> np.ndarray:
@@ -37,11 +38,12 @@ def load_image(path: str, info: dict, invert: bool = False) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     target = Path(args.run)
+    device = common.resolve_device(args.device)
     if target.is_file():
-        model = load(target)
+        model = load(target, device=device)
     else:
         run_dir, _ = common.read_config(target)
-        model = common.load_model(run_dir)
+        model = common.load_model(run_dir, device=device)
     info = getattr(model, "info", None) or {}
     if "input_shape" not in info:
         raise CLIError(f"{args.run}: the saved model does not record its input shape")

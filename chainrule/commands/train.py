@@ -65,6 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in runs/NAME/checkpoints/last.safetensors "
                         "(--epochs may raise the number of epochs; other options come from the run)")
+    common.add_device_argument(p, default=None)  # None: cpu, or with --resume the run's own
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
                    help="also log for TensorBoard, into DIR (default RUN/tensorboard; needs the [tensorboard] extra)")
@@ -91,6 +92,8 @@ def _new_run(args) -> tuple[Path, dict]:
                        f"--resume {out / 'checkpoints' / 'last.safetensors'}")
     if args.epochs is None:
         args.epochs = DEFAULTS["epochs"]
+    if args.device is None:
+        args.device = "cpu"
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -107,6 +110,8 @@ def _resume_config(args) -> tuple[Path, dict]:
     run_dir, cfg = common.read_config(run_dir)
     if args.epochs is not None:
         cfg["args"]["epochs"] = args.epochs
+    if args.device is not None:  # a run may continue on another device
+        cfg["args"]["device"] = args.device
     cfg["args"]["quiet"] = args.quiet
     return run_dir, cfg
 
@@ -129,6 +134,7 @@ def ema_decay(decay: float, n_train: int, a: argparse.Namespace) -> float:
 
 def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
+    device = common.resolve_device(getattr(a, "device", None))  # (older runs: none, the cpu)
     data = common.load_data(a.data, a.data_dir, a.subsample)
     info = common.data_info(data)
     pre = common.fit_preprocess(a.preprocess, data.X_train)  # on the training split only
@@ -139,7 +145,8 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         callbacks.append(EarlyStopping("val_acc", patience=a.patience))
     if getattr(a, "tensorboard", None) is not None:
         callbacks.append(_tensorboard(run_dir, a))
-    common_kw = dict(augment=augment, callbacks=callbacks, verbose=not a.quiet, checkpoint_dir=run_dir / "checkpoints")
+    common_kw = dict(augment=augment, callbacks=callbacks, verbose=not a.quiet, checkpoint_dir=run_dir / "checkpoints",
+                     device=device)
     if args.resume:
         solver = Solver.resume(args.resume, data, num_epochs=a.epochs, **common_kw)
         print(f"Resuming {run_dir} from epoch {solver.epoch}, iteration {solver.step} ({args.resume})")
@@ -157,7 +164,8 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         cfg["data"] = info
         common.write_config(run_dir, cfg)
         n = sum(p.data.size for p in model.parameters())
-        print(f"Training {a.model} ({n:,} parameters) on {a.data} ({info['counts']}) for {a.epochs} epochs "
+        on = f" on {device}" if device.type == "cuda" else ""
+        print(f"Training {a.model} ({n:,} parameters){on} on {a.data} ({info['counts']}) for {a.epochs} epochs "
               f"into {run_dir}")
     try:
         solver.train()
@@ -182,6 +190,8 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         cfg["results"]["ema_val_acc"] = ema.val_acc_history[-1]
         cfg["results"]["raw_test_acc"] = accuracy(predict_scores(solver.model, X_test), data.y_test)
     common.write_config(run_dir, cfg)
+    for m in (solver.model, model):  # the plots and the report read weights and activations as NumPy
+        m.cpu()
     _plot(solver, model, run_dir, data)
     _report(run_dir, data)
     kept = f"EMA val acc {ema.val_acc_history[-1]:.4f}" if ema else \

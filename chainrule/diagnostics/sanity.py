@@ -22,11 +22,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .. import optim, rng
+from .. import backend, optim, rng
 from ..autograd import no_grad
 from ..metrics import accuracy, param_dtype, predict_scores
 from ..nn import functional as F
-from ..nn.module import Module
+from ..nn.module import Module, module_device
 from ..tensor import Tensor
 
 __all__ = ["Check", "SanityReport", "sanity_check", "expected_initial_loss", "final_layer"]
@@ -117,9 +117,16 @@ def _arrays(data: Any) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def _on_device(model: Module, X: np.ndarray, y: np.ndarray) -> tuple[Tensor, Any]:
+    """Host X and y on the model's device (themselves on the CPU)."""
+    dev = module_device(model)
+    return Tensor(X).to(dev), backend.to_device(y, dev)
+
+
 def _loss_value(model: Module, loss_fn, X: np.ndarray, y: np.ndarray) -> float:
+    Xd, yd = _on_device(model, X, y)
     with no_grad():
-        return float(loss_fn(model(Tensor(X)), y).data)
+        return float(loss_fn(model(Xd), yd).data)
 
 
 def _weights(model: Module) -> list:
@@ -167,7 +174,7 @@ def sanity_check(model: Module, data: Any, loss: str = "cross_entropy", reg: flo
     rng.manual_seed(seed)
     try:
         with no_grad():
-            scores = np.asarray(work(Tensor(Xb)).data, dtype=np.float64)
+            scores = np.asarray(backend.to_host(work(_on_device(work, Xb, yb)[0]).data), dtype=np.float64)
     finally:
         rng.set_rng_state(state)
     if scores.ndim != 2 or scores.shape[1] != C:
@@ -183,7 +190,7 @@ def sanity_check(model: Module, data: Any, loss: str = "cross_entropy", reg: flo
     # 1b. the same with the final layer's weights scaled down: tests the loss itself, not the init
     lname, last = final_layer(work)
     w = last.weight
-    w.data = w.data * np.asarray(1e-3 / max(float(np.abs(w.data).max()), 1e-12), dtype=w.data.dtype)
+    w.data = w.data * w.data.dtype.type(1e-3 / max(float(abs(w.data).max()), 1e-12))
     b = getattr(last, "bias", None)
     if b is not None:
         b.data = np.zeros_like(b.data)
@@ -225,6 +232,7 @@ def _overfit(model: Module, loss_fn, X: np.ndarray, y: np.ndarray, n: int, lr: f
     idx = np.random.default_rng(seed + 1).choice(X.shape[0], size=n, replace=False)
     Xs, ys = X[idx], y[idx]
     work = copy.deepcopy(model)
+    Xd, yd = _on_device(work, Xs, ys)
     opt = optim.Adam(work.parameters(), lr=lr)
     state = rng.get_rng_state()
     rng.manual_seed(seed)  # dropout masks of this loop are reproducible and do not move the caller's stream
@@ -232,7 +240,7 @@ def _overfit(model: Module, loss_fn, X: np.ndarray, y: np.ndarray, n: int, lr: f
     try:
         for it in range(1, max_iters + 1):
             work.train()
-            loss = loss_fn(work(Tensor(Xs)), ys)
+            loss = loss_fn(work(Xd), yd)
             last = float(loss.data)
             if not math.isfinite(last):
                 break

@@ -28,9 +28,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .. import backend
 from ..autograd import no_grad
 from ..callbacks import Callback
-from ..nn.module import Module, kept_modes
+from ..nn.module import Module, kept_modes, module_device
 from ..tensor import Tensor
 
 __all__ = ["ActivationStats", "UpdateRatio", "DiagnosticWarning", "activation_summary", "dead_fraction",
@@ -94,12 +95,12 @@ def layer_activations(model: Module, X: Any, train: bool = False) -> "OrderedDic
     for name, m in leaf_modules(model):
         def hook(mod, inputs, out, name=name):
             if isinstance(out, Tensor):
-                outs[name] = np.array(out.data)
+                outs[name] = np.array(backend.to_host(out.data))  # host copies on either device
         handles.append(m.register_forward_hook(hook))
     try:
         with kept_modes(model), no_grad():
             model.train(train)
-            model(X if isinstance(X, Tensor) else Tensor(np.asarray(X)))
+            model((X if isinstance(X, Tensor) else Tensor(np.asarray(X))).to(module_device(model)))
     finally:
         for h in handles:
             h.remove()
@@ -181,13 +182,13 @@ class ActivationStats(Callback):
         keep = OrderedDict()
         for name, (kind, out) in self._outputs.items():
             row = {"step": int(step), "layer": name, "kind": kind, "shape": list(out.shape)}
-            row.update(activation_summary(out.data, kind))
-            g = out.grad
+            row.update(activation_summary(backend.to_host(out.data), kind))
+            g = None if out.grad is None else backend.to_host(out.grad)
             row["grad_mean"] = float(np.mean(g)) if g is not None else float("nan")
             row["grad_std"] = float(np.std(g)) if g is not None else float("nan")
             rows.append(row)
             if self.keep_values:
-                flat = np.asarray(out.data).reshape(-1)
+                flat = np.asarray(backend.to_host(out.data)).reshape(-1)
                 keep[name] = flat[:: max(1, flat.size // self.keep_values)][: self.keep_values].copy()
             if kind == "ReLU" and row["dead_frac"] > self.dead_threshold:
                 _warn_once(self, f"dead:{name}",
@@ -255,7 +256,7 @@ class UpdateRatio(Callback):
 
     def snapshot(self, named_params: Iterable[tuple[str, Tensor]]) -> None:
         """Remember the parameters' values before an optimiser step."""
-        self._before = {n: np.array(p.data, dtype=np.float64) for n, p in named_params}
+        self._before = {n: np.array(backend.to_host(p.data), dtype=np.float64) for n, p in named_params}
 
     def measure(self, named_params: Iterable[tuple[str, Tensor]], step: int, lr: float = float("nan")
                 ) -> list[dict[str, Any]]:
@@ -267,9 +268,10 @@ class UpdateRatio(Callback):
             if name not in self._before:
                 continue
             w0 = self._before[name]
-            wn, un = float(np.linalg.norm(w0)), float(np.linalg.norm(np.asarray(p.data, np.float64) - w0))
+            w = np.asarray(backend.to_host(p.data), np.float64)
+            wn, un = float(np.linalg.norm(w0)), float(np.linalg.norm(w - w0))
             ratio = un / wn if wn > 0 else float("nan")
-            gn = float(np.linalg.norm(p.grad)) if p.grad is not None else float("nan")
+            gn = float(np.linalg.norm(backend.to_host(p.grad))) if p.grad is not None else float("nan")
             rows.append({"step": int(step), "param": name, "ratio": ratio, "update_norm": un,
                          "weight_norm": wn, "grad_norm": gn, "lr": float(lr)})
             if p.data.ndim >= 2 and np.isfinite(ratio):

@@ -26,10 +26,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import nn, rng
+from .. import backend, nn, rng
 from ..autograd import no_grad
 from ..nn import functional as F
-from ..nn.module import kept_modes
+from ..nn.module import kept_modes, module_device
 from ..ops.activation import softmax_array
 from ..ops.shape import stack
 from ..tensor import Tensor
@@ -75,6 +75,7 @@ class Ensemble(nn.Module):
         L = stack(logs, 0)                                               # (M, N, K)
         with np.errstate(divide="ignore"):                               # weight 0: log 0 = -inf
             logw = np.log(np.asarray(self.weights, dtype=L.data.dtype))[:, None, None]
+        logw = backend.to_device(logw, L.device)                         # (a no-op on the CPU)
         shift = (L.data + logw).max(axis=0)                              # constant: the log-sum-exp trick
         return (L + Tensor(logw - shift)).exp().sum(0).log() + Tensor(shift)
 
@@ -161,10 +162,11 @@ def mc_dropout_predict(model: nn.Module, X: Any, n_samples: int = 20, batch_size
         raise ValueError(f"mc_dropout_predict: batch_size must be a positive int, got {batch_size!r}")
     from ..metrics import param_dtype
 
-    X = np.asarray(X.data if isinstance(X, Tensor) else X)
+    X = np.asarray(backend.to_host(X.data if isinstance(X, Tensor) else X))
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(f"mc_dropout_predict: expected a non-empty batch X (N, ...), got shape {X.shape}")
     X = X.astype(param_dtype(model), copy=False)
+    dev = module_device(model)
     drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
     if not drops:
         raise ValueError(f"mc_dropout_predict: {type(model).__name__} has no Dropout layer; every pass "
@@ -179,9 +181,9 @@ def mc_dropout_predict(model: nn.Module, X: Any, n_samples: int = 20, batch_size
             for m in drops:
                 m.train()
             for _ in range(int(n_samples)):
-                p = np.concatenate([softmax_array(np.asarray(model(Tensor(X[i:i + batch_size])).data,
-                                                             dtype=np.float64), axis=1)
-                                    for i in range(0, X.shape[0], batch_size)])
+                scores = [backend.to_host(model(Tensor(X[i:i + batch_size]).to(dev)).data)  # host copies
+                          for i in range(0, X.shape[0], batch_size)]
+                p = np.concatenate([softmax_array(np.asarray(v, dtype=np.float64), axis=1) for v in scores])
                 total = p if total is None else total + p
     finally:
         if saved is not None:

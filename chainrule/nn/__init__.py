@@ -16,5 +16,5 @@ from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm  # noqa: 
 from .dropout import Dropout  # noqa: F401
 from .loss import CrossEntropyLoss, MSELoss, SVMLoss  # noqa: F401
 from .loss import BCEWithLogitsLoss, NLLLoss  # noqa: F401
-from . import config, functional, init  # noqa: F401
+from . import config, functional, init, utils  # noqa: F401
 from .config import module_from_config, module_to_config, register_module  # noqa: F401

@@ -15,21 +15,23 @@ from typing import Any
 
 import numpy as np
 
-from .. import rng
+from .. import backend, rng
 from ..tensor import Tensor
 
 
 def _array(t: Any) -> np.ndarray:
     if isinstance(t, Tensor):
         return t.data
-    if isinstance(t, np.ndarray):
+    if isinstance(t, np.ndarray) or backend.is_device_array(t):
         return t
     raise TypeError(f"init expects a Tensor (or ndarray), got {type(t).__name__}")
 
 
 def _fill(t: Any, values: np.ndarray) -> Any:
     a = _array(t)
-    a[...] = values  # in place, keeping the dtype: optimisers hold this very array
+    # in place, keeping the dtype (optimisers hold this very array); drawn on the host, so a
+    # seed gives the same weights on either device, then copied to the tensor's device
+    a[...] = backend.to_device(values, backend.device_of(a)) if backend.is_device_array(a) else values
     return t
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -176,9 +177,7 @@ class Module(metaclass=_ModuleMeta):
                 raise TypeError(f"cannot assign {type(value).__name__} to child module {name!r} (expected a Module or None)")
             self._set_child(name, None)
         elif "_buffers" in d and name in d["_buffers"]:
-            if value is not None:
-                value = value.data if isinstance(value, Tensor) else np.asarray(value)
-            d["_buffers"][name] = value
+            d["_buffers"][name] = _buffer_array(value)
         else:
             object.__setattr__(self, name, value)
 
@@ -234,9 +233,7 @@ class Module(metaclass=_ModuleMeta):
         if name in self._parameters or name in self._modules:
             raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
         self.__dict__.pop(name, None)
-        if value is not None:
-            value = value.data if isinstance(value, Tensor) else np.asarray(value)
-        self._buffers[name] = value
+        self._buffers[name] = _buffer_array(value)
         if persistent:
             self._non_persistent.discard(name)
         else:
@@ -344,22 +341,40 @@ class Module(metaclass=_ModuleMeta):
         fn(self)
         return self
 
-    # ------------------------------------------------------------- dtypes
-    def _cast(self, dtype: Any) -> "Module":
-        dtype = np.dtype(dtype)
+    # ------------------------------------------------------ dtypes, devices
+    def _apply_arrays(self, fn: Callable[[Any], Any], floats_only: bool = False) -> "Module":
+        """Replace, in place, every array this module tree holds by fn(array): each Parameter's
+        `.data` and `.grad` (the Parameter objects stay, so an optimizer built on them keeps
+        working), each buffer, and raw arrays or plain Tensors kept as attributes (e.g. a loss's
+        class weights). floats_only: leave integer arrays (num_batches_tracked) alone (casts)."""
+        def keep(a: Any) -> bool:
+            return a is None or (floats_only and a.dtype.kind != "f")
+
         for m in self.modules():
             for p in m._parameters.values():
-                if p is not None and p.data.dtype.kind == "f":
-                    p.data = p.data.astype(dtype)
+                if p is not None and not keep(p.data):
+                    p.data = fn(p.data)
                     if p.grad is not None:
-                        p.grad = p.grad.astype(dtype)
+                        p.grad = fn(p.grad)
             for name, b in m._buffers.items():
-                if b is not None and b.dtype.kind == "f":
-                    m._buffers[name] = b.astype(dtype)
+                if not keep(b):
+                    m._buffers[name] = fn(b)
+            if floats_only:
+                continue
+            for name, v in list(m.__dict__.items()):  # raw arrays a layer keeps: move them too
+                if isinstance(v, np.ndarray) or backend.is_device_array(v):
+                    m.__dict__[name] = fn(v)
+                elif isinstance(v, Tensor) and not isinstance(v, Parameter):
+                    v.data = fn(v.data)
         return self
 
-    def cpu(self) -> "Module":
-        return self
+    def _cast(self, dtype: Any) -> "Module":
+        dtype = np.dtype(dtype)
+        return self._apply_arrays(lambda a: a.astype(dtype), floats_only=True)
+
+    def _move(self, dev: Any) -> "Module":
+        dev = backend.device(dev)
+        return self._apply_arrays(lambda a: backend.to_device(a, dev))
 
     def double(self) -> "Module":
         """Convert floating-point parameters and buffers to float64 (in place; returns self)."""
@@ -369,15 +384,32 @@ class Module(metaclass=_ModuleMeta):
         """Convert floating-point parameters and buffers to float32 (in place; returns self)."""
         return self._cast(np.float32)
 
-    def to(self, dtype: Any) -> "Module":
-        """`module.to(cr.float64)`: convert floating-point parameters and buffers.
-        `module.to("cpu")` is accepted and does nothing (chainrule runs on the CPU)."""
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise ValueError(f"Module.to expects a floating-point dtype, got {dtype}")
-        return self._cast(dtype)
+    def cpu(self) -> "Module":
+        """Move every parameter and buffer to the CPU (in place; returns self)."""
+        return self._move("cpu")
+
+    def cuda(self, device: int | str | None = None) -> "Module":
+        """Move every parameter and buffer to a CUDA device (`cuda:0` unless an index is given)."""
+        return self._move(backend.Device("cuda", device) if isinstance(device, int) else (device or "cuda"))
+
+    def to(self, *args: Any, device: Any = None, dtype: Any = None, non_blocking: bool = False) -> "Module":
+        """PyTorch's `Module.to`: `to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)` or
+        the keywords. In place, returns self: parameters stay the same objects (their `.data` and
+        `.grad` are replaced), buffers and raw arrays move too; a dtype casts floating-point ones.
+        device: "cpu", "cuda", "cuda:N", "auto" or a cr.device. non_blocking: accepted, ignored."""
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif _is_device_spec(a):
+                device = a
+            else:
+                dtype = a
+        if dtype is not None:
+            dt = np.dtype(dtype)
+            if dt.kind != "f":
+                raise ValueError(f"Module.to expects a floating-point dtype, got {dt}")
+            self._cast(dt)
+        return self if device is None else self._move(device)
 
     # --------------------------------------------------------- state dicts
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, np.ndarray]":
@@ -434,7 +466,8 @@ class Module(metaclass=_ModuleMeta):
         for k, v in values.items():
             target = own[k]
             arr = target.data if isinstance(target, Tensor) else target
-            arr[...] = v  # in place: optimisers and BatchNorm hold these very arrays
+            # in place (optimisers and BatchNorm hold these very arrays), on the model's device
+            arr[...] = backend.to_device(v, backend.device_of(arr))
         return IncompatibleKeys(missing, unexpected)
 
     # ----------------------------------------------------------------- repr
@@ -480,9 +513,34 @@ def _key_list(keys: list[str]) -> str:
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > 20 else "")
 
 
-def _as_array(v: Any) -> np.ndarray:
+def _as_array(v: Any) -> Any:
+    """A state_dict value as an array (NumPy, or CuPy where it already lives on a GPU)."""
     if isinstance(v, Tensor):
         return v.data
     if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor, without importing torch
         return v.detach().cpu().numpy()
-    return np.asarray(v)
+    return v if backend.is_device_array(v) else np.asarray(v)
+
+
+def _buffer_array(value: Any) -> Any:
+    """What a buffer holds: None or an array (a Tensor's data; a device array as it is)."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        return value.data
+    return value if backend.is_device_array(value) else np.asarray(value)
+
+
+def _is_device_spec(a: Any) -> bool:
+    """Whether a `to(...)` argument names a device (rather than a dtype)."""
+    return isinstance(a, backend.Device) or (isinstance(a, str) and (a == "auto" or a.split(":")[0] in ("cpu", "cuda")))
+
+
+def module_device(module: Module) -> backend.Device:
+    """The device of a module's first parameter (or buffer); the CPU for a module with neither.
+    PyTorch's idiom `next(model.parameters()).device` for models that may have no parameters."""
+    for p in module.parameters():
+        return p.device
+    for b in module.buffers():
+        return backend.device_of(b)
+    return backend.device("cpu")

@@ -1,6 +1,7 @@
 """`to_onnx` (a ModelProto in memory) and `export` (written to a file)."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -8,7 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..nn.module import Module
+from .. import backend
+from ..nn.module import Module, module_device
 from ..tensor import Tensor
 from .builder import GraphBuilder
 from .converters import CONVERTERS, default_batch, supported_ops
@@ -68,7 +70,7 @@ def _value_info(onnx: Any, name: str, dtype: Any, shape: Sequence[int], batch: i
 
 
 def _example(example_input: Any) -> np.ndarray:
-    raw = np.asarray(example_input.data if isinstance(example_input, Tensor) else example_input)
+    raw = np.asarray(backend.to_host(example_input.data if isinstance(example_input, Tensor) else example_input))
     if raw.ndim < 1 or raw.shape[0] < 1:
         raise ValueError(f"example_input must be a batch (N, ...) with N >= 1, got shape {raw.shape}")
     if raw.dtype.kind not in "fiub":
@@ -132,6 +134,8 @@ def to_onnx(model: Module, example_input: Any, opset: int = 17, dynamic_batch: b
     if not MIN_OPSET <= int(opset) <= newest:
         raise ValueError(f"opset must be between {MIN_OPSET} and {newest} (this onnx package's newest), got {opset}")
     raw = _example(example_input)
+    if module_device(model).type != "cpu":  # ONNX holds host arrays: trace a CPU copy, the model stays
+        model = copy.deepcopy(model).cpu()
     tr = trace(model, np.asarray(preprocess(raw), np.float32) if preprocess is not None else raw)
 
     g = GraphBuilder(onnx, int(opset), dynamic_batch)

@@ -1,12 +1,14 @@
 """Activation functions beyond ReLU/sigmoid/tanh, and the (log-)softmax.
 
 Softmax and log-softmax subtract the row maximum before exponentiating, so
-they are exact for logits of any size (exp never overflows).
+they are exact for logits of any size (exp never overflows). Every op runs on
+NumPy or CuPy arrays: ufuncs dispatch to CuPy, `where` comes from the inputs' module.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -19,12 +21,12 @@ class LeakyReLU(Function):
         pos = x > 0
         ctx.save_for_backward(pos)
         ctx.slope = slope
-        return np.where(pos, x, x * slope).astype(x.dtype, copy=False)
+        return backend.array_module(x).where(pos, x, x * slope).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         (pos,) = ctx.saved_tensors
-        return np.where(pos, g, g * ctx.slope), None
+        return backend.array_module(g).where(pos, g, g * ctx.slope), None
 
 
 class ELU(Function):
@@ -34,7 +36,8 @@ class ELU(Function):
     def forward(ctx, x, alpha):
         pos = x > 0
         # exp only of the non-positive part: no overflow warnings for large x
-        out = np.where(pos, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+        xp = backend.array_module(x)
+        out = xp.where(pos, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
         ctx.save_for_backward(pos, out)
         ctx.alpha = alpha
         return out
@@ -42,14 +45,15 @@ class ELU(Function):
     @staticmethod
     def backward(ctx, g):
         pos, out = ctx.saved_tensors
-        return np.where(pos, g, g * (out + ctx.alpha)), None
+        return backend.array_module(g).where(pos, g, g * (out + ctx.alpha)), None
 
 
 def softmax_array(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Softmax of a NumPy array along `axis`, shifted by the max for stability (the one NumPy
-    softmax: classifiers, TTA, prediction and the Solver use it too)."""
+    """Softmax of a NumPy (or CuPy) array along `axis`, shifted by the max for stability (the one
+    NumPy softmax: classifiers, TTA, prediction and the Solver use it too)."""
     e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    e /= e.sum(axis=axis, keepdims=True)  # in place: e is ours, one temporary fewer
+    return e
 
 
 class Softmax(Function):

@@ -2,7 +2,7 @@
 survivors by 1/(1-p) at train time, so nothing changes at test time."""
 from __future__ import annotations
 
-from .. import rng
+from .. import backend, rng
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -11,6 +11,11 @@ class Dropout(Function):
     @staticmethod
     def forward(ctx, x, p):
         keep = rng.get_generator().random(x.shape) >= p
+        if backend.is_device_array(x):
+            # Drawn on the host from chainrule's generator, then copied (as booleans: a quarter
+            # of a float32 mask's bytes): a seed gives the same mask on every device, so GPU
+            # and CPU runs can be compared step for step.
+            keep = backend.to_device(keep, backend.device_of(x))
         # p == 1 drops everything (and must not divide by zero)
         mask = keep.astype(x.dtype) * (x.dtype.type(1.0 / (1.0 - p)) if p < 1 else x.dtype.type(0))
         ctx.save_for_backward(mask)

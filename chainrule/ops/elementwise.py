@@ -1,11 +1,20 @@
 """Elementwise ops. Each backward is "local gradient x upstream gradient";
-broadcast inputs get their gradient summed back to shape by the engine."""
+broadcast inputs get their gradient summed back to shape by the engine.
+
+NumPy's ufuncs (`np.add`, `np.exp`, ...) run on CuPy arrays too (CuPy implements
+`__array_ufunc__`), so they serve both devices; other functions and array creation
+go through `xp = backend.array_module(...)`. The threaded fast paths take NumPy
+arrays only (`_threaded` checks for np.ndarray): device arrays take the plain path.
+On real CuPy a few backward passes of several kernels run as one fused kernel
+(`_fused`); anywhere else (NumPy, the tests' fake CuPy) they take the plain path."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .parallel import blocks as _blocks, num_parts as _num_parts
@@ -28,6 +37,41 @@ def _over_elements(fn, n: int) -> None:
             fn(s, min(s + _CHUNK, hi))
 
     _blocks(block, n, n)
+
+
+# --------------------------------------------------- fused kernels on a GPU
+_KERNELS: dict = {}  # (name, module) -> CuPy ElementwiseKernel, or False where there is none
+
+# name: (inputs, output, body): each is one pass over the elements instead of 2-7 kernels
+_KERNEL_CODE = {
+    "relu_grad": ("T g, T y", "T dx", "dx = y > (T)0 ? g : (T)0"),
+    "sigmoid": ("T z", "T y", "T e = exp(-fabs(z)); y = z >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e)"),
+    "sigmoid_grad": ("T g, T s", "T dx", "dx = g * s * ((T)1 - s)"),
+    "tanh_grad": ("T g, T t", "T dx", "dx = g * ((T)1 - t * t)"),
+}
+
+
+def _fused(name: str, *arrays: Any) -> Any:
+    """The fused kernel `name` applied to `arrays` (CuPy floating arrays of one dtype), or None
+    when there is none: NumPy arrays, a module without ElementwiseKernel (the fake), mixed
+    dtypes, or a kernel that failed to build (warned once, then the plain path for good)."""
+    a = arrays[0]
+    if not backend.is_device_array(a) or a.dtype.kind != "f" or any(b.dtype != a.dtype for b in arrays):
+        return None
+    xp = backend.array_module(a)
+    kernel = _KERNELS.get((name, xp))
+    if kernel is None:
+        make = getattr(xp, "ElementwiseKernel", None)
+        kernel = _KERNELS[(name, xp)] = make(*_KERNEL_CODE[name], "chainrule_" + name) if make else False
+    if kernel is False:
+        return None
+    try:
+        return kernel(*arrays)
+    except Exception as e:  # a CUDA compile error: keep training on the plain path
+        _KERNELS[(name, xp)] = False
+        warnings.warn(f"chainrule: fused kernel {name} failed ({type(e).__name__}: {e}); using plain CuPy",
+                      RuntimeWarning, stacklevel=2)
+        return None
 
 
 # ------------------------------------------------------------------- binary
@@ -115,9 +159,10 @@ class Minimum(Function):
 class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
-        cond = np.asarray(cond, dtype=bool)
+        xp = backend.array_module(cond, a, b)
+        cond = xp.asarray(cond, dtype=bool)
         ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
+        return xp.where(cond, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -225,12 +270,12 @@ class Clip(Function):
     def forward(ctx, a, lo, hi):
         ctx.save_for_backward(a)
         ctx.lo, ctx.hi = lo, hi
-        return np.clip(a, lo, hi)
+        return backend.array_module(a).clip(a, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        mask = np.ones(a.shape, dtype=bool)
+        mask = backend.array_module(a).ones(a.shape, dtype=bool)
         if ctx.lo is not None:
             mask &= a >= ctx.lo
         if ctx.hi is not None:
@@ -257,6 +302,10 @@ class ReLU(Function):
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
         if not (_threaded(g, out) and g.dtype.kind == "f"):
+            if backend.is_device_array(g):
+                dx = _fused("relu_grad", g, out)
+                if dx is not None:
+                    return dx
             return g * (out > 0)  # multiply by a mask: far faster than np.where
         dx = np.empty_like(g)
         gf, of, df = g.reshape(-1), out.reshape(-1), dx.reshape(-1)
@@ -265,10 +314,14 @@ class ReLU(Function):
 
 
 def sigmoid_array(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)) of a NumPy array without overflow for either sign of z (exp of a
-    non-positive number never overflows); the losses use it too."""
+    """1 / (1 + exp(-z)) of a NumPy or CuPy array without overflow for either sign of z (exp of
+    a non-positive number never overflows); the losses use it too."""
+    if backend.is_device_array(z):
+        out = _fused("sigmoid", z)
+        if out is not None:
+            return out
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+    return backend.array_module(z).where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
 
 
 class Sigmoid(Function):
@@ -281,7 +334,8 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, g):
         (s,) = ctx.saved_tensors
-        return g * s * (1 - s)
+        dx = _fused("sigmoid_grad", g, s) if backend.is_device_array(g) else None
+        return g * s * (1 - s) if dx is None else dx
 
 
 class Tanh(Function):
@@ -294,7 +348,8 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g):
         (t,) = ctx.saved_tensors
-        return g * (1 - t * t)
+        dx = _fused("tanh_grad", g, t) if backend.is_device_array(g) else None
+        return g * (1 - t * t) if dx is None else dx
 
 
 class Cast(Function):
@@ -363,6 +418,11 @@ def where(condition, a, b) -> Tensor:
     """`a` where `condition` holds, else `b`; differentiable in `a` and `b`."""
     if isinstance(condition, Tensor):
         condition = condition.data
+    for t in (a, b):  # a host condition (a NumPy mask, a list) follows the values to their device
+        if isinstance(t, Tensor) and t.is_cuda:
+            condition = backend.to_device(np.asarray(condition) if isinstance(condition, list) else condition,
+                                          t.device)
+            break
     return Where.apply(condition, a, b)
 
 

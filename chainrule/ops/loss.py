@@ -4,6 +4,10 @@ binary cross-entropy on logits.
 Fusing softmax with the log-likelihood gives the lecture's famous gradient,
 (softmax(s) - onehot(y)) / N, and stays exact for logits of any size thanks
 to the log-sum-exp trick (subtract each row's maximum first).
+
+Every loss runs on NumPy or CuPy scores; targets, weights and labels given as
+NumPy arrays or lists move to the scores' device (`_on_device_of`), and the
+checks (shapes, dtypes, label range) fire the same on both.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import sigmoid_array
@@ -19,18 +24,40 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+    xp = backend.array_module(losses)
     if reduction == "mean":
-        return np.asarray(losses.mean(), dtype=losses.dtype)
+        return xp.asarray(losses.mean(), dtype=losses.dtype)
     if reduction == "sum":
-        return np.asarray(losses.sum(), dtype=losses.dtype)
+        return xp.asarray(losses.sum(), dtype=losses.dtype)
     return losses
 
 
 def _per_example_grad(g: np.ndarray, n: int, reduction: str) -> np.ndarray:
-    """Upstream gradient of each example's loss, as a column (N, 1)."""
+    """Upstream gradient of each example's loss, as a column (N, 1) (on a GPU a (1, 1) one
+    that broadcasts the same way: no array of N copies, no sync to read g)."""
     if reduction == "none":
         return g.reshape(n, 1)
+    if backend.is_device_array(g):
+        return (g / n if reduction == "mean" else g).reshape(1, 1).astype(g.dtype, copy=False)
     return np.full((n, 1), g / n if reduction == "mean" else g, dtype=g.dtype)
+
+
+def _data(v: Any) -> Any:
+    return v.data if isinstance(v, Tensor) else v
+
+
+def _on_device_of(like: Any, v: Any, dtype: Any = None, what: str = "") -> Any:
+    """v (array, list, number; not a Tensor) as an array on the device of the array `like`
+    (NumPy's asarray on the CPU, as before), with `dtype` if given. Host values go up to a GPU;
+    GPU values for CPU scores are an error, as in PyTorch (`what` names the loss and argument)."""
+    if backend.is_device_array(like):
+        if not backend.is_device_array(v):
+            v = backend.to_device(np.asarray(v, dtype=dtype), backend.device_of(like))
+        return v if dtype is None else v.astype(dtype, copy=False)
+    if backend.is_device_array(v):
+        raise RuntimeError(f"{what or 'loss'} is on {backend.device_of(v)}, the input on cpu; "
+                           "move them to one device with .to(device)")
+    return np.asarray(v, dtype=dtype)
 
 
 def _check_reduction(name: str, reduction: str) -> None:
@@ -43,18 +70,23 @@ def _class_targets(name: str, scores: Any, target: Any) -> np.ndarray:
     shape = np.shape(scores)
     if len(shape) != 2:
         raise ValueError(f"{name}: expected scores of shape (N, C), got shape {shape}")
-    if np.asarray(scores.data if isinstance(scores, Tensor) else scores).dtype.kind != "f":
-        raise ValueError(f"{name}: expected floating-point scores, got dtype {np.asarray(scores).dtype}")
-    y = np.asarray(target.data if isinstance(target, Tensor) else target)
+    s = _data(scores)
+    dtype = s.dtype if hasattr(s, "dtype") else np.asarray(s).dtype
+    if dtype.kind != "f":
+        raise ValueError(f"{name}: expected floating-point scores, got dtype {dtype}")
+    y = _data(target)
+    if not backend.is_device_array(y):
+        y = np.asarray(y)
     n, c = shape
     if y.dtype.kind not in "iu":
         raise ValueError(f"{name}: expected target of integer class indices (int64), got dtype {y.dtype}")
     if y.shape != (n,):
         raise ValueError(f"{name}: expected target of shape ({n},) for scores of shape {shape}, got shape {y.shape}")
-    if n and (y.min() < 0 or y.max() >= c):
+    if n and (bool(((y < 0) | (y >= c)).any()) if backend.is_device_array(y)  # one read-back (a sync)
+              else (y.min() < 0 or y.max() >= c)):
         bad = y[(y < 0) | (y >= c)]
         raise ValueError(f"{name}: expected class indices in [0, {c - 1}] for {c} classes, got {bad[:5].tolist()}")
-    return y.astype(np.int64, copy=False)
+    return _on_device_of(s, y, np.int64, f"{name}: target")
 
 
 class CrossEntropy(Function):
@@ -63,7 +95,7 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, s, y, reduction):
         n = s.shape[0]
-        rows = np.arange(n)
+        rows = backend.array_module(s).arange(n)
         shifted = s - s.max(axis=1, keepdims=True)
         lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         log_probs = shifted - lse
@@ -76,7 +108,7 @@ class CrossEntropy(Function):
         log_probs, y = ctx.saved_tensors
         n = log_probs.shape[0]
         ds = np.exp(log_probs)  # softmax
-        ds[np.arange(n), y] -= 1  # minus the one-hot target
+        ds[backend.array_module(ds).arange(n), y] -= 1  # minus the one-hot target
         return ds * _per_example_grad(g, n, ctx.reduction), None, None
 
 
@@ -86,7 +118,7 @@ class MulticlassSVM(Function):
     @staticmethod
     def forward(ctx, s, y, margin, reduction):
         n = s.shape[0]
-        rows = np.arange(n)
+        rows = backend.array_module(s).arange(n)
         margins = np.maximum(0, s - s[rows, y][:, None] + margin)
         margins[rows, y] = 0  # the correct class does not compete with itself
         ctx.save_for_backward(margins > 0, y)
@@ -99,7 +131,7 @@ class MulticlassSVM(Function):
         n = active.shape[0]
         ds = active.astype(g.dtype)
         # each violated margin pushes s_j up by 1 and the correct score s_y down by 1
-        ds[np.arange(n), y] = -active.sum(axis=1)
+        ds[backend.array_module(ds).arange(n), y] = -active.sum(axis=1)
         return ds * _per_example_grad(g, n, ctx.reduction), None, None, None
 
 
@@ -143,7 +175,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # 
             f"mse_loss: expected target of the input's shape {np.shape(input)}, got {np.shape(target)}"
         )
     if not isinstance(target, Tensor):
-        target = np.asarray(target, dtype=np.asarray(input.data).dtype)
+        target = _on_device_of(_data(input), target, _data(input).dtype, "mse_loss: target")
     return MSE.apply(input, target, reduction)
 
 
@@ -171,7 +203,8 @@ class BCEWithLogits(Function):
             loss = loss * weight
         ctx.save_for_backward(x, y, weight, pos_weight)
         ctx.reduction = reduction
-        return _reduce(np.asarray(loss, dtype=np.result_type(x, y)), reduction)
+        xp = backend.array_module(x, y)
+        return _reduce(xp.asarray(loss, dtype=xp.result_type(x, y)), reduction)
 
     @staticmethod
     def backward(ctx, g):
@@ -202,16 +235,17 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     if np.shape(input) != np.shape(target):
         raise ValueError(f"binary_cross_entropy_with_logits: target size {np.shape(target)} must be the "
                          f"same as input size {np.shape(input)}")
-    dtype = np.asarray(input.data if isinstance(input, Tensor) else input).dtype
+    x = _data(input)
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
     if dtype.kind != "f":
         raise ValueError(f"binary_cross_entropy_with_logits: expected floating-point logits, got dtype {dtype}")
     if not isinstance(target, Tensor):
-        target = np.asarray(target, dtype=dtype)
+        target = _on_device_of(x, target, dtype, "binary_cross_entropy_with_logits: target")
 
     def const(v: Any, name: str) -> np.ndarray | None:
         if v is None:
             return None
-        a = np.asarray(v.data if isinstance(v, Tensor) else v, dtype=dtype)
+        a = _on_device_of(x, _data(v), dtype, f"binary_cross_entropy_with_logits: {name}")  # NumPy ones follow x
         try:
             np.broadcast_shapes(a.shape, np.shape(input))
         except ValueError:
@@ -231,14 +265,15 @@ class NLL(Function):
     def forward(ctx, logp, y, reduction):
         ctx.save_for_backward(y)
         ctx.shape, ctx.reduction = logp.shape, reduction
-        return _reduce(-logp[np.arange(logp.shape[0]), y], reduction)
+        return _reduce(-logp[backend.array_module(logp).arange(logp.shape[0]), y], reduction)
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
         n = ctx.shape[0]
-        d = np.zeros(ctx.shape, dtype=g.dtype)
-        d[np.arange(n), y] = -1
+        xp = backend.array_module(g)
+        d = xp.zeros(ctx.shape, dtype=g.dtype)
+        d[xp.arange(n), y] = -1
         return d * _per_example_grad(g, n, ctx.reduction), None, None
 
 

@@ -8,12 +8,14 @@ Large 2-D products (a Linear layer's) split their rows over the op threads
 (`ops.parallel`), each with single-threaded BLAS, as convolution does: left to
 itself OpenBLAS starts its own threads, which keep spinning for a while after
 the product and halve the speed of the next op's threads (measured: the CS231n
-convnet's step took 72 ms with them, 46 ms without).
+convnet's step took 72 ms with them, 46 ms without). CuPy arrays never take that
+path: they go to `xp.matmul` (cuBLAS) in one call.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from . import parallel
@@ -22,7 +24,9 @@ _SPLIT = 1 << 14  # multiply-adds from which a 2-D product runs on the op thread
 
 
 def _big(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.ndim == 2 and b.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] >= _SPLIT
+    """Whether the product runs on the op threads: 2-D NumPy operands, big enough."""
+    return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim == 2 and b.ndim == 2
+            and a.shape[0] * a.shape[1] * b.shape[1] >= _SPLIT)
 
 
 def _rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -43,19 +47,20 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _rows(a, b) if _big(a, b) else np.matmul(a, b)
+        return _rows(a, b) if _big(a, b) else backend.array_module(a, b).matmul(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
+        xp = backend.array_module(a, b)
         a2 = a[None, :] if a.ndim == 1 else a  # (k,) -> (1, k)
         b2 = b[:, None] if b.ndim == 1 else b  # (k,) -> (k, 1)
         if a.ndim == 1 and b.ndim == 1:
-            g2 = np.reshape(g, (1, 1))
+            g2 = g.reshape((1, 1))
         elif a.ndim == 1:
-            g2 = np.expand_dims(g, -2)
+            g2 = xp.expand_dims(g, -2)
         elif b.ndim == 1:
-            g2 = np.expand_dims(g, -1)
+            g2 = xp.expand_dims(g, -1)
         else:
             g2 = g
         ga = gb = None
@@ -65,12 +70,12 @@ class MatMul(Function):
             gb = _inner(a, g) if ctx.needs_input_grad[1] else None
             return ga, gb
         if ctx.needs_input_grad[0]:
-            ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
+            ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
             if a.ndim == 1:
                 ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
                 ga = ga.reshape(-1, a.shape[0]).sum(axis=0) if ga.ndim > 1 else ga
         if ctx.needs_input_grad[1]:
-            gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+            gb = xp.matmul(xp.swapaxes(a2, -1, -2), g2)
             if b.ndim == 1:
                 gb = gb[..., 0]
                 gb = gb.reshape(-1, b.shape[0]).sum(axis=0) if gb.ndim > 1 else gb

@@ -16,6 +16,9 @@ Scratch arrays live in `buffers`, a small cache keyed by (tag, shape, dtype):
 a fresh multi-MB array costs a page fault per 4 KiB page on every call.
 Inside a block, `sub_blocks` walks the examples a few at a time so that their
 temporaries (`scratch`, one flat buffer per thread) stay in the cache.
+
+All of this is for NumPy arrays on the CPU: ops send CuPy (GPU) arrays down their
+plain `xp` path instead, never to these threads, threadpoolctl or `buffers`.
 """
 from __future__ import annotations
 

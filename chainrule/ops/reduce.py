@@ -1,7 +1,8 @@
 """Reductions over `axis` (or PyTorch's `dim`) with `keepdims` (or `keepdim`).
 
 Backward broadcasts the upstream gradient back over the reduced axes, which is
-why each op remembers the axes and restores them with `np.expand_dims`.
+why each op remembers the axes and restores them (`_expand`). Each op takes
+its array module from its input (`xp`), so it runs on NumPy and CuPy arrays alike.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import builtins
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -31,8 +33,9 @@ def _expand(g: np.ndarray, axes, keepdims: bool, ndim: int) -> np.ndarray:
     if keepdims or ndim == 0:
         return g
     if axes is None:
-        return np.reshape(g, (1,) * ndim)
-    return np.expand_dims(g, axes)
+        return g.reshape((1,) * ndim)
+    kept = iter(g.shape)  # expand_dims by a reshape (CuPy's expand_dims documents one axis only)
+    return g.reshape(tuple(1 if i in axes else next(kept) for i in range(ndim)))
 
 
 def _count(shape, axes) -> int:
@@ -45,38 +48,40 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdims):
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
-        return np.sum(a, axis=axes, keepdims=keepdims)
+        return backend.array_module(a).sum(a, axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, g):
         g = _expand(g, ctx.axes, ctx.keepdims, len(ctx.shape))
-        return np.broadcast_to(g, ctx.shape), None, None
+        return backend.array_module(g).broadcast_to(g, ctx.shape), None, None
 
 
 class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdims):
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
-        return np.mean(a, axis=axes, keepdims=keepdims)
+        return backend.array_module(a).mean(a, axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, g):
         g = _expand(g, ctx.axes, ctx.keepdims, len(ctx.shape)) / _count(ctx.shape, ctx.axes)
-        return np.broadcast_to(g, ctx.shape), None, None
+        return backend.array_module(g).broadcast_to(g, ctx.shape), None, None
 
 
 class Max(Function):
     """Max over axes; the gradient goes to the maximum, split evenly between ties
     (as `torch.amax`)."""
 
-    reduce = staticmethod(np.max)
+    reduce = "max"  # the array method (NumPy's and CuPy's ndarray.max)
 
     @classmethod
     def _forward(cls, ctx, a, axes, keepdims):
-        out = cls.reduce(a, axis=axes, keepdims=True)
+        out = getattr(a, cls.reduce)(axis=axes, keepdims=True)
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdims = axes, keepdims
-        return out if keepdims else np.squeeze(out, axis=axes) if axes is not None else out.reshape(())
+        if keepdims:
+            return out
+        return out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in axes) if axes is not None else ())
 
     @staticmethod
     def forward(ctx, a, axes, keepdims):
@@ -91,7 +96,7 @@ class Max(Function):
 
 
 class Min(Max):
-    reduce = staticmethod(np.min)
+    reduce = "min"
 
     @staticmethod
     def forward(ctx, a, axes, keepdims):
@@ -103,12 +108,13 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, a, axes, keepdims, correction):
+        xp = backend.array_module(a)
         n = _count(a.shape, axes)
-        mu = np.mean(a, axis=axes, keepdims=True)
+        mu = xp.mean(a, axis=axes, keepdims=True)
         d = a - mu
         ctx.save_for_backward(d)
         ctx.axes, ctx.keepdims, ctx.denom = axes, keepdims, builtins.max(n - correction, 0)
-        return np.sum(d * d, axis=axes, keepdims=keepdims) / ctx.denom
+        return xp.sum(d * d, axis=axes, keepdims=keepdims) / ctx.denom
 
     @staticmethod
     def backward(ctx, g):

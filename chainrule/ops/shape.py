@@ -1,11 +1,14 @@
 """Ops that move values without computing new ones: reshape, permute, indexing,
-concatenation, stacking, padding. Their backward moves the gradient back."""
+concatenation, stacking, padding. Their backward moves the gradient back.
+Each takes its array module from its inputs, so it runs on NumPy and CuPy arrays."""
 from __future__ import annotations
 
+import itertools
 from typing import Any, Sequence
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -15,13 +18,13 @@ class Reshape(Function):
     def forward(ctx, a, shape):
         ctx.shape = a.shape
         try:
-            return np.reshape(a, shape)
+            return a.reshape(shape)
         except ValueError:
             raise ValueError(f"cannot reshape a tensor of shape {a.shape} ({a.size} elements) to {shape}") from None
 
     @staticmethod
     def backward(ctx, g):
-        return np.reshape(g, ctx.shape), None
+        return g.reshape(ctx.shape), None
 
 
 class Permute(Function):
@@ -31,61 +34,85 @@ class Permute(Function):
         if len(axes) != nd or sorted(x % max(nd, 1) for x in axes) != list(range(nd)):
             raise ValueError(f"permute: {axes} is not a permutation of the {np.ndim(a)} axes of shape {np.shape(a)}")
         ctx.axes = axes
-        return np.transpose(a, axes)
+        return a.transpose(axes)
 
     @staticmethod
     def backward(ctx, g):
-        return np.transpose(g, np.argsort(ctx.axes)), None
+        return g.transpose(tuple(int(i) for i in np.argsort(ctx.axes))), None
 
 
 class GetItem(Function):
     """Basic slicing and integer-array indexing (e.g. `scores[np.arange(N), y]`).
 
-    Backward scatters the gradient into zeros; with array indices the same
-    element may be picked twice, so `np.add.at` accumulates instead of assigning.
+    Backward scatters the gradient into zeros; with integer-array indices the same
+    element may be picked twice, so `backend.scatter_add` (NumPy's `np.add.at`,
+    cupyx's `scatter_add`) accumulates instead of assigning; slices, ints and boolean
+    masks pick each element once, so a plain assignment does. On a GPU the index
+    arrays must live there too: `getitem` moves host ones.
     """
 
     @staticmethod
     def forward(ctx, a, index):
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
-        return np.asarray(a[index])
+        return backend.array_module(a).asarray(a[index])
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, dtype=g.dtype)
-        if _is_basic(ctx.index):
+        out = backend.array_module(g).zeros(ctx.shape, dtype=g.dtype)
+        if _picks_once(ctx.index):
             out[ctx.index] = g
         else:
-            np.add.at(out, ctx.index, g)
+            backend.scatter_add(out, ctx.index, g)
         return out, None
 
 
-def _is_basic(index: Any) -> bool:
+def _picks_once(index: Any) -> bool:
+    """Whether `index` picks no element twice: slices, ints, None, Ellipsis and boolean masks
+    (NumPy or CuPy) only, no integer arrays."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))
+               or ((isinstance(p, np.ndarray) or backend.is_device_array(p)) and p.dtype == bool) for p in parts)
+
+
+def _index_on(index: Any, device: backend.Device) -> Any:
+    """`index` with its arrays (NumPy arrays, lists, tensors' data) on `device`. A lone boolean
+    mask picks each element at most once, so it stays as is; next to integer arrays
+    it becomes the integer arrays of its nonzero places (CuPy's scatter-add wants integers)."""
+    parts = index if isinstance(index, tuple) else (index,)
+
+    def move(p):
+        if isinstance(p, list) or isinstance(p, np.ndarray) or backend.is_device_array(p):
+            return backend.to_device(np.asarray(p) if isinstance(p, list) else p, device)
+        return p
+
+    moved = [move(p) for p in parts]
+    arrays = [p for p in moved if backend.is_device_array(p)]
+    if any(p.dtype == bool for p in arrays) and any(p.dtype != bool for p in arrays):
+        moved = [q for p in moved for q in (p.nonzero() if backend.is_device_array(p) and p.dtype == bool else (p,))]
+    return tuple(moved) if isinstance(index, tuple) else moved[0]
 
 
 class Cat(Function):
     @staticmethod
     def forward(ctx, axis, *arrays):
         ctx.axis = axis
-        ctx.bounds = np.cumsum([x.shape[axis] for x in arrays])[:-1]
-        return np.concatenate(arrays, axis=axis)
+        ctx.bounds = list(itertools.accumulate(x.shape[axis] for x in arrays))[:-1]
+        return backend.array_module(*arrays).concatenate(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx, g):
-        return (None, *np.split(g, ctx.bounds, axis=ctx.axis))
+        return (None, *backend.array_module(g).split(g, ctx.bounds, axis=ctx.axis))
 
 
 class Stack(Function):
     @staticmethod
     def forward(ctx, axis, *arrays):
         ctx.axis = axis
-        return np.stack(arrays, axis=axis)
+        return backend.array_module(*arrays).stack(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx, g):
-        return (None, *np.moveaxis(g, ctx.axis, 0))
+        return (None, *backend.array_module(g).moveaxis(g, ctx.axis, 0))
 
 
 class Pad(Function):
@@ -94,7 +121,7 @@ class Pad(Function):
     @staticmethod
     def forward(ctx, a, pad_width, value):
         ctx.slices = tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, a.shape))
-        return np.pad(a, pad_width, mode="constant", constant_values=value)
+        return backend.array_module(a).pad(a, pad_width, mode="constant", constant_values=value)
 
     @staticmethod
     def backward(ctx, g):
@@ -156,6 +183,10 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
     elif isinstance(index, list):
         index = np.asarray(index)
+    if isinstance(a, Tensor) and a.is_cuda:  # host index arrays follow a to its GPU (as in PyTorch)
+        index = _index_on(index, a.device)
+    elif backend.is_device_array(index) or (isinstance(index, tuple) and any(map(backend.is_device_array, index))):
+        raise RuntimeError("indices on cuda for a tensor on cpu: move the index (or the tensor) with .to(device)")
     return GetItem.apply(a, index)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
+from .. import backend
 
 from ..tensor import Tensor
 from .optimizer import Optimizer
@@ -53,11 +53,13 @@ class Adagrad(Optimizer):
             self._init_state(p, group)
 
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> None:
-        self.state[p] = {"step": 0, "sum": np.full_like(p.data, group["initial_accumulator_value"])}
+        xp = backend.array_module(p.data)
+        self.state[p] = {"step": 0, "sum": xp.full_like(p.data, group["initial_accumulator_value"])}
 
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         for p, g in self._grads(group):
+            xp = backend.array_module(p.data)  # numpy, or cupy for a parameter on a GPU
             if "sum" not in self.state[p]:  # a loaded state dict that lacked this parameter
                 self._init_state(p, group)
             state = self.state[p]
@@ -69,6 +71,6 @@ class Adagrad(Optimizer):
             clr = lr / (1 + (state["step"] - 1) * group["lr_decay"])
             total = state["sum"]
             total += g * g
-            std = np.sqrt(total)
+            std = xp.sqrt(total)
             std += eps
             p.data += -clr * g / std

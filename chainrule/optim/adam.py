@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
+from .. import backend
 
 from ..tensor import Tensor
 from .optimizer import Optimizer, lerp_
@@ -65,13 +65,14 @@ class Adam(Optimizer):
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         for p, g in self._grads(group):
+            xp = backend.array_module(p.data)  # numpy, or cupy for a parameter on a GPU
             state = self.state[p]
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p.data)
-                state["exp_avg_sq"] = np.zeros_like(p.data)
+                state["exp_avg"] = xp.zeros_like(p.data)
+                state["exp_avg_sq"] = xp.zeros_like(p.data)
                 if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
             state["step"] += 1
             step = state["step"]
             if group["maximize"]:
@@ -96,10 +97,10 @@ class Adam(Optimizer):
             bias_correction2_sqrt = bias_correction2 ** 0.5
             if group["amsgrad"]:
                 v_max = state["max_exp_avg_sq"]
-                np.maximum(v_max, v, out=v_max)
-                denom = np.sqrt(v_max) / bias_correction2_sqrt
+                xp.maximum(v_max, v, out=v_max)
+                denom = xp.sqrt(v_max) / bias_correction2_sqrt
             else:
-                denom = np.sqrt(v) / bias_correction2_sqrt
+                denom = xp.sqrt(v) / bias_correction2_sqrt
             denom += eps
             p.data += -step_size * m / denom
 

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from .. import backend
 from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor
 
@@ -135,10 +136,23 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        self._state_follows_params()
         with no_grad():
             for group in self.param_groups:
                 self._update_group(group)
         return loss
+
+    def _state_follows_params(self) -> None:
+        """Move state arrays to their parameter's device: an optimizer made (or loaded) before
+        `model.to("cuda")` keeps working, as the parameters are the same objects."""
+        for p, s in self.state.items():
+            gpu = p.is_cuda
+            for k, v in s.items():
+                if gpu and (isinstance(v, np.ndarray) or
+                            (backend.is_device_array(v) and backend.device_of(v) != p.device)):
+                    s[k] = backend.to_device(v, p.device)
+                elif not gpu and backend.is_device_array(v):
+                    s[k] = backend.to_host(v)
 
     def _update_group(self, group: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -165,7 +179,8 @@ class Optimizer:
 
     # ---------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """A snapshot of the state: arrays are copies, everything else JSON-able.
+        """A snapshot of the state: arrays are host (NumPy) copies, everything else JSON-able,
+        so a checkpoint does not depend on the device the parameters live on.
 
         {"state": {index: {name: ndarray | scalar}}, "param_groups": [{..., "params": [indices]}]}
         (parameters are numbered in order across groups, as PyTorch does).
@@ -188,7 +203,7 @@ class Optimizer:
         """Restore a `state_dict()` (possibly after a JSON/safetensors round trip).
 
         Groups are matched by position and must have the same sizes; arrays are
-        copied (never aliased) into each parameter's dtype and checked against its shape.
+        copied (never aliased) into each parameter's dtype and device and checked against its shape.
         State keys may be ints or their string form (JSON turns keys into strings).
         """
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
@@ -247,6 +262,8 @@ class Optimizer:
 
 
 def _copy_value(v: Any) -> Any:
+    if backend.is_device_array(v):
+        return backend.to_host(v)  # a fresh host copy
     if isinstance(v, np.ndarray):
         return v.copy()
     if isinstance(v, np.generic):
@@ -259,6 +276,8 @@ def _load_value(p: Tensor, name: str, v: Any) -> Any:
     (counters like `step` stay Python scalars)."""
     if isinstance(v, Tensor):
         v = v.data
+    if backend.is_device_array(v):
+        v = backend.to_host(v)
     if isinstance(v, np.ndarray) and v.ndim == 0 and name == "step":
         return v.item()
     if isinstance(v, np.ndarray):
@@ -266,7 +285,8 @@ def _load_value(p: Tensor, name: str, v: Any) -> Any:
             raise ValueError(f"state '{name}' has shape {v.shape}, but its parameter has shape "
                              f"{p.data.shape}")
         dtype = p.data.dtype if v.dtype.kind == "f" else v.dtype
-        return np.array(v, dtype=dtype, copy=True)
+        v = np.array(v, dtype=dtype, copy=True)
+        return backend.to_device(v, p.device) if p.is_cuda else v
     if isinstance(v, np.generic):
         return v.item()
     return copy.deepcopy(v)

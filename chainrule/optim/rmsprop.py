@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
+from .. import backend
 
 from ..tensor import Tensor
 from .optimizer import Optimizer, lerp_
@@ -54,14 +54,15 @@ class RMSprop(Optimizer):
         lr, alpha, eps, wd = group["lr"], group["alpha"], group["eps"], group["weight_decay"]
         mu = group["momentum"]
         for p, g in self._grads(group):
+            xp = backend.array_module(p.data)  # numpy, or cupy for a parameter on a GPU
             state = self.state[p]
             if not state:
                 state["step"] = 0
-                state["square_avg"] = np.zeros_like(p.data)
+                state["square_avg"] = xp.zeros_like(p.data)
                 if mu > 0:
-                    state["momentum_buffer"] = np.zeros_like(p.data)
+                    state["momentum_buffer"] = xp.zeros_like(p.data)
                 if group["centered"]:
-                    state["grad_avg"] = np.zeros_like(p.data)
+                    state["grad_avg"] = xp.zeros_like(p.data)
             state["step"] += 1
             if group["maximize"]:
                 g = -g
@@ -74,9 +75,9 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 ga = state["grad_avg"]
                 lerp_(ga, g, 1 - alpha)
-                avg = np.sqrt(sq + -1 * ga * ga)
+                avg = xp.sqrt(sq + -1 * ga * ga)
             else:
-                avg = np.sqrt(sq)
+                avg = xp.sqrt(sq)
             avg += eps
 
             if mu > 0:

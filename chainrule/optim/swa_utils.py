@@ -28,8 +28,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .. import backend
 from ..autograd import no_grad
-from ..nn.module import Module
+from ..nn.module import Module, module_device
 from ..tensor import Tensor
 from .optimizer import lerp_
 
@@ -171,9 +172,11 @@ def update_bn(loader: Iterable, model: Module) -> None:
         m.momentum = None
     was_training = model.training
     model.train()
+    dev = module_device(model)
     for batch in loader:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        model(x if isinstance(x, Tensor) else Tensor(np.asarray(x)))
+        x = x if isinstance(x, Tensor) else Tensor(x if backend.is_device_array(x) else np.asarray(x))
+        model(x.to(dev))  # host batches go to the model's device
     for m in bns:
         m.momentum = momenta[m]
     model.train(was_training)
@@ -247,7 +250,7 @@ class EMA:
             self._pending = state
             return
         if state.get("averaged") is not None:
-            self.averaged.load_state_dict({k: np.asarray(v) for k, v in state["averaged"].items()})
+            self.averaged.load_state_dict(state["averaged"])  # copied onto the model's device
         if state.get("decay") is not None and float(state["decay"]) != self.decay:
             # a resumed run keeps the decay it was averaging with
             self.decay = float(state["decay"])

@@ -28,8 +28,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .. import backend
 from ..callbacks import Callback
-from ..nn.module import kept_modes
+from ..nn.module import kept_modes, module_device
 from .images import png_bytes, scale_for, upscale
 
 __all__ = ["SummaryWriter", "TensorBoard", "model_graph", "misclassified_png"]
@@ -69,7 +70,7 @@ def model_graph(model: Any, x: np.ndarray):
     try:
         with kept_modes(model):
             model.eval()
-            inp = Tensor(np.asarray(x))
+            inp = Tensor(np.asarray(x)).to(module_device(model))
             out = model(inp)
     finally:
         for h in hooks:
@@ -262,12 +263,12 @@ class TensorBoard(Callback):
         if self.ratio_every:
             if self._before is not None and step % self.ratio_every == 0:
                 for name, p in self.solver.model.named_parameters():
-                    new = np.asarray(p.data)
+                    new = backend.to_host(p.data)
                     ratio = np.linalg.norm(new - self._before[name]) / max(float(np.linalg.norm(new)), 1e-12)
                     w.add_scalar(f"update_ratio/{name}", ratio, step)
                 self._before = None
             if (step + 1) % self.ratio_every == 0:  # the parameters just before the next, measured step
-                self._before = {n: np.array(p.data) for n, p in self.solver.model.named_parameters()}
+                self._before = {n: np.array(backend.to_host(p.data)) for n, p in self.solver.model.named_parameters()}
 
     def on_epoch_end(self, epoch, logs):
         w = self.writer
@@ -278,9 +279,9 @@ class TensorBoard(Callback):
                 w.add_scalar(tag, v, epoch)
         if self.histograms_every and epoch % self.histograms_every == 0:
             for name, p in self.solver.model.named_parameters():
-                w.add_histogram(f"weights/{name}", p.data, epoch)
+                w.add_histogram(f"weights/{name}", backend.to_host(p.data), epoch)
                 if p.grad is not None:
-                    w.add_histogram(f"grads/{name}", p.grad, epoch)
+                    w.add_histogram(f"grads/{name}", backend.to_host(p.grad), epoch)
             self._filters(epoch)
         w.flush()
 

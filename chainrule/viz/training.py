@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .. import backend
 from ..diagnostics.stats import layer_activations
 from ..metrics import param_dtype, predict_scores
 from ..nn.conv import Conv2d
@@ -129,7 +130,7 @@ def first_layer_weights(model: Any) -> np.ndarray | None:
     """The weights of the first Conv2d of a model (F, C, KH, KW), or None if it has none."""
     for m in model.modules():
         if isinstance(m, Conv2d):
-            return np.asarray(m.weight.data)
+            return np.asarray(backend.to_host(m.weight.data))  # a host copy of a GPU model's
     return None
 
 
