@@ -17,8 +17,9 @@ import pytest
 import chainrule as cr
 from chainrule import backend
 from chainrule.nn import functional as F
-from chainrule.ops import conv_device
+from chainrule.ops import conv_device, norm_device
 
+import cupy_as_c
 import fake_cupy
 
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -237,43 +238,66 @@ def test_local_response_norm_matches_cpu(size, dtype, kind):
 
 
 # ------------------------------------------------ the CuPy kernels, as C
-def test_conv_kernel_sources_compiled_as_c_match_the_plain_path(tmp_path):
-    """The im2col/col2im ElementwiseKernel bodies cannot run without a GPU; compiled as plain C
-    (T = double, the geometry's #defines, one loop over i) they must give exactly what the
-    plain-xp path gives."""
-    import ctypes
-    import shutil
-    import subprocess
+# The custom kernels run only on a real GPU; tests/cupy_as_c.py compiles their exact
+# source as C++ (floats as double), so their logic is checked against the plain path here.
+@pytest.fixture(scope="module")
+def cp_as_c():
+    m = cupy_as_c.module()
+    if m is None:
+        pytest.skip("no C++ compiler")
+    return m
 
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
+
+def test_conv_kernels_match_the_plain_path(cp_as_c, monkeypatch):
     from chainrule.ops.geometry import conv_geometry
 
-    ptr = ctypes.POINTER(ctypes.c_double)
+    monkeypatch.setattr(conv_device, "_kernels", {})  # never mix these with a real GPU's kernels
     rng = np.random.default_rng(7)
-    for case_no, ((N, C, H, W), (Fo, KH, KW), stride, padding, _) in enumerate(CONV_CASES):
-        g = conv_geometry((N, C, H, W), (Fo, C, KH, KW), None, stride, padding)
-        lines = ["typedef double T;", "typedef int IDX;", conv_device.geometry_defines(g)]
-        for name, (params, out, body) in conv_device._SOURCES.items():
-            src, dst = params.split(",")[0].split()[-1], out.split()[-1]
-            lines.append(f"void {name}(const T* {src}, T* out, long long total, int N) {{"
-                         f" for (long long i = 0; i < total; ++i) {{ T {dst}; {body} out[i] = {dst}; }} }}")
-        c_file, so_file = tmp_path / f"k{case_no}.c", tmp_path / f"k{case_no}.so"
-        c_file.write_text("\n".join(lines))
-        subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(so_file), str(c_file)], check=True)
-        lib = ctypes.CDLL(str(so_file))
-
-        def run(fn, src, out):
-            getattr(lib, fn)(src.ctypes.data_as(ptr), out.ctypes.data_as(ptr), ctypes.c_longlong(out.size),
-                             ctypes.c_int(g.N))
-
+    for (N, C, H, W), (Fo, KH, KW), stride, padding, _ in [CONV_CASES[i] for i in (1, 2, 4, 7, 8, 9)]:
+        g = conv_geometry((N, C, H, W), (Fo, C, KH, KW), None, stride, padding)._replace(F=0)
         x = rng.standard_normal((N, C, H, W))
         cols = conv_device.im2col(x, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW)
-        got = np.empty_like(cols)
-        run("im2col", x, got)
+        got = np.zeros_like(cols)
+        conv_device._kernel(cp_as_c, "im2col", g, cols.size)(x, N, got)
         np.testing.assert_array_equal(got, cols)
         dcols = rng.standard_normal(cols.shape)
-        got = np.empty_like(x)
-        run("col2im", dcols, got)
+        got = np.zeros_like(x)
+        conv_device._kernel(cp_as_c, "col2im", g, cols.size)(dcols, N, got)
         np.testing.assert_array_equal(got, conv_device.col2im(dcols, g))
+
+
+class _Ctx:
+    needs_input_grad = (True, True, True)
+
+    def save_for_backward(self, *arrays):
+        self.saved_tensors = arrays
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["two-pass", "one-pass"])
+def test_batch_norm_kernels_match_the_plain_path(cp_as_c, dtype, monkeypatch):
+    """Training forward (running stats tracked or not, affine or not) and backward, and eval forward.
+    float32 input takes the one-pass kernels; the emulation computes in double either way."""
+    rng = np.random.default_rng(8)
+    monkeypatch.setattr(norm_device, "_cache", {})  # never mix these with a real GPU's kernels
+    monkeypatch.setattr(norm_device, "_use_kernels", lambda xp: False)  # the reference: plain xp
+    for shape, affine, track in [((4, 3), True, True), ((3, 4, 5, 6), True, True), ((3, 4, 5), False, False),
+                                 ((3, 4, 5, 6), True, False)]:
+        C, m = shape[1], int(np.prod(shape)) // shape[1]
+        x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+        g = rng.standard_normal(shape)
+        x3, g3 = x.reshape(shape[0], C, -1), g.reshape(shape[0], C, -1)
+        w, b = (rng.standard_normal(C), rng.standard_normal(C)) if affine else (None, None)
+        rm0, rv0 = rng.standard_normal(C), rng.random(C) + 0.5
+        ctx, stats = _Ctx(), [rm0.copy(), rv0.copy()] if track else [None, None]
+        ref = [norm_device.batch_norm_forward(ctx, x.astype(np.float64), w, b, *stats, True, 0.2, 1e-3)]
+        ref += list(norm_device.batch_norm_backward(ctx, g)[:3]) + stats
+        stats = [rm0.copy(), rv0.copy()] if track else [None, None]
+        y, mean, invstd = norm_device._train_forward_cupy(cp_as_c, x3, w, b, *stats, m, 0.2, 1e-3)
+        dx, dw, db = norm_device._train_backward_cupy(cp_as_c, g3, x3, mean, invstd, w, m)
+        got = [y.reshape(shape), dx.reshape(shape), dw, db] + stats
+        for i, (r, k) in enumerate(zip(ref, got)):
+            if r is not None:
+                np.testing.assert_allclose(k, r, rtol=1e-9, atol=1e-9, err_msg=f"{affine, track}: output {i}")
+        ref = norm_device.batch_norm_forward(_Ctx(), x.astype(np.float64), w, b, rm0, rv0, False, 0.2, 1e-3)
+        y = norm_device._eval_forward_cupy(cp_as_c, x3, w, b, rm0, rv0, 1e-3)[0]
+        np.testing.assert_allclose(y.reshape(shape), ref, rtol=1e-12, atol=1e-12)
