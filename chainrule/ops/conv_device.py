@@ -23,6 +23,7 @@ so forward is 3 launches and backward 6.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -157,9 +158,20 @@ def _to_nchw(prod: Any, N: int, F: int, OH: int, OW: int, bias: Any = None) -> A
     return out
 
 
+def _geometry(x_shape: tuple, w_shape: tuple, b_shape: tuple | None, stride: Any, padding: Any) -> ConvGeometry:
+    """conv_geometry, remembered: a layer asks for the same one at every step (Python time counts here)."""
+    try:
+        return _cached_geometry(x_shape, w_shape, b_shape, stride, padding)
+    except TypeError:  # a list stride or padding: not hashable
+        return conv_geometry(x_shape, w_shape, b_shape, stride, padding)
+
+
+_cached_geometry = functools.lru_cache(maxsize=512)(conv_geometry)
+
+
 def forward(ctx: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any) -> Any:
     """Conv2d.forward for device arrays: x (N, C, H, W), w (F, C, KH, KW), b (F,) or None."""
-    g = conv_geometry(x.shape, w.shape, None if b is None else b.shape, stride, padding)
+    g = _geometry(x.shape, w.shape, None if b is None else b.shape, stride, padding)
     dtype = np.result_type(x.dtype, w.dtype) if b is None else np.result_type(x.dtype, w.dtype, b.dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     bias = None if b is None else b.astype(dtype, copy=False)
