@@ -62,7 +62,7 @@ class _Kernel:
                     f" for (long long i = r * L; i < (r + 1) * L; ++i) {{ {' '.join(loads)}"
                     f" const {rt} b = ({map_expr}); a = {reduce_expr}; }}"
                     f" {rt} {out}; {post}; {out}_out[r] = {out}; }}")
-        header = "#include <cmath>\nusing std::sqrt; using std::fmax;\n"
+        header = "#include <cmath>\nusing std::sqrt; using std::fmax; using std::isnan;\n"
         if "complex" in self.body + str(self.reduce) + str(self.ins) + str(self.outs):
             header += "#include <complex>\nusing std::complex;\n"
         return (header +
@@ -106,7 +106,8 @@ class _Kernel:
                              else ctypes.c_int(int(a)))
             else:
                 cargs.append(pointer(np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype), shape))))
-        buffers = [np.ascontiguousarray(np.broadcast_to(o, out_shape), o.dtype).copy() for o in outs]
+        buffers = [np.array(np.broadcast_to(o, out_shape), complex if t in _POINTER else float)
+                   for o, (t, _) in zip(outs, self.outs)]  # the C side sees doubles (or complex)
         cargs += [pointer(b) for b in buffers]
         cargs += [ctypes.c_longlong(int(np.prod(out_shape))), ctypes.c_longlong(L)]
         self._lib(scalars).kernel(*cargs)

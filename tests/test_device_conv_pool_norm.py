@@ -301,3 +301,32 @@ def test_batch_norm_kernels_match_the_plain_path(cp_as_c, dtype, monkeypatch):
         ref = norm_device.batch_norm_forward(_Ctx(), x.astype(np.float64), w, b, rm0, rv0, False, 0.2, 1e-3)
         y = norm_device._eval_forward_cupy(cp_as_c, x3, w, b, rm0, rv0, 1e-3)[0]
         np.testing.assert_allclose(y.reshape(shape), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_kernels_match_the_plain_path(cp_as_c, monkeypatch):
+    """Max and first argmax of each window forward, the gather backward, for every max-pool case."""
+    from chainrule.ops import pool, pool_device
+
+    monkeypatch.setattr(pool_device, "_kernels", {})  # never mix these with a real GPU's kernels
+    rng = np.random.default_rng(9)
+    for shape in [(2, 3, 8, 8), (2, 2, 7, 9)]:
+        for op, kwargs in POOL_CASES:
+            if op != "max":
+                continue
+            x = rng.standard_normal(shape)
+            x[0, 0, 0, :3] = 5.0  # ties
+            gout_shape = None
+            g = pool._geometry("max_pool2d", x, kwargs["kernel_size"], kwargs.get("stride"),
+                               kwargs.get("padding", 0), kwargs.get("ceil_mode", False))
+            ctx = _Ctx()
+            ref = pool_device.max_forward(ctx, x, g)  # NumPy arrays: the plain path
+            gout_shape = ref.shape
+            gout = rng.standard_normal(gout_shape)
+            ref_dx = pool_device.max_backward(ctx, gout)
+            out, arg = np.zeros(gout_shape), np.zeros(gout_shape, np.int32)
+            pool_device._kernel(cp_as_c, "max_fwd", g, shape, x.size)(x, out, arg)
+            np.testing.assert_array_equal(out, ref, err_msg=str(kwargs))
+            np.testing.assert_array_equal(arg, ctx.saved_tensors[0], err_msg=str(kwargs))
+            dx = np.zeros(shape)
+            pool_device._kernel(cp_as_c, "max_bwd", g, shape, x.size)(gout, arg, dx)
+            np.testing.assert_allclose(dx, ref_dx, rtol=1e-12, atol=1e-12, err_msg=str(kwargs))

@@ -13,6 +13,10 @@ pooling is one `sum` of the view. Backward routes the gradient:
   flat position (backend.scatter_add) and average pooling adds KH*KW strided
   slices into a zero padded buffer.
 
+On real CuPy, max pooling is one kernel each way instead (`_SOURCES`): forward
+writes the max and the first argmax of each window, backward lets every input
+cell gather from the windows whose argmax it is (no scatter, no atomics).
+
 The geometry is pool.py's (`g` = (kh, kw, sh, sw, ph, pw, oh, ow)); `xpad` is
 pool.py's `_pad_for_windows` result.
 """
@@ -23,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+
+USE_KERNELS = True  # real CuPy: max pooling as one ElementwiseKernel each way (False: plain xp)
 
 __all__ = ["padded", "windows", "max_forward", "max_backward", "avg_forward", "avg_backward",
            "adaptive_forward", "adaptive_backward"]
@@ -78,6 +84,13 @@ def max_forward(ctx: Any, x: Any, g: tuple) -> Any:
     """MaxPool2d.forward: x (N, C, H, W) -> (N, C, oh, ow); keeps the argmax for backward."""
     xp = backend.array_module(x)
     kh, kw, sh, sw, ph, pw, oh, ow = g
+    ctx.kernels = USE_KERNELS and xp.__name__ == "cupy"
+    if ctx.kernels:  # one kernel: max and first argmax of each window
+        out, arg = xp.empty(x.shape[:2] + (oh, ow), x.dtype), xp.empty(x.shape[:2] + (oh, ow), np.int32)
+        _kernel(xp, "max_fwd", g, x.shape, x.size)(xp.ascontiguousarray(x), out, arg)
+        ctx.save_for_backward(arg)
+        ctx.geom, ctx.xshape = g, x.shape
+        return out
     xpad = padded(x, g, -np.inf)  # padding never wins a max
     win = xp.ascontiguousarray(windows(xpad, g)).reshape(x.shape[:2] + (oh, ow, kh * kw))
     ctx.save_for_backward(win.argmax(axis=-1))
@@ -89,6 +102,10 @@ def max_backward(ctx: Any, gout: Any) -> Any:
     """MaxPool2d.backward: gout (N, C, oh, ow) -> dx (N, C, H, W), to each window's first max."""
     xp = backend.array_module(gout)
     (idx,) = ctx.saved_tensors
+    if ctx.kernels:  # one kernel: each input cell gathers from the windows whose argmax it is
+        dx = xp.empty(ctx.xshape, gout.dtype)
+        _kernel(xp, "max_bwd", ctx.geom, ctx.xshape, dx.size)(xp.ascontiguousarray(gout), idx, dx)
+        return dx
     g, pshape = ctx.geom, ctx.pshape
     kh, kw, sh, sw, ph, pw, oh, ow = g
     N, C, Hp, Wp = pshape
@@ -102,6 +119,72 @@ def max_backward(ctx: Any, gout: Any) -> Any:
     dxp = xp.zeros(N * C * Hp * Wp, gout.dtype)
     backend.scatter_add(dxp, flat.reshape(-1), xp.ascontiguousarray(gout).reshape(-1))
     return _crop(dxp.reshape(pshape), g, ctx.xshape)
+
+
+# One thread per output element; every size is a compile-time constant (P_*): one
+# kernel per pooling geometry. The window loops skip cells outside x, which is what
+# -inf padding does. Backward visits the windows in the order of the CPU's adds.
+_SOURCES = {
+    "max_fwd": ("raw T x", "T out, int32 arg", """
+        const IDX j = i;
+        const int ow = j % P_OW;  IDX t = j / P_OW;
+        const int oh = t % P_OH;
+        const IDX base = (t / P_OH) * (P_H * P_W);  // (n, c)'s plane
+        T best = 0;
+        int at = -1;
+        for (int kh = 0; kh < P_KH; ++kh) {
+            const int h = oh * P_SH + kh - P_PH;
+            if (h < 0 || h >= P_H) continue;
+            for (int kw = 0; kw < P_KW; ++kw) {
+                const int w = ow * P_SW + kw - P_PW;
+                if (w < 0 || w >= P_W) continue;
+                const T v = x[base + h * P_W + w];
+                if (at < 0 || (!isnan(best) && (isnan(v) || v > best))) { best = v; at = kh * P_KW + kw; }
+            }
+        }
+        out = best;
+        arg = at;
+        """),
+    "max_bwd": ("raw T g, raw int32 arg", "T dx", """
+        const IDX j = i;
+        const int w0 = j % P_W;  IDX t = j / P_W;
+        const int h0 = t % P_H;
+        const IDX plane = (t / P_H) * (P_OH * P_OW);  // (n, c)'s windows
+        T acc = 0;
+        for (int kh = 0; kh < P_KH; ++kh) {
+            const int hh = h0 + P_PH - kh;
+            if (hh < 0 || hh % P_SH != 0 || hh / P_SH >= P_OH) continue;
+            for (int kw = 0; kw < P_KW; ++kw) {
+                const int ww = w0 + P_PW - kw;
+                if (ww < 0 || ww % P_SW != 0 || ww / P_SW >= P_OW) continue;
+                const IDX o = plane + (hh / P_SH) * P_OW + ww / P_SW;
+                if (arg[o] == kh * P_KW + kw) acc += g[o];
+            }
+        }
+        dx = acc;
+        """),
+}
+_kernels: dict = {}
+
+
+def pool_defines(g: tuple, xshape: tuple) -> str:
+    """The P_* constants of one pooling geometry, as C #defines."""
+    names = ("KH", "KW", "SH", "SW", "PH", "PW", "OH", "OW", "H", "W")
+    return "".join(f"#define P_{k} {v}\n" for k, v in zip(names, tuple(g) + tuple(xshape[2:])))
+
+
+def _kernel(cp: Any, name: str, g: tuple, xshape: tuple, largest: int) -> Any:
+    """The ElementwiseKernel `name` for geometry g and input (N, C, H, W)."""
+    idx = "int" if largest < 2 ** 31 - 1 else "long long"
+    key = (name, idx) + tuple(g) + tuple(xshape[2:])
+    k = _kernels.get(key)
+    if k is None:
+        params, out, body = _SOURCES[name]
+        tag = "_".join(str(v) for v in key[2:])
+        k = _kernels[key] = cp.ElementwiseKernel(
+            params, out, body, f"chainrule_{name}_{idx.replace(' ', '')}_{tag}",
+            preamble=f"typedef {idx} IDX;\n" + pool_defines(g, xshape))
+    return k
 
 
 # ---------------------------------------------------------------------- avg
