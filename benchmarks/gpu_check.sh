@@ -25,7 +25,7 @@ if [ "$DRY" = 1 ]; then
     EPOCH_ARGS="--epoch-images 256"
 else
     DEVICE=cuda
-    STEPS_ARGS="--rounds 1 --steps 10 --warmup 3 --worker-timeout 45"
+    STEPS_ARGS=${STEPS_ARGS:-"--rounds 1 --steps 10 --warmup 3 --worker-timeout 45"}
     EPOCH_ARGS="--epoch-max-s 50"
 fi
 T_TESTS=${T_TESTS:-150}; T_DEVTESTS=${T_DEVTESTS:-90}; T_STEPS=${T_STEPS:-150}; T_EPOCH=${T_EPOCH:-130}
