@@ -1,7 +1,8 @@
 """CuPy's ElementwiseKernel and ReductionKernel emulated on the CPU: the kernel body compiled as C++.
 
 The ops' custom CUDA kernels run only on a real GPU; this lets the CPU tests run
-their exact source text. Every type placeholder (T, R, W, B) becomes double,
+their exact source text, with CuPy's textual renaming of a ReductionKernel's
+parameters (in0, in1, ..., out0) copied. Every type placeholder (T, R, W, B) becomes double,
 complex128 becomes std::complex<double>, the body runs in a loop over i, and a
 reduction sums its map expression over the last axis (axis=-1 only).
 
@@ -54,14 +55,18 @@ class _Kernel:
             decl = " ".join(f"{self._ctype(t)} {n} = {n}_out[i];" for t, n in self.outs)
             store = " ".join(f"{n}_out[i] = {n};" for t, n in self.outs)
             loop = f"for (long long i = 0; i < total; ++i) {{ {' '.join(loads)} {decl} {self.body}; {store} }}"
-        else:
+        else:  # CuPy renames the parameters to in0, in1, ..., out0 by plain text substitution: so here
             map_expr, reduce_expr, post, identity = self.reduce
             (t, out), = self.outs
             rt = self._ctype(t)
+            for k, p in enumerate(self.ins):
+                map_expr = map_expr.replace(p[-1], f"in{k}")
+                loads = [ld.replace(f" {p[-1]} = ", f" in{k} = ") for ld in loads]
+            post = post.replace(out, "out0")
             loop = (f"for (long long r = 0; r < total; ++r) {{ {rt} a = {identity};"
                     f" for (long long i = r * L; i < (r + 1) * L; ++i) {{ {' '.join(loads)}"
                     f" const {rt} b = ({map_expr}); a = {reduce_expr}; }}"
-                    f" {rt} {out}; {post}; {out}_out[r] = {out}; }}")
+                    f" {rt} out0; {post}; {out}_out[r] = out0; }}")
         header = "#include <cmath>\nusing std::sqrt; using std::fmax; using std::isnan;\n"
         if "complex" in self.body + str(self.reduce) + str(self.ins) + str(self.outs):
             header += "#include <complex>\nusing std::complex;\n"

@@ -169,16 +169,20 @@ _STATS_PARAMS = "int32 N, int32 C, float64 m, float64 mom, float64 eps, int32 tr
 def _kernels(cp: Any) -> dict:
     """The kernels, compiled on first use (real CuPy only)."""
     if not _cache:
+        # CuPy substitutes a ReductionKernel's parameter names inside its expressions as
+        # plain text (a parameter `x` turned `complex` into `complein0`), so no name may
+        # occur inside another word there.
         def red(ins, out, expr, name):  # per-row sums over the last axis
-            return cp.ReductionKernel(ins, out, expr, "a + b", "s = a", "0", name)
+            return cp.ReductionKernel(ins, out, expr, "a + b", "rowsum = a", "0", name)
 
-        _cache["sum"] = red("T x", "float64 s", "(double)x", "chainrule_bn_sum")
-        _cache["sqdev"] = red("T x, float64 mu", "float64 s", "((double)x - mu) * ((double)x - mu)",
-                              "chainrule_bn_sqdev")
-        _cache["sum_sq"] = red("T x", "complex128 s", "complex<double>((double)x, (double)x * (double)x)",
-                               "chainrule_bn_sum_sq")
-        _cache["sum_dot"] = red("T g, T x, float64 mu", "complex128 s",
-                                "complex<double>((double)g, (double)g * ((double)x - mu))", "chainrule_bn_sum_dot")
+        _cache["sum"] = red("T xval", "float64 rowsum", "(double)xval", "chainrule_bn_sum")
+        _cache["sqdev"] = red("T xval, float64 mean_c", "float64 rowsum",
+                              "((double)xval - mean_c) * ((double)xval - mean_c)", "chainrule_bn_sqdev")
+        _cache["sum_sq"] = red("T xval", "complex128 rowsum",
+                               "complex<double>((double)xval, (double)xval * (double)xval)", "chainrule_bn_sum_sq")
+        _cache["sum_dot"] = red("T dyval, T xval, float64 mean_c", "complex128 rowsum",
+                                "complex<double>((double)dyval, (double)dyval * ((double)xval - mean_c))",
+                                "chainrule_bn_sum_dot")
         _cache["mean"] = cp.ElementwiseKernel(
             "raw float64 s, int32 N, int32 C, float64 m", "float64 mean",
             "double acc = 0; for (int n = 0; n < N; ++n) acc += s[n * C + i]; mean = acc / m;",
