@@ -22,6 +22,7 @@ Forward is two passes over x (mean, then centred sum of squares: exact, no
 E[x^2] - mean^2 cancellation) plus one that writes y; backward is one pass
 for sum(dy) and sum(dy * (x - mean)) and one that writes dx, with x saved
 instead of a centred copy. The examples are split between threads as in conv.
+On CuPy arrays, batch norm takes norm_device's whole-array path instead.
 """
 from __future__ import annotations
 

@@ -5,7 +5,9 @@ windows at once is the strided view xpad[:, :, kh::sh, kw::sw], so max pooling
 is a running np.maximum over KH*KW views (for 2x2/2 a 4-way maximum, far faster
 than x.max(axis=(3, 5)) on a reshaped array). Max-pool backward routes each
 window's gradient to its first maximum (PyTorch's rule on ties), found by
-comparing the views with the output in the same order.
+comparing the views with the output in the same order. On CuPy arrays every
+op takes pool_device's path instead (one window copy and reduction, or one
+kernel each way for max pooling).
 
 Output size (PyTorch's rule, per axis):
 
