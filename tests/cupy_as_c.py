@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+_BUILD = tempfile.TemporaryDirectory(prefix="cupy_as_c")  # removed when the interpreter exits
 _SCALAR = {"float64": "double", "int32": "int", "int64": "long long"}
 _POINTER = {"complex128": "complex<double>"}
 
@@ -76,7 +77,7 @@ class _Kernel:
 
     def _lib(self, scalars: frozenset) -> Any:
         if scalars not in self._libs:
-            d = Path(tempfile.mkdtemp(prefix="cupy_as_c"))
+            d = Path(tempfile.mkdtemp(prefix="k", dir=_BUILD.name))
             (d / "k.cpp").write_text(self._source(scalars))
             subprocess.run([self.cxx, "-O0", "-shared", "-fPIC", "-o", str(d / "k.so"), str(d / "k.cpp")],
                            check=True, capture_output=True)
