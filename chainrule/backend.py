@@ -172,7 +172,11 @@ def as_strided(a: Any, shape: tuple, strides: tuple) -> Any:
 def scatter_add(out: Any, index: Any, values: Any) -> None:
     """out[index] += values, adding once per occurrence of a repeated index (`np.add.at`)."""
     if is_device_array(out):
-        _cupyx.scatter_add(out, index, values)
+        at = getattr(_cupy.add, "at", None) if _cupy.__name__ == "cupy" else None
+        if at is not None:  # CuPy >= 13; CuPy 14 deprecates cupyx.scatter_add for it
+            at(out, index, values)
+        else:
+            _cupyx.scatter_add(out, index, values)
     else:
         np.add.at(out, index, values)
 
