@@ -61,7 +61,11 @@ def load(path: str | os.PathLike, device: Any = None) -> Module:
                               "module): rebuild it yourself and load_state_dict the weights")
     try:
         model = module_from_config(state["model_config"])
-        model.load_state_dict({k: np.asarray(v) for k, v in state["model"].items()})
+        weights = {k: np.asarray(v) for k, v in state["model"].items()}
+        saved = {v.dtype for v in weights.values() if v.dtype.kind == "f"}
+        if len(saved) == 1:  # a float64 model comes back float64 (the config builds float32 modules)
+            model.to(saved.pop())
+        model.load_state_dict(weights)
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{path}: cannot rebuild the model ({e})") from None
     model.eval()
