@@ -13,13 +13,14 @@ extra); a CPU-only program never loads it.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 __all__ = ["Device", "device", "device_of", "array_module", "is_device_array", "to_device", "to_host",
            "is_available", "device_count", "synchronize", "cupy", "as_strided", "scatter_add",
-           "owns_data", "INSTALL_HINT"]
+           "owns_data", "fused", "INSTALL_HINT"]
 
 INSTALL_HINT = ("CUDA tensors need CuPy: pip install 'chainrule[cuda]' (CuPy for CUDA 12); "
                 "with CUDA 13 drivers, pip install cupy-cuda13x")
@@ -186,3 +187,31 @@ def owns_data(a: Any) -> bool:
     if is_device_array(a):
         return bool(a.flags.owndata)
     return bool(a.flags.owndata and a.flags.writeable)
+
+
+# ------------------------------------------------------------ fused kernels
+_kernels: dict = {}  # (name, module) -> CuPy ElementwiseKernel, or False where there is none
+
+
+def fused(name: str, code: tuple[str, str, str], *args: Any) -> Any:
+    """Run a CuPy ElementwiseKernel, code = (in_params, out_params, body), built once as
+    "chainrule_<name>", on args (the first a CuPy array) and return what it returns. One launch
+    instead of the several a plain CuPy expression takes. None where there is none, and the
+    caller takes its plain path: a NumPy first argument, a module without ElementwiseKernel (the
+    tests' CPU stand-in), or a kernel that failed before (warned once, then never tried again)."""
+    if not is_device_array(args[0]):
+        return None
+    key = (name, _cupy)
+    kernel = _kernels.get(key)
+    if kernel is None:
+        make = getattr(_cupy, "ElementwiseKernel", None)
+        kernel = _kernels[key] = make(*code, "chainrule_" + name) if make else False
+    if kernel is False:
+        return None
+    try:
+        return kernel(*args)
+    except Exception as e:  # a CUDA compile error: keep going on the plain path
+        _kernels[key] = False
+        warnings.warn(f"chainrule: fused kernel {name} failed ({type(e).__name__}: {e}); using plain CuPy",
+                      RuntimeWarning, stacklevel=3)
+        return None

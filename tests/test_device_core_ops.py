@@ -158,7 +158,7 @@ def test_fused_kernels_are_used_on_cupy_and_fall_back_when_they_fail(monkeypatch
             return fake_cupy.ndarray(_EMULATED[self.name](*(a._a for a in arrays)).astype(arrays[0].dtype))
 
     monkeypatch.setattr(fake_cupy.fake, "ElementwiseKernel", Kernel, raising=False)
-    monkeypatch.setattr(elementwise, "_KERNELS", {})
+    monkeypatch.setattr(backend, "_kernels", {})
     x = _randn(3, 4) * 3
     with pytest.warns(RuntimeWarning, match="fused kernel .* failed") if broken else warnings.catch_warnings():
         if not broken:

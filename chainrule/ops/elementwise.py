@@ -9,7 +9,6 @@ On real CuPy a few backward passes of several kernels run as one fused kernel
 (`_fused`); anywhere else (NumPy, the tests' fake CuPy) they take the plain path."""
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -40,8 +39,6 @@ def _over_elements(fn, n: int) -> None:
 
 
 # --------------------------------------------------- fused kernels on a GPU
-_KERNELS: dict = {}  # (name, module) -> CuPy ElementwiseKernel, or False where there is none
-
 # name: (inputs, output, body): each is one pass over the elements instead of 2-7 kernels
 _KERNEL_CODE = {
     "relu_grad": ("T g, T y", "T dx", "dx = y > (T)0 ? g : (T)0"),
@@ -53,25 +50,11 @@ _KERNEL_CODE = {
 
 def _fused(name: str, *arrays: Any) -> Any:
     """The fused kernel `name` applied to `arrays` (CuPy floating arrays of one dtype), or None
-    when there is none: NumPy arrays, a module without ElementwiseKernel (the fake), mixed
-    dtypes, or a kernel that failed to build (warned once, then the plain path for good)."""
+    when there is none (`backend.fused`) or the arrays are not all floats of one dtype."""
     a = arrays[0]
     if not backend.is_device_array(a) or a.dtype.kind != "f" or any(b.dtype != a.dtype for b in arrays):
         return None
-    xp = backend.array_module(a)
-    kernel = _KERNELS.get((name, xp))
-    if kernel is None:
-        make = getattr(xp, "ElementwiseKernel", None)
-        kernel = _KERNELS[(name, xp)] = make(*_KERNEL_CODE[name], "chainrule_" + name) if make else False
-    if kernel is False:
-        return None
-    try:
-        return kernel(*arrays)
-    except Exception as e:  # a CUDA compile error: keep training on the plain path
-        _KERNELS[(name, xp)] = False
-        warnings.warn(f"chainrule: fused kernel {name} failed ({type(e).__name__}: {e}); using plain CuPy",
-                      RuntimeWarning, stacklevel=2)
-        return None
+    return backend.fused(name, _KERNEL_CODE[name], *arrays)
 
 
 # ------------------------------------------------------------------- binary

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 from .. import backend
 
 from ..tensor import Tensor
+from . import fused
 from .optimizer import Optimizer, lerp_
 
 
@@ -75,6 +76,13 @@ class Adam(Optimizer):
                     state["max_exp_avg_sq"] = xp.zeros_like(p.data)
             state["step"] += 1
             step = state["step"]
+            if group.get("bias_correction", True):
+                bias_correction1 = 1 - beta1 ** step
+                bias_correction2 = 1 - beta2 ** step
+            else:
+                bias_correction1 = bias_correction2 = 1.0
+            if fused.adam(p.data, g, state, group, bias_correction1, bias_correction2 ** 0.5):
+                continue  # on a GPU: the whole update in one kernel (optim/fused.py)
             if group["maximize"]:
                 g = -g
             if wd != 0:
@@ -88,11 +96,6 @@ class Adam(Optimizer):
             v *= beta2
             v += (1 - beta2) * g * g
 
-            if group.get("bias_correction", True):
-                bias_correction1 = 1 - beta1 ** step
-                bias_correction2 = 1 - beta2 ** step
-            else:
-                bias_correction1 = bias_correction2 = 1.0
             step_size = lr / bias_correction1
             bias_correction2_sqrt = bias_correction2 ** 0.5
             if group["amsgrad"]:

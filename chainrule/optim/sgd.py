@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .. import backend
 from ..tensor import Tensor
+from . import fused
 from .optimizer import Optimizer
 
 
@@ -59,6 +61,8 @@ class SGD(Optimizer):
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         for p, g in self._grads(group):
+            if mu != 0 and self._fused_step(p, g, group):
+                continue
             if group["maximize"]:
                 g = -g
             if wd != 0:
@@ -73,3 +77,17 @@ class SGD(Optimizer):
                     buf += (1 - group["dampening"]) * g
                 g = g + mu * buf if group["nesterov"] else buf
             p.data += -lr * g
+
+    def _fused_step(self, p: Tensor, g, group: dict[str, Any]) -> bool:
+        """On a GPU, the whole momentum update in one kernel (optim/fused.py); False elsewhere."""
+        if not backend.is_device_array(p.data):
+            return False
+        state = self.state[p]
+        buf = state.get("momentum_buffer")
+        first = buf is None
+        if first:
+            buf = backend.array_module(p.data).empty_like(p.data)
+        if not fused.sgd_momentum(p.data, g, buf, first, group):
+            return False
+        state["momentum_buffer"] = buf
+        return True
