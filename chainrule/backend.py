@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["Device", "device", "device_of", "array_module", "is_device_array", "to_device", "to_host",
            "is_available", "device_count", "synchronize", "cupy", "as_strided", "scatter_add",
-           "owns_data", "fused", "INSTALL_HINT"]
+           "owns_data", "fused", "is_device_spec", "new_array", "INSTALL_HINT"]
 
 INSTALL_HINT = ("CUDA tensors need CuPy: pip install 'chainrule[cuda]' (CuPy for CUDA 12); "
                 "with CUDA 13 drivers, pip install cupy-cuda13x")
@@ -75,7 +75,10 @@ class Device:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
-            other = Device(other)
+            try:
+                other = Device(other)
+            except ValueError:
+                return False
         return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
 
     def __hash__(self) -> int:
@@ -92,16 +95,33 @@ CPU = Device("cpu")
 
 
 def device(spec: Any = None) -> Device:
-    """A `Device` from "cpu", "cuda", "cuda:N", "auto" (cuda when available), a Device or None (cpu)."""
+    """A `Device` from "cpu", "cuda", "cuda:N", "auto" (cuda when available), an int N (cuda:N, as
+    PyTorch), a Device or None (cpu)."""
     if spec is None:
         return CPU
     if isinstance(spec, Device):
         return spec
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return Device("cuda", spec)
     if spec == "auto":
         return Device("cuda") if is_available() else CPU
     if not isinstance(spec, str):
         raise TypeError(f"expected a device ('cpu', 'cuda', 'cuda:N', 'auto'), got {spec!r}")
     return Device(spec)
+
+
+def is_device_spec(a: Any) -> bool:
+    """Whether a `to(...)` argument names a device rather than a dtype: a Device, an int (a CUDA
+    index), or a string that is no dtype name ("cpu", "cuda:1", "auto", and "gpu" too, so that
+    `device()` says what is expected instead of NumPy saying it is no dtype)."""
+    if isinstance(a, Device) or (isinstance(a, int) and not isinstance(a, bool)):
+        return True
+    if isinstance(a, str):
+        try:
+            np.dtype(a)
+        except TypeError:
+            return True
+    return False
 
 
 def is_device_array(a: Any) -> bool:
@@ -130,13 +150,29 @@ def to_device(a: Any, dev: Any) -> Any:
     dev = device(dev)
     if dev.type == "cpu":
         return to_host(a)
+    if is_device_array(a) and a.device.id == dev.index:
+        return a
+    cp = _gpu()
+    with cp.cuda.Device(dev.index):
+        return cp.asarray(a)
+
+
+def new_array(kind: str, shape: tuple, dtype: Any, dev: Any = None) -> Any:
+    """`xp.zeros`, `xp.ones` or `xp.empty` (kind) of shape and dtype, made on device `dev`."""
+    dev = device(dev)
+    if dev.type == "cpu":
+        return getattr(np, kind)(shape, dtype)
+    cp = _gpu()
+    with cp.cuda.Device(dev.index):
+        return getattr(cp, kind)(shape, dtype)
+
+
+def _gpu() -> Any:
+    """CuPy, once it is sure to have a device to put arrays on."""
     cp = cupy()
     if not is_available():
         raise RuntimeError("no CUDA device is available (cr.cuda.is_available() is False)")
-    if is_device_array(a) and a.device.id == dev.index:
-        return a
-    with cp.cuda.Device(dev.index):
-        return cp.asarray(a)
+    return cp
 
 
 def to_host(a: Any) -> Any:

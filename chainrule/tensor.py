@@ -216,7 +216,7 @@ class Tensor:
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
-            elif isinstance(a, _backend.Device) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")):
+            elif _backend.is_device_spec(a):
                 device = a
             else:
                 dtype = a
@@ -416,13 +416,6 @@ def _size(shape: Sequence) -> tuple[int, ...]:
     return _shape_args(tuple(shape))
 
 
-def _xp(device: Any):
-    """The array module that makes arrays on `device` (None: the CPU)."""
-    if device is None or _backend.device(device).type == "cpu":
-        return np
-    return _backend.cupy()
-
-
 def _made(data: Any, requires_grad: bool, device: Any) -> Tensor:
     return Tensor(data, requires_grad=requires_grad, device=device)
 
@@ -430,25 +423,27 @@ def _made(data: Any, requires_grad: bool, device: Any) -> Tensor:
 def zeros(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False,
           device: Any = None) -> Tensor:
     """A tensor of zeros: `zeros(2, 3)` or `zeros((2, 3))`."""
-    return Tensor(_xp(device).zeros(_size(shape), _dtype_or_default(dtype)), requires_grad=requires_grad)
+    return Tensor(_backend.new_array("zeros", _size(shape), _dtype_or_default(dtype), device),
+                  requires_grad=requires_grad)
 
 
 def ones(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False,
          device: Any = None) -> Tensor:
     """A tensor of ones: `ones(2, 3)` or `ones((2, 3))`."""
-    return Tensor(_xp(device).ones(_size(shape), _dtype_or_default(dtype)), requires_grad=requires_grad)
+    return Tensor(_backend.new_array("ones", _size(shape), _dtype_or_default(dtype), device),
+                  requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """Zeros of t's shape, on t's device unless `device` says otherwise."""
-    xp = _backend.array_module(t.data) if device is None else _xp(device)
-    return Tensor(xp.zeros(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+    return Tensor(_backend.new_array("zeros", t.shape, dtype or t.dtype, t.device if device is None else device),
+                  requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """Ones of t's shape, on t's device unless `device` says otherwise."""
-    xp = _backend.array_module(t.data) if device is None else _xp(device)
-    return Tensor(xp.ones(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+    return Tensor(_backend.new_array("ones", t.shape, dtype or t.dtype, t.device if device is None else device),
+                  requires_grad=requires_grad)
 
 
 def randn(*shape: int | Iterable[int], dtype: Any = None, requires_grad: bool = False,

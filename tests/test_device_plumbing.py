@@ -236,6 +236,25 @@ def test_averaged_model_and_lr_scheduler_on_the_device(gpu):
     assert opt.param_groups[0]["lr"] == 0.5 and all(p.is_cuda for p in m.parameters())
 
 
+@pytest.mark.parametrize("avg_on", ["cpu", "cuda"])
+def test_averaged_model_on_another_device_than_the_model(gpu, avg_on):
+    """PyTorch allows the average on the host while the model trains on a GPU (and the reverse)."""
+    from chainrule.optim.swa_utils import AveragedModel
+
+    m = mlp()
+    avg = AveragedModel(copy.deepcopy(m).to(avg_on), use_buffers=True)
+    m.to("cpu" if avg_on == "cuda" else "cuda")
+    first = host(next(m.parameters()).data)
+    avg.update_parameters(m)
+    with cr.no_grad():
+        for p in m.parameters():
+            p.data = p.data + 1
+    avg.update_parameters(m)
+    got = avg.module[0].weight
+    assert got.device == avg_on
+    np.testing.assert_allclose(host(got.data), first + 0.5, rtol=0, atol=1e-12)
+
+
 def xp_ones(a):
     return backend.array_module(a).ones_like(a)
 

@@ -143,3 +143,30 @@ def test_leaf_on_device_accumulates_its_gradient_there(gpu):
     assert isinstance(w.grad, gpu.ndarray)
     want = 2 * x.cpu().numpy().sum(axis=0)[:, None] * np.ones((1, 2))
     np.testing.assert_allclose(backend.to_host(w.grad), want, rtol=1e-5)
+
+
+def test_to_reads_devices_and_dtypes_like_pytorch(gpu):
+    x = cr.randn(2)
+    assert x.to(0).device == "cuda:0" and x.to("auto").device == "cuda:0"
+    assert x.to("float64").dtype == np.float64 and x.to("f8").dtype == np.float64
+    for bad in ("gpu", "CUDA", "cuda:x"):
+        with pytest.raises(ValueError, match="expected device 'cpu', 'cuda' or 'cuda:N'"):
+            x.to(bad)
+    assert (cr.device("cpu") == "foo") is False
+
+
+def test_factories_honour_the_device_index(gpu):
+    # the stand-in has one device: asking for another must reach it, not fall back to cuda:0
+    for make in (lambda: cr.zeros(2, device="cuda:1"), lambda: cr.ones(2, device="cuda:1"),
+                 lambda: cr.zeros_like(cr.randn(2), device="cuda:1"), lambda: cr.randn(2, device="cuda:1")):
+        with pytest.raises(RuntimeError, match="one device, not 1"):
+            make()
+    assert cr.zeros(2, device=0).device == "cuda:0"
+
+
+def test_a_cupy_without_a_gpu_says_so(gpu, monkeypatch):
+    monkeypatch.setattr(gpu.cuda.runtime, "getDeviceCount", lambda: 0)
+    with pytest.raises(RuntimeError, match="no CUDA device is available"):
+        cr.zeros(2, device="cuda")
+    with pytest.raises(RuntimeError, match="no CUDA device is available"):
+        cr.randn(2).to("cuda")

@@ -400,7 +400,7 @@ class Module(metaclass=_ModuleMeta):
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
-            elif _is_device_spec(a):
+            elif backend.is_device_spec(a):
                 device = a
             else:
                 dtype = a
@@ -529,11 +529,6 @@ def _buffer_array(value: Any) -> Any:
     if isinstance(value, Tensor):
         return value.data
     return value if backend.is_device_array(value) else np.asarray(value)
-
-
-def _is_device_spec(a: Any) -> bool:
-    """Whether a `to(...)` argument names a device (rather than a dtype)."""
-    return isinstance(a, backend.Device) or (isinstance(a, str) and (a == "auto" or a.split(":")[0] in ("cpu", "cuda")))
 
 
 def module_device(module: Module) -> backend.Device:

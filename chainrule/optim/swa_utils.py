@@ -135,6 +135,8 @@ class AveragedModel(Module):
         for a, c in zip(mine, theirs):
             if a.shape != c.shape:
                 raise ValueError(f"AveragedModel.update_parameters: shapes differ, {a.shape} vs {c.shape}")
+        # the average may live on another device than the model (kept on the host to spare a GPU)
+        theirs = [backend.to_device(c, backend.device_of(a)) for a, c in zip(mine, theirs)]
         n = int(self.n_averaged)
         if n == 0:
             for a, c in zip(mine, theirs):
@@ -148,7 +150,7 @@ class AveragedModel(Module):
                 a[...] = self.avg_fn(a, c, n)
         if not self.use_buffers:  # keep the buffers in sync with the source model
             for b, c in zip(self.module.buffers(), model.buffers()):
-                b[...] = c
+                b[...] = backend.to_device(c, backend.device_of(b))
         self.n_averaged[...] = n + 1
 
 
