@@ -325,6 +325,31 @@ def test_cli_device_cuda_without_cupy_prints_the_pip_hint(no_cupy, tmp_path, cap
         cr.zeros(2).to("cuda")
 
 
+def test_tune_device_cuda_without_cupy_prints_the_pip_hint(no_cupy, tmp_path, capsys):
+    pytest.importorskip("optuna")
+    from chainrule.cli import main
+
+    rc = main(["tune", "--model", "small_cnn", "--data", "digits", "--space", "lr=1e-3:1e-1:log",
+               "--trials", "1", "--device", "cuda", "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "pip install 'chainrule[cuda]'" in err
+
+
+def test_a_tune_trial_trains_on_the_device_it_is_given(gpu):
+    pytest.importorskip("optuna")
+    from chainrule.tune.solver_objective import SolverObjective
+
+    histories = []
+    for device in ("cuda", "cpu"):
+        cr.manual_seed(0)  # the same initial weights
+        solver = SolverObjective("small_cnn", "digits", epochs=1, subsample=120, device=device,
+                                 fixed={"channels": [4, 8, 8]})({"lr": 1e-2})
+        assert next(solver.model.parameters()).device == device
+        solver.train()
+        histories.append(solver.loss_history)
+    np.testing.assert_allclose(histories[0], histories[1], rtol=1e-4)
+
+
 def test_cli_device_auto_without_cupy_is_the_cpu(no_cupy):
     from chainrule.commands.common import resolve_device
 

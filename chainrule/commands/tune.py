@@ -48,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                           "(postgresql://user:pw@host/db); default OUT/study.journal")
     where.add_argument("--study", help="study name (default: the --out folder's name, else 'tune')")
     where.add_argument("--workers", type=int, help="local worker processes (default 1)")
+    common.add_device_argument(where)  # each worker's own choice: not stored with the study
     where.add_argument("--create-only", action="store_true",
                        help="create the study (with these settings) and exit; then start workers")
     where.add_argument("--wait-timeout", type=float, help="seconds to wait for other workers between rounds")
@@ -102,7 +103,8 @@ def _objective(args: argparse.Namespace) -> Any:
 
     return SolverObjective(args.model, args.data, epochs=args.epochs, batch_size=args.batch_size,
                            optimizer=args.optimizer, data_dir=args.data_dir, subsample=args.subsample,
-                           preprocess=args.preprocess, fixed=_fixed(args.set or []))
+                           preprocess=args.preprocess, fixed=_fixed(args.set or []),
+                           device=str(common.resolve_device(args.device)))
 
 
 def _fixed(items: list[str]) -> dict[str, Any]:

@@ -26,16 +26,19 @@ class SolverObjective:
 
     data_dir, subsample: as `cr.data.load`'s root and subsample. preprocess: a spec of
     `cr.data.transforms.spec` ("perchannel", "zca", "none", ...), as `chainrule train --preprocess`.
-    fixed: model/Solver arguments every trial gets (the sampled params win).
+    fixed: model/Solver arguments every trial gets (the sampled params win). device: where each
+    trial's model trains ("cpu", "cuda", "cuda:N"); the data stay on the host, batches move.
     """
 
     def __init__(self, model: str, data: str, epochs: int = 3, batch_size: int = 64,
                  optimizer: str = "adam", data_dir: str | None = None, subsample: int | None = None,
-                 preprocess: str | None = "perchannel", fixed: Mapping[str, Any] | None = None) -> None:
+                 preprocess: str | None = "perchannel", fixed: Mapping[str, Any] | None = None,
+                 device: str = "cpu") -> None:
         self.model, self.data, self.epochs = model, data, int(epochs)
         self.batch_size, self.optimizer = int(batch_size), optimizer
         self.data_dir, self.subsample, self.preprocess = data_dir, subsample, preprocess
         self.fixed = dict(fixed or {})
+        self.device = str(device)
         self._prepared = None
 
     def __getstate__(self) -> dict:
@@ -61,4 +64,4 @@ class SolverObjective:
         model = models.build_for(self.model, splits, input_shape=shape, **model_kwargs)
         trial = isinstance(params, TuneTrial)
         return Solver(model, splits, preprocess=pre, seed=params.seed if trial else 0, verbose=False,
-                      callbacks=[PruningCallback(params)] if trial else [], **solver_kwargs)
+                      callbacks=[PruningCallback(params)] if trial else [], device=self.device, **solver_kwargs)
