@@ -213,13 +213,7 @@ class Tensor:
         """PyTorch's `to`: `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other_tensor)`,
         or the keywords. Differentiable: the gradient goes back to this tensor's device and dtype.
         Returns self when nothing changes (and copy is False)."""
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif _backend.is_device_spec(a):
-                device = a
-            else:
-                dtype = a
+        device, dtype = to_arguments(args, device, dtype)
         out = self
         if device is not None and _backend.device(device) != self.device:
             out, copy = _ops.to_device(out, _backend.device(device)), False
@@ -381,6 +375,19 @@ class Tensor:
 
     def __getitem__(self, index):
         return _ops.getitem(self, index)
+
+
+def to_arguments(args: tuple, device: Any = None, dtype: Any = None) -> tuple[Any, Any]:
+    """(device, dtype) named by the positional arguments of PyTorch's `to(...)` (a device, a dtype,
+    both, or a tensor whose device and dtype are meant), over the keywords' values."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif _backend.is_device_spec(a):
+            device = a
+        else:
+            dtype = a
+    return device, dtype
 
 
 def _grad_enabled() -> bool:

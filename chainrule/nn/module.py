@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, to_arguments
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -397,13 +397,7 @@ class Module(metaclass=_ModuleMeta):
         the keywords. In place, returns self: parameters stay the same objects (their `.data` and
         `.grad` are replaced), buffers and raw arrays move too; a dtype casts floating-point ones.
         device: "cpu", "cuda", "cuda:N", "auto" or a cr.device. non_blocking: accepted, ignored."""
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif backend.is_device_spec(a):
-                device = a
-            else:
-                dtype = a
+        device, dtype = to_arguments(args, device, dtype)
         if dtype is not None:
             dt = np.dtype(dtype)
             if dt.kind != "f":
