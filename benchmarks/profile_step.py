@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-# conv-helper phases, by function name (whatever file of chainrule/ops they live in)
-PHASE_OF_HELPER = {"im2col": "im2col", "_wide_im2col": "im2col", "col2im": "col2im",
-                   "_wide_col2im": "col2im", "_padded": "padding", "_windows": "im2col"}
+# conv-helper phases, by function name, in the CPU convolution's files
+CONV_MODULES = ("conv_wide", "conv_im2col")
+PHASE_OF_HELPER = {"im2col": "im2col", "wide_im2col": "im2col", "col2im": "col2im",
+                   "wide_col2im": "col2im", "_flat_input": "padding", "_dout_side_by_side": "padding"}
 GEMM_NAMES = ("matmul", "dot", "einsum", "tensordot")
 
 
@@ -72,6 +73,7 @@ class Recorder:
         self.reset()
         self.stack: list[str] = []  # module names, innermost last
         self.local = threading.local()
+        self.op: str | None = None  # the Function running on the main thread
 
     def reset(self):
         self.time = defaultdict(float)    # (kind, name) -> seconds
@@ -114,18 +116,16 @@ def instrument(rec: Recorder, model) -> None:
             if which in cls.__dict__:
                 setattr(cls, which, staticmethod(_timed_op(rec, cls.__name__, which, cls.__dict__[which].__func__)))
 
-    # conv helpers and GEMMs, in every ops module (conv is split over several files)
-    for mod in pkgutil.iter_modules(ops_pkg.__path__):
-        m = importlib.import_module(f"chainrule.ops.{mod.name}")
-        if not mod.name.startswith("conv"):
-            continue
-        for name, phase in PHASE_OF_HELPER.items():
-            if callable(getattr(m, name, None)):
-                setattr(m, name, rec.timed_phase(phase, getattr(m, name)))
-        if getattr(m, "np", None) is np:
-            m.np = _NumpyWithTimedGemm(rec)
-        if callable(getattr(m, "_blocks", None)):  # thread-seconds of all conv work, for the shares
-            m._blocks = _timed_blocks(rec, m._blocks)
+    # conv helpers and GEMMs, in the CPU convolution's files
+    for name in CONV_MODULES:
+        m = importlib.import_module(f"chainrule.ops.{name}")
+        for helper, phase in PHASE_OF_HELPER.items():
+            if callable(getattr(m, helper, None)):
+                setattr(m, helper, rec.timed_phase(phase, getattr(m, helper)))
+        m.np = _NumpyWithTimedGemm(rec)
+    # thread-seconds of all conv work (the shares' denominator): blocks run inside a Conv op
+    from chainrule.ops import parallel
+    parallel.blocks = _timed_blocks(rec, parallel.blocks)
 
     # leaf module names for the layer table
     names = {id(m): name or type(m).__name__ for name, m in model.named_modules()}
@@ -143,6 +143,9 @@ def instrument(rec: Recorder, model) -> None:
 
 def _timed_blocks(rec: Recorder, blocks):
     def wrapper(fn, n, work):
+        if not (rec.op or "").startswith("Conv"):
+            return blocks(fn, n, work)
+
         def timed(i, lo, hi):
             t0 = time.perf_counter()
             try:
@@ -170,9 +173,11 @@ def _timed_op(rec: Recorder, op: str, which: str, fn):
             ctx._prof_layer = rec.stack[-1] if rec.stack else "(outside modules)"
         layer = getattr(ctx, "_prof_layer", "(outside modules)")
         f0, t0 = _faults(), time.perf_counter()
+        outer, rec.op = rec.op, op
         try:
             return fn(ctx, *a, **k)
         finally:
+            rec.op = outer
             dt, df = time.perf_counter() - t0, _faults() - f0
             for key in (("op", op), ("layer", layer)):
                 rec.time[key + (which,)] += dt
