@@ -213,11 +213,9 @@ def test_optimizer_state_saved_on_gpu_loads_onto_the_parameters_device(gpu):
         np.testing.assert_allclose(host(a.data), b.data, rtol=0, atol=1e-12)
 
 
-def test_averaged_model_and_lr_scheduler_on_the_device(gpu):
-    from chainrule.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    m = mlp().to("cuda")
-    avg = AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(0.5), use_buffers=True)
+def _averaged_twice(avg, m):
+    """Average m's weights, then m's weights + 1: the first weight of the average (checked to be
+    the mean of the two, whatever the devices) is returned."""
     first = host(next(m.parameters()).data)
     avg.update_parameters(m)
     with cr.no_grad():
@@ -225,8 +223,17 @@ def test_averaged_model_and_lr_scheduler_on_the_device(gpu):
             p.data = p.data + 1
     avg.update_parameters(m)
     got = avg.module[0].weight
-    assert got.is_cuda
     np.testing.assert_allclose(host(got.data), first + 0.5, rtol=0, atol=1e-12)
+    return got
+
+
+def test_averaged_model_and_lr_scheduler_on_the_device(gpu):
+    from chainrule.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    m = mlp().to("cuda")
+    avg = AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(0.5), use_buffers=True)
+    got = _averaged_twice(avg, m)
+    assert got.is_cuda
     opt = cr.optim.SGD(m.parameters(), lr=1.0)
     sched = cr.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     for p in m.parameters():
@@ -244,15 +251,8 @@ def test_averaged_model_on_another_device_than_the_model(gpu, avg_on):
     m = mlp()
     avg = AveragedModel(copy.deepcopy(m).to(avg_on), use_buffers=True)
     m.to("cpu" if avg_on == "cuda" else "cuda")
-    first = host(next(m.parameters()).data)
-    avg.update_parameters(m)
-    with cr.no_grad():
-        for p in m.parameters():
-            p.data = p.data + 1
-    avg.update_parameters(m)
-    got = avg.module[0].weight
+    got = _averaged_twice(avg, m)
     assert got.device == avg_on
-    np.testing.assert_allclose(host(got.data), first + 0.5, rtol=0, atol=1e-12)
 
 
 def xp_ones(a):
