@@ -60,7 +60,7 @@ def _lenient(x: Any) -> Any:
 def _wrap(r: Any) -> Any:
     if isinstance(r, np.ndarray):
         return ndarray(r)
-    if isinstance(r, np.generic) and not isinstance(r, (np.dtype,)):
+    if isinstance(r, np.generic):
         return ndarray(np.asarray(r))  # CuPy reductions give 0-d arrays, not scalars
     if isinstance(r, tuple):
         return tuple(_wrap(v) for v in r)
