@@ -44,6 +44,8 @@ ADAM_AMSGRAD = (_ADAM_IN, "T p, T m, T v, T vmax",
 def sgd_momentum(p: Any, g: Any, buf: Any, first: bool, group: dict) -> bool:
     """SGD with momentum on a CuPy parameter in one kernel: p, buf (the velocity, any values
     when `first`) updated in place. False when it did not run (the caller's plain update runs)."""
+    if not backend.is_device_array(p):
+        return False
     return backend.fused("sgd_momentum", SGD_MOMENTUM, g, group["lr"], group["momentum"], group["dampening"],
                          group["weight_decay"], float(group["nesterov"]), float(first),
                          -1.0 if group["maximize"] else 1.0, p, buf) is not None
@@ -52,6 +54,8 @@ def sgd_momentum(p: Any, g: Any, buf: Any, first: bool, group: dict) -> bool:
 def adam(p: Any, g: Any, state: dict, group: dict, bc1: float, bc2_sqrt: float) -> bool:
     """Adam's (or AdamW's) step on a CuPy parameter in one kernel, p and state's moments updated
     in place. False when it did not run (the caller's plain update runs)."""
+    if not backend.is_device_array(p):  # the CPU: one check, no argument tuple
+        return False
     beta1, beta2 = group["betas"]
     args = (g, group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
             float(group["decoupled_weight_decay"]), bc1, bc2_sqrt, -1.0 if group["maximize"] else 1.0,

@@ -80,7 +80,7 @@ class SGD(Optimizer):
 
     def _fused_step(self, p: Tensor, g, group: dict[str, Any]) -> bool:
         """On a GPU, the whole momentum update in one kernel (optim/fused.py); False elsewhere."""
-        if not backend.is_device_array(p.data):
+        if not backend.is_device_array(p.data):  # before allocating a buffer the kernel may not fill
             return False
         state = self.state[p]
         buf = state.get("momentum_buffer")
