@@ -234,6 +234,9 @@ OP_CASES: list[OpCase] = [
            lambda a: torch_module().nn.functional.pad(a, (1, 2, 0, 1)), [(2, 3, 3)]),
     OpCase("where", lambda a, b: ops.where(a.data > 0, a, b), lambda a, b: torch_module().where(a > 0, a, b),
            [(3, 4), (4,)]),
+    # ops.device's ToDevice, both ways: a round trip through the host (the identity on the CPU)
+    OpCase("to_device_round_trip", lambda a: ops.to_device(ops.to_device(a, "cpu"), a.device) * 2,
+           lambda a: a.cpu().to(a.device) * 2, [(2, 3)]),
     # a small composite: the softmax loss written from primitives
     OpCase("logsumexp_composite",
            lambda s: ((s - s.max(axis=1, keepdims=True)).exp().sum(axis=1).log() + s.max(axis=1)).mean(),
