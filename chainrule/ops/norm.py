@@ -22,6 +22,9 @@ Forward is two passes over x (mean, then centred sum of squares: exact, no
 E[x^2] - mean^2 cancellation) plus one that writes y; backward is one pass
 for sum(dy) and sum(dy * (x - mean)) and one that writes dx, with x saved
 instead of a centred copy. The examples are split between threads as in conv.
+
+With Numba (`jit`), 3-D and 4-D inputs take `norm_jit`'s compiled loops instead:
+the same formulas, one read of the data per pass, no temporaries (4-5x faster).
 On CuPy arrays, batch norm takes norm_device's whole-array path instead.
 """
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from . import norm_device
+from . import jit, norm_device, norm_jit
 from .parallel import blocks as _blocks
 
 _CHUNK_BYTES = 1 << 19  # 512 KiB: 256 KiB-2 MiB measured alike, smaller costs per-call overhead
@@ -126,6 +129,20 @@ def _batch_stats(x3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, _over_chunks(centred_squares, x3) / m
 
 
+def _backward_sums(g3: np.ndarray, x3: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum(dy), sum(dy * (x - mean))) per channel (float64 (C,)), from one chunked read of g3, x3: (N, C, L)."""
+    C, L = x3.shape[1], x3.shape[2]
+    ones = np.ones(L, x3.dtype)
+    mean3 = mean.astype(x3.dtype).reshape(1, C, 1)
+
+    def chunk_sums(sl):
+        gc = g3[sl]
+        return np.concatenate([_row_sums(gc, ones), _row_dots(gc, x3[sl] - mean3)])
+
+    both = _over_chunks(chunk_sums, x3)
+    return both[:C], both[C:]
+
+
 class BatchNorm(Function):
     """x: (N, C), (N, C, L) or (N, C, H, W); weight, bias: (C,) or None."""
 
@@ -138,9 +155,12 @@ class BatchNorm(Function):
                                                   training, momentum, eps)
         dtype = np.result_type(x, *(v for v in (weight, bias) if v is not None))
         x3 = x.astype(dtype, copy=False).reshape(x.shape[0], x.shape[1], -1)
+        ctx.jit = x.ndim >= 3 and jit.is_enabled()  # (N, C): rows of one value, NumPy is as fast
+        if ctx.jit:
+            x3 = np.ascontiguousarray(x3)
         C, m = x3.shape[1], x3.shape[0] * x3.shape[2]
         if training:
-            mean, var = _batch_stats(x3)
+            mean, var = (norm_jit.batch_stats if ctx.jit else _batch_stats)(x3)
             if running_mean is not None:  # unbiased variance for the running estimate
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
@@ -153,7 +173,10 @@ class BatchNorm(Function):
         scale = invstd if weight is None else invstd * weight
         shift = -mean * scale if bias is None else bias - mean * scale
         y = np.empty_like(x3)
-        _affine(x3, y, scale.astype(dtype).reshape(1, C, 1), shift.astype(dtype).reshape(1, C, 1))
+        if ctx.jit:
+            norm_jit.affine(x3, y, scale.astype(dtype), shift.astype(dtype))
+        else:
+            _affine(x3, y, scale.astype(dtype).reshape(1, C, 1), shift.astype(dtype).reshape(1, C, 1))
         ctx.training = training
         ctx.save_for_backward(x3, mean, invstd, weight)
         ctx.shape = x.shape
@@ -170,17 +193,12 @@ class BatchNorm(Function):
         g3 = g.astype(dtype, copy=False).reshape(N, C, L)
         gamma = np.ones(C) if weight is None else weight.astype(np.float64)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        ones = np.ones(L, dtype)
-        mean3 = mean.astype(dtype).reshape(1, C, 1)
-        sums = {}
-
-        def chunk_sums(sl):  # sum(dy) and sum(dy * (x - mean)) from one read of the chunk
-            gc = g3[sl]
-            s_dy, s_dyxc = _row_sums(gc, ones), _row_dots(gc, x3[sl] - mean3)
-            return np.concatenate([s_dy, s_dyxc])
-
-        both = _over_chunks(chunk_sums, x3)
-        sum_dy, sum_dy_xhat = both[:C], both[C:] * invstd
+        if ctx.jit:
+            g3 = np.ascontiguousarray(g3)
+            sum_dy, sum_dy_xc = norm_jit.backward_sums(g3, x3, mean)
+        else:
+            sum_dy, sum_dy_xc = _backward_sums(g3, x3, mean)
+        sum_dy_xhat = sum_dy_xc * invstd
         dx = None
         if need_x:
             a = gamma * invstd
@@ -189,9 +207,14 @@ class BatchNorm(Function):
                 # dx = a*dy + b*(x - mean) - a/m*sum(dy) with b = -a*invstd*sum(dy*xhat)/m
                 b = -a * invstd * sum_dy_xhat / m
                 c = -a * sum_dy / m - b * mean
-                per = lambda v: v.astype(dtype).reshape(1, C, 1)  # noqa: E731
-                _affine(g3, dx, per(a), per(c), x3, per(b))
-            else:  # the statistics are constants: backward of an affine map
+                if ctx.jit:
+                    norm_jit.affine2(g3, x3, dx, a.astype(dtype), b.astype(dtype), c.astype(dtype))
+                else:
+                    per = lambda v: v.astype(dtype).reshape(1, C, 1)  # noqa: E731
+                    _affine(g3, dx, per(a), per(c), x3, per(b))
+            elif ctx.jit:  # the statistics are constants: backward of an affine map
+                norm_jit.affine(g3, dx, a.astype(dtype), np.zeros(C, dtype))
+            else:
                 _affine(g3, dx, a.astype(dtype).reshape(1, C, 1), np.zeros((1, C, 1), dtype))
             dx = dx.reshape(ctx.shape)
         dw = sum_dy_xhat if need_w else None
