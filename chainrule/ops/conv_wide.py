@@ -163,7 +163,7 @@ def _weight_and_bias_grads(g: ConvGeometry, xf, dout, Wq: int, need_w: bool, nee
                 cols = wide_im2col(xf[s:e], g.KH, g.KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
                 gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
                 if K >= 32:  # one GEMM over the sub-block's n*Q columns
-                    dw_t += cols @ gb.T
+                    dw_t += np.matmul(cols, gb.T)
                 else:  # first layers: n products with Q-long sums beat one (K x nQ) @ (nQ x F)
                     add_weight_grad(dw_t, cols.reshape(K, n, Q).transpose(1, 0, 2), gb.reshape(g.F, n, Q).transpose(1, 0, 2))
         return dw_t, db
