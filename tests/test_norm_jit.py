@@ -33,10 +33,10 @@ def jit_path(request, monkeypatch, two_threads):
     return request.param
 
 
-def _run(x, g, w, b, rm, rv, training):
+def _run(x, g, w, b, rm, rv, training, x_grad=True):
     """(y, dx, dw, db, running_mean, running_var) of one batch_norm forward and backward."""
     rm, rv = rm.copy(), rv.copy()
-    X = cr.Tensor(x, requires_grad=True)
+    X = cr.Tensor(x, requires_grad=x_grad)
     W = None if w is None else cr.Tensor(w, requires_grad=True)
     B = None if b is None else cr.Tensor(b, requires_grad=True)
     y = batch_norm(X, rm, rv, W, B, training=training, momentum=0.3, eps=1e-3)
@@ -47,19 +47,20 @@ def _run(x, g, w, b, rm, rv, training):
 @pytest.mark.parametrize("shape", [(7, 3, 5), (5, 4, 3, 6), (2, 2, 1, 1)])
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("affine", ["weight and bias", "weight", "bias", "neither", "no dx"])
 def test_matches_the_numpy_reference(jit_path, monkeypatch, shape, dtype, tol, training, affine):
     rng = np.random.default_rng(0)
     C = shape[1]
     x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
-    w = rng.standard_normal(C).astype(dtype) if affine else None
-    b = rng.standard_normal(C).astype(dtype) if affine else None
+    w = rng.standard_normal(C).astype(dtype) if affine in ("weight and bias", "weight", "no dx") else None
+    b = rng.standard_normal(C).astype(dtype) if affine in ("weight and bias", "bias", "no dx") else None
     rm, rv = rng.standard_normal(C).astype(dtype), (rng.random(C) + 0.5).astype(dtype)
-    ours = _run(x, g, w, b, rm, rv, training)
+    x_grad = affine != "no dx"
+    ours = _run(x, g, w, b, rm, rv, training, x_grad)
     with monkeypatch.context() as m:
         m.setattr(norm.jit, "is_enabled", lambda: False)
-        reference = _run(x, g, w, b, rm, rv, training)
+        reference = _run(x, g, w, b, rm, rv, training, x_grad)
     for got, want in zip(ours, reference):
         if want is None:
             assert got is None
@@ -102,33 +103,56 @@ def test_non_contiguous_input_and_gradient(jit_path):
     assert np.abs(X.grad.sum(axis=(0, 2, 3))).max() < 1e-10  # dx sums to zero per channel
 
 
-def test_same_input_same_bits(jit_path):
+def test_same_bits_whichever_block_finishes_first(jit_path, monkeypatch):
+    # the blocks' partial statistics are merged in block order, not in finishing order
+    # (float64: a float32 result would round a different merge order away)
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((9, 4, 5, 5)).astype(np.float32)
-    g = rng.standard_normal(x.shape).astype(np.float32)
-    w, b = np.ones(4, np.float32), np.zeros(4, np.float32)
-    first = _run(x, g, w, b, np.zeros(4, np.float32), np.ones(4, np.float32), True)
-    again = _run(x, g, w, b, np.zeros(4, np.float32), np.ones(4, np.float32), True)
+    x = (rng.standard_normal((11, 4, 5, 5)) * np.arange(1, 12)[:, None, None, None] + 3)
+    g = rng.standard_normal(x.shape)
+    w, b = np.ones(4), np.zeros(4)
+
+    def three_blocks(order):
+        def blocks(fn, n, work):
+            for i in order:
+                fn(i, n * i // 3, n * (i + 1) // 3)
+        return blocks
+
+    monkeypatch.setattr(parallel, "blocks", three_blocks([0, 1, 2]))
+    first = _run(x, g, w, b, np.zeros(4), np.ones(4), True)
+
+    monkeypatch.setattr(parallel, "blocks", three_blocks([2, 0, 1]))
+    again = _run(x, g, w, b, np.zeros(4), np.ones(4), True)
     for p, q in zip(first, again):
         assert np.array_equal(p, q)
 
 
-def test_two_d_inputs_keep_the_numpy_path(monkeypatch):
+@pytest.mark.parametrize("x", [np.arange(12.0).reshape(4, 3),  # (N, C): rows of one value
+                               np.arange(24.0).reshape(4, 3, 2).astype(np.float16)])  # no kernel for float16
+def test_two_d_and_float16_inputs_keep_the_numpy_path(monkeypatch, x):
     called = []
     monkeypatch.setattr(norm.jit, "is_enabled", lambda: True)
     monkeypatch.setattr(norm_jit, "batch_stats", lambda x3: called.append(x3.shape))
-    y = batch_norm(cr.Tensor(np.arange(12.0).reshape(4, 3)), None, None, training=True)
-    assert called == []
-    np.testing.assert_allclose(y.data.mean(axis=0), 0, atol=1e-12)
+    y = batch_norm(cr.Tensor(x), None, None, training=True)
+    assert called == [] and y.dtype == x.dtype
+    np.testing.assert_allclose(y.data.astype(np.float64).mean(axis=(0, 2) if x.ndim == 3 else 0), 0, atol=1e-3)
 
 
 # ------------------------------------------------------------------ the switch
 def test_enabling_without_numba_names_the_install(monkeypatch):
+    monkeypatch.setattr(jit, "_enabled", jit._enabled)  # restored afterwards: other tests run after this one
     monkeypatch.setattr(jit, "is_available", lambda: False)
+    jit.set_enabled(False)  # always allowed
     with pytest.raises(ImportError, match=r'pip install "chainrule\[fast\]"'):
         jit.set_enabled(True)
-    assert not jit.is_enabled()
-    jit.set_enabled(False)  # always allowed
+    assert jit._enabled is False  # the failed call changed nothing
+
+
+def test_enabled_context_works_without_numba(monkeypatch):
+    monkeypatch.setattr(jit, "_enabled", True)  # the default, also where Numba is missing
+    monkeypatch.setattr(jit, "is_available", lambda: False)
+    with jit.enabled(False):
+        assert jit._enabled is False
+    assert jit._enabled is True
 
 
 def test_kernel_without_numba_names_the_install(monkeypatch):

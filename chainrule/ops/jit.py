@@ -25,7 +25,7 @@ import contextlib
 import functools
 import os
 import threading
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 __all__ = ["is_available", "is_enabled", "set_enabled", "enabled", "kernel", "require"]
 
@@ -37,7 +37,7 @@ def is_available() -> bool:
     """Whether Numba can be imported (checked once)."""
     try:
         import numba  # noqa: F401
-    except ImportError:
+    except Exception:  # ImportError, or OSError from a broken llvmlite: fall back to NumPy
         return False
     return True
 
@@ -71,12 +71,13 @@ def set_enabled(flag: bool) -> None:
 @contextlib.contextmanager
 def enabled(flag: bool) -> Iterator[None]:
     """`with enabled(False): ...` runs the NumPy paths inside, then restores the setting."""
+    global _enabled
     before = _enabled
     set_enabled(flag)
     try:
         yield
     finally:
-        set_enabled(before)
+        _enabled = before  # restored as it was, Numba or not
 
 
 # Reductions may be reordered (so that they vectorise); elementwise kernels keep
@@ -91,10 +92,10 @@ def kernel(fastmath: frozenset = frozenset()) -> Callable[[Callable], Callable]:
 
     def wrap(fn: Callable) -> Callable:
         compiled = None
-        lock = threading.Lock()  # two threads' first calls compile it once
+        lock = threading.Lock()  # one dispatcher for every thread (each dispatcher compiles its own)
 
         @functools.wraps(fn)
-        def call(*args):
+        def call(*args: Any) -> Any:
             nonlocal compiled
             if compiled is None:
                 with lock:

@@ -23,8 +23,9 @@ E[x^2] - mean^2 cancellation) plus one that writes y; backward is one pass
 for sum(dy) and sum(dy * (x - mean)) and one that writes dx, with x saved
 instead of a centred copy. The examples are split between threads as in conv.
 
-With Numba (`jit`), 3-D and 4-D inputs take `norm_jit`'s compiled loops instead:
-the same formulas, one read of the data per pass, no temporaries (4-5x faster).
+With Numba (`jit`), float32 and float64 inputs of 3 or 4 dimensions take `norm_jit`'s
+compiled loops instead: the same formulas, one read of the data per pass, no
+temporaries (2.5-5x faster than the NumPy passes).
 On CuPy arrays, batch norm takes norm_device's whole-array path instead.
 """
 from __future__ import annotations
@@ -143,6 +144,20 @@ def _backward_sums(g3: np.ndarray, x3: np.ndarray, mean: np.ndarray) -> tuple[np
     return both[:C], both[C:]
 
 
+def _write_affine(use_jit: bool, src: np.ndarray, out: np.ndarray, scale: np.ndarray, shift: np.ndarray,
+                  src2: np.ndarray | None = None, scale2: np.ndarray | None = None) -> None:
+    """out = src * scale [+ src2 * scale2] + shift per channel, by norm_jit's kernels or
+    `_affine`; src, src2, out: (N, C, L); scale, shift, scale2: float64 (C,), cast to src's dtype."""
+    dt = src.dtype
+    if use_jit and src2 is None:
+        norm_jit.affine(src, out, scale.astype(dt), shift.astype(dt))
+    elif use_jit:
+        norm_jit.affine2(src, src2, out, scale.astype(dt), scale2.astype(dt), shift.astype(dt))
+    else:
+        per = lambda v: None if v is None else v.astype(dt).reshape(1, -1, 1)  # noqa: E731
+        _affine(src, out, per(scale), per(shift), src2, per(scale2))
+
+
 class BatchNorm(Function):
     """x: (N, C), (N, C, L) or (N, C, H, W); weight, bias: (C,) or None."""
 
@@ -155,7 +170,8 @@ class BatchNorm(Function):
                                                   training, momentum, eps)
         dtype = np.result_type(x, *(v for v in (weight, bias) if v is not None))
         x3 = x.astype(dtype, copy=False).reshape(x.shape[0], x.shape[1], -1)
-        ctx.jit = x.ndim >= 3 and jit.is_enabled()  # (N, C): rows of one value, NumPy is as fast
+        # (N, C): rows of one value, NumPy is as fast; float16 and others: NumPy only
+        ctx.jit = x.ndim >= 3 and dtype in (np.float32, np.float64) and jit.is_enabled()
         if ctx.jit:
             x3 = np.ascontiguousarray(x3)
         C, m = x3.shape[1], x3.shape[0] * x3.shape[2]
@@ -173,10 +189,7 @@ class BatchNorm(Function):
         scale = invstd if weight is None else invstd * weight
         shift = -mean * scale if bias is None else bias - mean * scale
         y = np.empty_like(x3)
-        if ctx.jit:
-            norm_jit.affine(x3, y, scale.astype(dtype), shift.astype(dtype))
-        else:
-            _affine(x3, y, scale.astype(dtype).reshape(1, C, 1), shift.astype(dtype).reshape(1, C, 1))
+        _write_affine(ctx.jit, x3, y, scale, shift)
         ctx.training = training
         ctx.save_for_backward(x3, mean, invstd, weight)
         ctx.shape = x.shape
@@ -195,9 +208,7 @@ class BatchNorm(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if ctx.jit:
             g3 = np.ascontiguousarray(g3)
-            sum_dy, sum_dy_xc = norm_jit.backward_sums(g3, x3, mean)
-        else:
-            sum_dy, sum_dy_xc = _backward_sums(g3, x3, mean)
+        sum_dy, sum_dy_xc = (norm_jit.backward_sums if ctx.jit else _backward_sums)(g3, x3, mean)
         sum_dy_xhat = sum_dy_xc * invstd
         dx = None
         if need_x:
@@ -207,15 +218,9 @@ class BatchNorm(Function):
                 # dx = a*dy + b*(x - mean) - a/m*sum(dy) with b = -a*invstd*sum(dy*xhat)/m
                 b = -a * invstd * sum_dy_xhat / m
                 c = -a * sum_dy / m - b * mean
-                if ctx.jit:
-                    norm_jit.affine2(g3, x3, dx, a.astype(dtype), b.astype(dtype), c.astype(dtype))
-                else:
-                    per = lambda v: v.astype(dtype).reshape(1, C, 1)  # noqa: E731
-                    _affine(g3, dx, per(a), per(c), x3, per(b))
-            elif ctx.jit:  # the statistics are constants: backward of an affine map
-                norm_jit.affine(g3, dx, a.astype(dtype), np.zeros(C, dtype))
-            else:
-                _affine(g3, dx, a.astype(dtype).reshape(1, C, 1), np.zeros((1, C, 1), dtype))
+                _write_affine(ctx.jit, g3, dx, a, c, x3, b)
+            else:  # the statistics are constants: backward of an affine map
+                _write_affine(ctx.jit, g3, dx, a, np.zeros(C))
             dx = dx.reshape(ctx.shape)
         dw = sum_dy_xhat if need_w else None
         db = sum_dy if need_b else None

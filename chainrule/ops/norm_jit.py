@@ -49,6 +49,7 @@ def _stats_kernel(x3, lo, hi, mean_out, m2_out):
 
 @kernel()
 def _affine_kernel(src, lo, hi, scale, shift, out):
+    """out[n, c, :] = src[n, c, :] * scale[c] + shift[c] for n in lo:hi; src, out: (N, C, L)."""
     L = src.shape[2]
     for n in range(lo, hi):
         for c in range(src.shape[1]):
@@ -60,6 +61,7 @@ def _affine_kernel(src, lo, hi, scale, shift, out):
 
 @kernel(REDUCTION)
 def _backward_sums_kernel(g3, x3, lo, hi, mean, s_dy, s_dyxc):
+    """s_dy[c], s_dyxc[c]: sums of g and g * (x - mean[c]) over x3[lo:hi, c, :]; g3, x3: (N, C, L)."""
     L = x3.shape[2]
     for c in range(x3.shape[1]):
         m = mean[c]
@@ -75,6 +77,7 @@ def _backward_sums_kernel(g3, x3, lo, hi, mean, s_dy, s_dyxc):
 
 @kernel()
 def _affine2_kernel(g3, x3, lo, hi, a, b, c0, out):
+    """out[n, c, :] = a[c] * g3[n, c, :] + b[c] * x3[n, c, :] + c0[c] for n in lo:hi."""
     L = x3.shape[2]
     for n in range(lo, hi):
         for c in range(x3.shape[1]):
