@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # conv-helper phases, by function name, in the CPU convolution's files
-CONV_MODULES = ("conv_wide", "conv_im2col")
+CONV_MODULES = ("conv_wide", "conv_im2col", "gemm")
 PHASE_OF_HELPER = {"im2col": "im2col", "wide_im2col": "im2col", "col2im": "col2im",
                    "wide_col2im": "col2im", "_flat_input": "padding", "_dout_side_by_side": "padding"}
 GEMM_NAMES = ("matmul", "dot", "einsum", "tensordot")

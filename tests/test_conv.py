@@ -176,12 +176,12 @@ def _check_against_torch(x, w, b, stride, padding, tol, need_x=True, need_w=True
 @pytest.fixture
 def tiny_blocks(monkeypatch):
     """Sub-blocks of 2 examples and 2 threads even for tiny inputs, so that block
-    and sub-block boundaries (and a short last sub-block) are exercised; the wide-row
+    and sub-block boundaries (and a short last sub-block) are exercised; the conv
     products are cut into 16-column chunks (a short last one too), as the 16- and
-    32-channel layers' are."""
-    from chainrule.ops import conv_wide, parallel
+    32-channel layers' are (ops/gemm.py)."""
+    from chainrule.ops import gemm, parallel
 
-    monkeypatch.setattr(conv_wide, "_columns_per_product", lambda F, K: 16)
+    monkeypatch.setattr(gemm, "_columns_per_product", lambda F, K: 16)
 
     monkeypatch.setattr(parallel, "examples_per_sub_block", lambda per_example, n: min(2, n))
     monkeypatch.setattr(parallel, "num_parts", lambda n, work: min(2, n))

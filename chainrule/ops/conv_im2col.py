@@ -22,6 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import parallel
+from .gemm import product
 from .geometry import ConvGeometry
 
 __all__ = ["im2col", "col2im", "add_weight_grad", "forward", "backward"]
@@ -76,7 +77,7 @@ def forward(g: ConvGeometry, x: np.ndarray, w: np.ndarray, bias: np.ndarray | No
             cols = im2col(xp[s:e], g.KH, g.KW, g.sh, g.sw, g.OH, g.OW,
                           out=parallel.piece(cols_bufs[i], e - s, K, P))
             o = out[s:e].reshape(e - s, g.F, P)
-            np.matmul(w2, cols, out=o)  # one GEMM per example
+            product(w2, cols, o)  # one GEMM per example (in small-kernel chunks where that pays)
             if bias is not None:
                 o += bias
 
@@ -113,7 +114,7 @@ def backward(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
                 im2col(xp[s:e], g.KH, g.KW, g.sh, g.sw, g.OH, g.OW, out=cols)
                 add_weight_grad(dw_t, cols, gs)
             if need_x:  # dcols[n] = W2^T @ dout[n] reuses cols: it is done with
-                np.matmul(w2.T, gs, out=cols)
+                product(w2.T, gs, cols)
                 d = parallel.piece(dxp_bufs[i], n, g.C, Hp, Wp) if is_padded else dx[s:e]
                 d.fill(0)
                 col2im(cols, d, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW)

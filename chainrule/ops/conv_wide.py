@@ -37,10 +37,11 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import parallel
 from .conv_im2col import add_weight_grad
+from .gemm import product
 from .geometry import ConvGeometry
 
 __all__ = ["row_pitch", "wide_im2col", "wide_col2im", "conv", "forward", "backward",
-           "backward_by_conv", "can_backward_by_conv", "product"]
+           "backward_by_conv", "can_backward_by_conv"]
 
 
 def row_pitch(g: ConvGeometry) -> int:
@@ -91,29 +92,6 @@ def _flat_input(g: ConvGeometry, x: np.ndarray, Wq: int) -> np.ndarray:
 
 
 _WIDE_GEMM = 512  # columns from which one example's GEMM runs as fast as a sub-block's (measured)
-# OpenBLAS runs a product of M*N*K <= 10^6 through its small-matrix kernels, which skip packing the
-# operands: (16 x 144) @ (144 x 432) runs at 106 GFLOP/s, (16 x 144) @ (144 x 1056) at 79 (measured,
-# OpenBLAS 0.3.31, one thread). So products are cut into column chunks of that size when a chunk
-# keeps at least _MIN_CHUNK columns (the 16- and 32-channel layers; the per-call cost wins below).
-_SMALL_GEMM, _MIN_CHUNK = 1_000_000, 64
-
-
-def _columns_per_product(F: int, K: int) -> int:
-    """Columns of an (F, K) @ (K, columns) product that the small-matrix kernels take (a multiple
-    of 16), or 0 where so few would not pay for the extra calls."""
-    chunk = _SMALL_GEMM // (F * K) // 16 * 16
-    return chunk if chunk >= _MIN_CHUNK else 0
-
-
-def product(w2: np.ndarray, cols: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out = w2 @ cols: (F, K) @ (..., K, P) -> (..., F, P), cut into column chunks for the
-    small-matrix kernels where that pays."""
-    chunk = _columns_per_product(*w2.shape)
-    if not chunk or chunk >= cols.shape[-1]:
-        return np.matmul(w2, cols, out=out)
-    for c in range(0, cols.shape[-1], chunk):
-        np.matmul(w2, cols[..., c:c + chunk], out=out[..., c:c + chunk])
-    return out
 
 
 def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: int, Wq: int) -> np.ndarray:
@@ -242,7 +220,7 @@ def backward(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
             for s, e in parallel.sub_blocks(lo, hi, nb):
                 n = e - s
                 gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
-                cols = np.matmul(w2.T, gb, out=parallel.piece(cols_bufs[i], K, n * Q))  # dcols
+                cols = product(w2.T, gb, parallel.piece(cols_bufs[i], K, n * Q))  # dcols
                 dxf = parallel.piece(dxf_bufs[i], n, g.C, (Hp + 1) * Wq)
                 dxf.fill(0)
                 wide_col2im(cols, dxf, g.KH, g.KW, Wq, Q)
