@@ -275,6 +275,33 @@ def test_fast_paths_match_naive(xs, ws, stride, padding, need_x, tiny_blocks):
     np.testing.assert_allclose(B.grad, db, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("xs, ws, stride, padding, need_x", [p for p in PATHS if p[2] == 1])
+def test_weight_grad_by_kernel_offsets_matches_naive(xs, ws, stride, padding, need_x, tiny_blocks, monkeypatch):
+    # the stride-1 convs' dW as one product per kernel offset (taken for 16-64 channels on
+    # small maps), forced here for every wide-row geometry; bias grad and dx alongside
+    from chainrule.ops import conv_wide
+
+    monkeypatch.setattr(conv_wide, "_weight_grad_by_taps", lambda g: True)
+    test_fast_paths_match_naive(xs, ws, stride, padding, need_x, None)
+
+
+def test_weight_grad_by_kernel_offsets_where_it_pays():
+    from chainrule.ops import conv_wide
+    from chainrule.ops.geometry import conv_geometry
+
+    def taps(c, f, h):
+        return conv_wide._weight_grad_by_taps(conv_geometry((128, c, h, h), (f, c, 3, 3), None, 1, 1))
+
+    assert taps(16, 16, 32) and taps(32, 32, 16) and taps(64, 64, 8) and taps(16, 16, 28)  # ResNet-20, (d)
+    assert not taps(3, 16, 32) and not taps(64, 64, 32) and not taps(256, 256, 8)  # first layers, VGG
+    rng = np.random.default_rng(13)
+    x, w, g = _rand((3, 16, 6, 5), rng), _rand((16, 16, 3, 3), rng), _rand((3, 16, 6, 5), rng)
+    assert conv_wide._weight_grad_by_taps(conv_geometry(x.shape, w.shape, None, 1, 1))
+    W = cr.Tensor(w, requires_grad=True)
+    conv2d(cr.Tensor(x), W, None, 1, 1).backward(g)
+    np.testing.assert_allclose(W.grad, conv2d_naive_backward(g, x, w, 1, 1)[1], rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("xs, ws, stride, padding, need_x", PATHS[:4] + PATHS[6:7])
 def test_fast_paths_float32_match_torch(xs, ws, stride, padding, need_x, tiny_blocks):
     rng = np.random.default_rng(12)

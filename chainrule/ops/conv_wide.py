@@ -37,6 +37,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import parallel
 from .conv_im2col import add_weight_grad
+from . import gemm
 from .gemm import product
 from .geometry import ConvGeometry
 
@@ -174,6 +175,59 @@ def _weight_and_bias_grads(g: ConvGeometry, xf, dout, Wq: int, need_w: bool, nee
     return dw, db
 
 
+def _weight_grad_by_taps(g: ConvGeometry) -> bool:
+    """dW by kernel offsets (`_weight_and_bias_grads_by_taps`) pays where each offset's
+    (C, Q) @ (Q, F) product is small enough for the small-matrix kernels and C is not tiny
+    (16-64 channels on 32x32-8x8 maps: 20-30% faster than columns; 3 channels: 2x slower)."""
+    return g.C >= 16 and gemm.is_small(g.C, g.F, g.OH * row_pitch(g))
+
+
+def _weight_and_bias_grads_by_taps(g: ConvGeometry, xf, dout, Wq: int, need_b: bool, dtype) -> tuple:
+    """(dw, db) without im2col: for each kernel offset (kh, kw) the columns' rows are the flat
+    input shifted by kh*Wq + kw, a strided view, so
+
+        dW[:, :, kh, kw]^T = sum_n xf[n, :, off:off + Q] @ doutT[n],   off = kh*Wq + kw
+
+    with doutT[n]: (Q, F), dout on the wide grid (junk rows zero), laid out transposed once
+    per sub-block. One batched product per offset (NumPy loops over the examples in C)."""
+    Q = g.OH * Wq
+    work = g.N * g.C * g.KH * g.KW * Q
+    nb = parallel.examples_per_sub_block(g.F * Q * dtype.itemsize, g.N)
+    parts = parallel.num_parts(g.N, work)
+    gt_bufs = parallel.scratch("conv.gbt", parts, nb * Q * g.F, dtype)
+
+    def block(i, lo, hi):
+        acc = np.zeros((g.KH * g.KW, g.C, g.F), dtype)
+        db = np.zeros(g.F, dtype) if need_b else None
+        for s, e in parallel.sub_blocks(lo, hi, nb):
+            n = e - s
+            if need_b:
+                db += dout[s:e].sum(axis=(2, 3)).sum(axis=0)
+            gt = parallel.piece(gt_bufs[i], n, Q, g.F)
+            grid = gt.reshape(n, g.OH, Wq, g.F)
+            np.copyto(grid[:, :, :g.OW], dout[s:e].transpose(0, 2, 3, 1))
+            grid[:, :, g.OW:] = 0
+            for kh in range(g.KH):
+                for kw in range(g.KW):
+                    off = kh * Wq + kw
+                    acc[kh * g.KW + kw] += np.matmul(xf[s:e, :, off:off + Q], gt).sum(axis=0)
+        return acc, db
+
+    acc, db = parallel.block_sums(block, g.N, work)
+    dw = np.ascontiguousarray(acc.reshape(g.KH, g.KW, g.C, g.F).transpose(3, 2, 0, 1))
+    return dw, db
+
+
+def _weight_and_bias(g: ConvGeometry, x, dout, Wq: int, need_w: bool, need_b: bool, dtype) -> tuple:
+    """(dw, db), None where not needed: by kernel offsets where that pays, else by columns."""
+    if need_w and _weight_grad_by_taps(g):
+        return _weight_and_bias_grads_by_taps(g, _flat_input(g, x, Wq), dout, Wq, need_b, dtype)
+    if need_w or need_b:
+        xf = _flat_input(g, x, Wq) if need_w else None
+        return _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, dtype)
+    return None, None
+
+
 def backward_by_conv(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
                      need_x: bool, need_w: bool, need_b: bool) -> tuple:
     """Backward when `can_backward_by_conv(g)`: (dx, dw, db), None where not needed.
@@ -183,10 +237,8 @@ def backward_by_conv(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.nda
     dout has the same row pitch Wq as x's. So backward is two im2col + GEMM passes
     (dW, then dx), and no col2im at all."""
     Wq = g.W + g.pw  # = row_pitch(g) here, and = OW + (KW-1-pw)
-    dw = db = dx = None
-    if need_w or need_b:
-        xf = _flat_input(g, x, Wq) if need_w else None
-        dw, db = _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, w.dtype)
+    dx = None
+    dw, db = _weight_and_bias(g, x, dout, Wq, need_w, need_b, w.dtype)
     if need_x:
         qh, qw = g.KH - 1 - g.ph, g.KW - 1 - g.pw  # dout's padding for the dx convolution
         gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=1, width=Wq).reshape(g.N, g.F, -1)
@@ -201,10 +253,8 @@ def backward(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
     Wq, Hp = row_pitch(g), g.H + 2 * g.ph
     Q, K = g.OH * Wq, g.C * g.KH * g.KW
     dtype = w.dtype
-    dw = db = dx = None
-    if need_w or need_b:
-        xf = _flat_input(g, x, Wq) if need_w else None
-        dw, db = _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, dtype)
+    dx = None
+    dw, db = _weight_and_bias(g, x, dout, Wq, need_w, need_b, dtype)
     if need_x:
         dx = np.empty((g.N, g.C, g.H, g.W), dtype)
         w2 = w.reshape(g.F, K)

@@ -8,15 +8,22 @@ narrow products of small-channel convolutions that is much faster:
 matrix with 1056 columns at 79, with 6336 columns at 75 (OpenBLAS 0.3.31,
 AMD Zen 4). So `product` cuts such a product into even column chunks that
 stay under the limit; a chunk under _MIN_CHUNK columns would lose more to the
-extra calls than it gains (the 64-channel layers: whole products).
+extra calls than it gains (the 64-channel layers: whole products). Convolution's
+dW uses them too, as one (C, Q) @ (Q, F) product per kernel offset
+(`conv_wide`), where that shape is small.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["product"]
+__all__ = ["product", "is_small"]
 
 _SMALL_GEMM, _MIN_CHUNK = 1_000_000, 64
+
+
+def is_small(m: int, n: int, k: int) -> bool:
+    """Whether an (m, k) @ (k, n) product runs through the small-matrix kernels."""
+    return m * n * k <= _SMALL_GEMM
 
 
 def _columns_per_product(F: int, K: int) -> int:
