@@ -285,6 +285,24 @@ def test_weight_grad_by_kernel_offsets_matches_naive(xs, ws, stride, padding, ne
     test_fast_paths_match_naive(xs, ws, stride, padding, need_x, None)
 
 
+@pytest.mark.parametrize("xs, ws, stride, padding, need_x", [p for p in PATHS if p[2] == 1])
+def test_conv_by_kernel_offsets_matches_naive(xs, ws, stride, padding, need_x, tiny_blocks, monkeypatch):
+    # forward (and dx, itself a convolution) as one product per kernel offset, summed (taken
+    # for 32 and 64 channels on small maps), forced here for every wide-row geometry
+    from chainrule.ops import conv_wide
+
+    monkeypatch.setattr(conv_wide, "_by_taps", lambda C, F, Q: True)
+    test_fast_paths_match_naive(xs, ws, stride, padding, need_x, None)
+
+
+def test_conv_by_kernel_offsets_where_it_pays():
+    from chainrule.ops import conv_wide
+
+    assert conv_wide._by_taps(32, 32, 16 * 17) and conv_wide._by_taps(64, 64, 8 * 9)  # ResNet-20
+    assert not conv_wide._by_taps(16, 16, 32 * 33)  # 16 channels: the columns are faster
+    assert not conv_wide._by_taps(64, 64, 32 * 33) and not conv_wide._by_taps(256, 256, 8 * 9)  # VGG
+
+
 def test_weight_grad_by_kernel_offsets_where_it_pays():
     from chainrule.ops import conv_wide
     from chainrule.ops.geometry import conv_geometry
