@@ -7,7 +7,10 @@ goes to the copies around them; three files hold the three ways to compute it:
 - `conv_wide`: stride-1 convolutions on "wide rows", where every row of the
   column matrix is one contiguous slice of the padded input, so im2col and
   col2im are long contiguous copies/adds; for F <= 2*C, dx is itself a
-  convolution of dout with the flipped kernel (no col2im);
+  convolution of dout with the flipped kernel (no col2im). Where the channels
+  are few and the maps small (ResNet-20's 16-64), the columns are skipped
+  altogether: one product per kernel offset on a shifted view of the input,
+  small enough for OpenBLAS's unpacked small-matrix kernels (`gemm`);
 - `conv_im2col`: any stride, im2col with one strided copy per sub-block;
 - `conv_naive`: the lecture's plain loops, the reference the tests compare with;
 - `conv_device`: CuPy arrays, the whole batch at once (one im2col copy, one GEMM).

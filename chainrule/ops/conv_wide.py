@@ -29,6 +29,14 @@ images), where the side-by-side layout's transposing copies cost more than
 the bigger GEMM gains.
 dW^T = cols @ dout^T takes dout side by side too, (F, n*Q), a copy 1/KH/KW
 the size of the columns.
+
+Without columns ("by taps"). Row (c, kh, kw) of the columns is xf[n, c] shifted
+by kh*Wq + kw, so the (C, Q) block of kernel offset (kh, kw) is a strided VIEW
+of xf: the convolution is a sum of KH*KW products w[:, :, kh, kw] @ view, and
+dW[:, :, kh, kw]^T = view @ dout^T. Where those products are small (16-64
+channels on 32x32-8x8 maps) OpenBLAS runs them unpacked (`gemm`) faster than
+one big GEMM on copied columns: dW by taps from 16 channels, the convolution
+(forward, and dx) from 32.
 """
 from __future__ import annotations
 
