@@ -255,6 +255,8 @@ PATHS = [
     ((5, 4, 9, 8), (6, 4, 3, 3), 2, 1, True),   # im2col path, stride 2
     ((5, 4, 9, 8), (6, 4, 1, 1), 2, 0, True),   # 1x1 stride-2 projection
     ((4, 3, 11, 9), (4, 3, 5, 3), (2, 3), (2, 1), False),  # im2col path, no dx
+    ((2, 4, 4, 1), (4, 4, 5, 5), 1, 2, True),  # kernel wider than the row pitch: 2 extra zero rows
+    ((3, 4, 6, 7), (4, 4, 3, 5), 1, (1, 2), True),  # non-square kernel, ph != pw
 ]
 
 
@@ -338,3 +340,27 @@ def test_conv_geometry_is_checked_once_and_kept():
     assert y.shape == (2, 4, g.OH, g.OW)
     with pytest.raises(ValueError, match=r"conv2d: stride must be an int or a pair"):
         conv_geometry((2, 3, 9, 8), (4, 3, 3, 5), None, stride=(1, 2, 3))
+
+
+def test_products_are_cut_into_even_small_chunks(monkeypatch):
+    from chainrule.ops import gemm
+
+    assert gemm._columns_per_product(16, 144) == 432  # 16 * 144 * 432 <= 10^6
+    assert gemm._columns_per_product(64, 576) == 0  # 27 columns would not pay
+    widths = []
+
+    class CountingNumpy:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def matmul(a, b, out=None):
+            widths.append(b.shape[-1])
+            return np.matmul(a, b, out=out)
+
+    monkeypatch.setattr(gemm, "np", CountingNumpy())
+    rng = np.random.default_rng(15)
+    w2, cols = rng.standard_normal((16, 144)), rng.standard_normal((2, 144, 1056))
+    out = gemm.product(w2, cols, np.empty((2, 16, 1056)))
+    assert widths == [352, 352, 352]  # even pieces, not 432 + 432 + 192
+    np.testing.assert_allclose(out, np.matmul(w2, cols), rtol=1e-12, atol=1e-12)

@@ -1,8 +1,9 @@
 """Stride-1 convolution on "wide rows": im2col and col2im become contiguous copies.
 
 Lay each padded channel out flat with a row pitch Wq: xf[n, c, r*Wq + pw + j] =
-x[n, c, r - ph, j], zero elsewhere (Hp rows plus one zero row, so the reads below
-stay inside the buffer). For stride 1 the window offset (kh, kw) of output pixel
+x[n, c, r - ph, j], zero elsewhere (Hp rows plus `extra_rows` zero rows, one
+unless the kernel is wider than the pitch, so the reads below stay inside the
+buffer). For stride 1 the window offset (kh, kw) of output pixel
 (oh, ow) reads
 
     xpad[n, c, oh + kh, ow + kw] = xf[n, c, q + kh*Wq + kw],   q = oh*Wq + ow.
@@ -43,10 +44,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import parallel
+from . import gemm, parallel
 from .conv_im2col import add_weight_grad
-from . import gemm
-from .gemm import product
 from .geometry import ConvGeometry
 
 __all__ = ["row_pitch", "wide_im2col", "wide_col2im", "conv", "forward", "backward",
@@ -95,9 +94,16 @@ def _dout_side_by_side(dout: np.ndarray, Wq: int, out: np.ndarray) -> np.ndarray
     return out
 
 
+def _extra_rows(KW: int, Wq: int) -> int:
+    """Zero rows below a flat padded map so that every window read stays inside it: the last
+    read ends KW - 1 values past Hp*Wq (one row, unless the kernel is wider than the pitch)."""
+    return max(1, -(-(KW - 1) // Wq))
+
+
 def _flat_input(g: ConvGeometry, x: np.ndarray, Wq: int) -> np.ndarray:
-    """x padded and laid out flat with row pitch Wq: (N, C, (Hp + 1)*Wq), a scratch array."""
-    return parallel.padded(x, g.ph, g.pw, "conv.xwide", extra_rows=1, width=Wq).reshape(g.N, g.C, -1)
+    """x padded and laid out flat with row pitch Wq: (N, C, (Hp + extra_rows)*Wq), a scratch array."""
+    return parallel.padded(x, g.ph, g.pw, "conv.xwide", extra_rows=_extra_rows(g.KW, Wq),
+                           width=Wq).reshape(g.N, g.C, -1)
 
 
 _WIDE_GEMM = 512  # columns from which one example's GEMM runs as fast as a sub-block's (measured)
@@ -173,11 +179,11 @@ def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: in
             n = e - s
             if one_gemm:
                 cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
-                prod = product(w2, cols, parallel.piece(prod_bufs[i], F, n * Q))
+                prod = gemm.product(w2, cols, parallel.piece(prod_bufs[i], F, n * Q))
                 valid = prod.reshape(F, n, OH, Wq)[..., :OW].transpose(1, 0, 2, 3)  # drop the junk columns
             else:
                 cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], n, K, Q), False)
-                prod = product(w2, cols, parallel.piece(prod_bufs[i], n, F, Q))
+                prod = gemm.product(w2, cols, parallel.piece(prod_bufs[i], n, F, Q))
                 valid = prod.reshape(n, F, OH, Wq)[..., :OW]
             if bias is None:
                 np.copyto(out[s:e], valid)
@@ -298,7 +304,8 @@ def backward_by_conv(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.nda
     dw, db = _weight_and_bias(g, x, dout, Wq, need_w, need_b, w.dtype)
     if need_x:
         qh, qw = g.KH - 1 - g.ph, g.KW - 1 - g.pw  # dout's padding for the dx convolution
-        gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=1, width=Wq).reshape(g.N, g.F, -1)
+        gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=_extra_rows(g.KW, Wq), width=Wq)
+        gf = gf.reshape(g.N, g.F, -1)
         w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
         dx = conv(gf, w_flip, None, g.H, g.W, Wq)
     return dx, dw, db
@@ -319,7 +326,8 @@ def backward(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
         nb = parallel.examples_per_sub_block((K + g.F) * Q * x.itemsize, g.N)
         parts = parallel.num_parts(g.N, work)
         cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, dtype)
-        dxf_bufs = parallel.scratch("conv.dxwide", parts, nb * g.C * (Hp + 1) * Wq, dtype)
+        rows = Hp + _extra_rows(g.KW, Wq)  # col2im adds up to KW - 1 values past Hp*Wq
+        dxf_bufs = parallel.scratch("conv.dxwide", parts, nb * g.C * rows * Wq, dtype)
 
         gb_bufs = parallel.scratch("conv.gb", parts, nb * g.F * Q, dtype)
 
@@ -327,11 +335,11 @@ def backward(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
             for s, e in parallel.sub_blocks(lo, hi, nb):
                 n = e - s
                 gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
-                cols = product(w2.T, gb, parallel.piece(cols_bufs[i], K, n * Q))  # dcols
-                dxf = parallel.piece(dxf_bufs[i], n, g.C, (Hp + 1) * Wq)
+                cols = gemm.product(w2.T, gb, parallel.piece(cols_bufs[i], K, n * Q))  # dcols
+                dxf = parallel.piece(dxf_bufs[i], n, g.C, rows * Wq)
                 dxf.fill(0)
                 wide_col2im(cols, dxf, g.KH, g.KW, Wq, Q)
-                dx[s:e] = dxf.reshape(n, g.C, Hp + 1, Wq)[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W]
+                dx[s:e] = dxf.reshape(n, g.C, rows, Wq)[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W]
 
         parallel.blocks(block, g.N, work)
     return dx, dw, db

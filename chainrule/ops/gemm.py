@@ -8,9 +8,11 @@ narrow products of small-channel convolutions that is much faster:
 matrix with 1056 columns at 79, with 6336 columns at 75 (OpenBLAS 0.3.31,
 AMD Zen 4). So `product` cuts such a product into even column chunks that
 stay under the limit; a chunk under _MIN_CHUNK columns would lose more to the
-extra calls than it gains (the 64-channel layers: whole products). Convolution's
-dW uses them too, as one (C, Q) @ (Q, F) product per kernel offset
-(`conv_wide`), where that shape is small.
+extra calls than it gains (the 64-channel layers: whole products). The stride-1
+convolutions of 16-64 channels on small maps use them without any columns: one
+(F, C) @ (C, Q) product per kernel offset for the convolution and dx, one
+(C, Q) @ (Q, F) for dW (`conv_wide`). The thresholds are this build's (OpenBLAS
+0.3.31 on an AVX-512 CPU); with another BLAS they cost at most some extra calls.
 """
 from __future__ import annotations
 
