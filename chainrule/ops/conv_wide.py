@@ -109,6 +109,15 @@ def _flat_input(g: ConvGeometry, x: np.ndarray, Wq: int) -> np.ndarray:
 _WIDE_GEMM = 512  # columns from which one example's GEMM runs as fast as a sub-block's (measured)
 
 
+def _store(out: np.ndarray, valid: np.ndarray, bias: np.ndarray | None) -> None:
+    """out = valid (+ bias per channel): the copy that drops the junk columns. out, valid:
+    (n, F, OH, OW); bias: (F, 1) or None."""
+    if bias is None:
+        np.copyto(out, valid)
+    else:
+        np.add(valid, bias[:, :, None], out=out)
+
+
 def _by_taps(C: int, F: int, Q: int) -> bool:
     """Whether `conv` sums one product per kernel offset instead of making columns: where
     each (F, C) @ (C, Q) product is small enough for the small-matrix kernels and C is at
@@ -146,11 +155,7 @@ def _conv_by_taps(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: in
                     if kh or kw:
                         off = kh * Wq + kw
                         total += np.matmul(w_off[kh, kw], xf[s:e, :, off:off + Q], out=term)
-            valid = total.reshape(n, F, OH, Wq)[..., :OW]  # drop the junk columns
-            if bias is None:
-                np.copyto(out[s:e], valid)
-            else:
-                np.add(valid, bias[:, :, None], out=out[s:e])
+            _store(out[s:e], total.reshape(n, F, OH, Wq)[..., :OW], bias)  # drop the junk columns
 
     parallel.blocks(block, N, work)
     return out
@@ -185,10 +190,7 @@ def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: in
                 cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], n, K, Q), False)
                 prod = gemm.product(w2, cols, parallel.piece(prod_bufs[i], n, F, Q))
                 valid = prod.reshape(n, F, OH, Wq)[..., :OW]
-            if bias is None:
-                np.copyto(out[s:e], valid)
-            else:
-                np.add(valid, bias[:, :, None], out=out[s:e])
+            _store(out[s:e], valid, bias)
 
     parallel.blocks(block, N, work)
     return out
