@@ -36,8 +36,7 @@ def backward(ctx: Any, dout: np.ndarray) -> tuple:
     dout = dout.astype(w.dtype, copy=False)
     needs = ctx.needs_input_grad[:3]
     if g.sh == g.sw == 1:
-        by_conv = conv_wide.can_backward_by_conv(g)
-        dx, dw, db = (conv_wide.backward_by_conv if by_conv else conv_wide.backward)(g, dout, x, w, *needs)
+        dx, dw, db = conv_wide.backward(g, dout, x, w, *needs)
     else:
         dx, dw, db = conv_im2col.backward(g, dout, x, w, *needs)
     return dx, dw, db, None, None
