@@ -109,12 +109,24 @@ def test_a_bad_mode_is_refused(monkeypatch):
 # (x shape, w shape, padding): wide-row geometries where each op has several candidates
 GEOMETRIES = [((3, 4, 9, 8), (4, 4, 3, 3), 1), ((2, 16, 8, 8), (16, 16, 3, 3), 1),
               ((3, 2, 7, 6), (5, 2, 3, 3), 1), ((2, 4, 6, 5), (3, 4, 3, 3), 2), ((2, 3, 5, 7), (4, 3, 1, 1), 0)]
-NAMES = ["columns", "columns-whole", "taps", "col2im", "conv", "direct"]
+NAMES = ["columns", "columns-whole", "taps", "taps-blas", "col2im", "conv"]
+
+
+@pytest.fixture(params=["one block", "sub-blocks of 2 on 2 threads"])
+def blocks(request, monkeypatch):
+    if request.param != "one block":  # block and sub-block boundaries, a short last sub-block
+        from chainrule.ops import gemm, parallel
+
+        monkeypatch.setattr(gemm, "_columns_per_product", lambda F, K: 16)
+        monkeypatch.setattr(parallel, "examples_per_sub_block", lambda per_example, n: min(2, n))
+        monkeypatch.setattr(parallel, "num_parts", lambda n, work: min(2, n))
+        monkeypatch.setattr(parallel, "_num_threads", 2)
+        monkeypatch.setattr(parallel, "_pool", None)
 
 
 @pytest.mark.parametrize("xs, ws, padding", GEOMETRIES)
 @pytest.mark.parametrize("name", NAMES)
-def test_every_candidate_matches_the_naive_loops_in_float64(xs, ws, padding, name, monkeypatch):
+def test_every_candidate_matches_the_naive_loops_in_float64(xs, ws, padding, name, monkeypatch, blocks):
     """Each op takes candidate `name` where it has one (its fixed rule otherwise): forward, dx and
     dW against the lecture's loops, float64 to 1e-10."""
     forced = []
@@ -143,11 +155,12 @@ def test_float32_candidates_agree_to_the_documented_tolerance(monkeypatch):
     x = rng.standard_normal((4, 32, 8, 8)).astype(np.float32)
     w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
     outs = {}
-    for name in ("columns", "taps"):
+    for name in ("columns", "taps", "taps-blas"):
         monkeypatch.setattr(autotune, "run", lambda op, key, cands, default, work, n=name: cands[n]())
         outs[name] = conv2d(cr.Tensor(x), cr.Tensor(w), None, 1, 1).data
     scale = np.abs(outs["columns"]).max()
-    np.testing.assert_allclose(outs["taps"], outs["columns"], rtol=0, atol=2e-6 * scale)
+    for name in ("taps", "taps-blas"):
+        np.testing.assert_allclose(outs[name], outs["columns"], rtol=0, atol=2e-6 * scale)
 
 
 def test_a_tuned_choice_holds_in_a_new_process(tmp_path):
@@ -175,3 +188,20 @@ def test_a_tuned_choice_holds_in_a_new_process(tmp_path):
 def test_frozen_rules_are_the_documented_ones():
     """The fixed rules the frozen mode uses (also the fallback for small jobs)."""
     assert conv_wide._by_taps(32, 32, 16 * 17) and not conv_wide._by_taps(16, 16, 32 * 33)
+
+
+def test_the_compiled_blas_loops_are_offered_only_with_numba_on(monkeypatch):
+    from chainrule.ops import conv_jit, jit
+
+    offered = []
+    monkeypatch.setattr(autotune, "run", lambda op, key, cands, default, work: offered.append(set(cands))
+                        or cands[default]())
+    x, w = np.ones((2, 4, 6, 6)), np.ones((4, 4, 3, 3))
+    with jit.enabled(False):
+        conv2d(cr.Tensor(x), cr.Tensor(w), None, 1, 1)
+        assert not conv_jit.available(np.float64)
+    assert "taps-blas" not in offered[-1]
+    if conv_jit.available(np.float32):
+        conv2d(cr.Tensor(x), cr.Tensor(w), None, 1, 1)
+        assert "taps-blas" in offered[-1]
+    assert not conv_jit.available(np.float16)

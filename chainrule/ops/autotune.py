@@ -124,10 +124,11 @@ def machine() -> str:
     blas = "unknown"
     try:
         from threadpoolctl import threadpool_info
-        for info in threadpool_info():
-            if info.get("user_api") == "blas":
-                blas = f"{info.get('internal_api')} {info.get('version')} {info.get('architecture')}"
-                break
+        libs = sorted((i for i in threadpool_info() if i.get("user_api") == "blas"),
+                      key=lambda i: ("numpy" not in str(i.get("filepath", "")), str(i.get("filepath"))))
+        if libs:  # NumPy's own BLAS (others, e.g. SciPy's, load later or not at all)
+            i = libs[0]
+            blas = f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
     except Exception:  # threadpoolctl missing or failing: the key is just less specific
         pass
     try:

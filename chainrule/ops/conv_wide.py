@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import autotune, gemm, parallel
+from . import autotune, conv_jit, gemm, parallel
 from .conv_im2col import add_weight_grad
 from .geometry import ConvGeometry
 
@@ -201,7 +201,8 @@ def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: in
 
     The algorithm is timed per geometry on this machine (`autotune`): "columns" (wide
     im2col, products chunked for the small-matrix kernels), "columns-whole" (the same,
-    unchunked), "taps" (one product per kernel offset, no columns). Frozen: `_by_taps`'s rule."""
+    unchunked), "taps" (one product per kernel offset, no columns), "taps-blas" (the same as one
+    compiled loop with BLAS adding each product in place, `conv_jit`). Frozen: `_by_taps`'s rule."""
     N, C = xf.shape[:2]
     F, _, KH, KW = w.shape
     Q = OH * Wq
@@ -211,6 +212,8 @@ def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: in
     }
     if gemm.chunks(F, C * KH * KW, N * Q):  # the chunked products differ from whole ones here
         candidates["columns-whole"] = lambda: _conv_by_columns(xf, w, bias, OH, OW, Wq, chunked=False)
+    if conv_jit.available(xf.dtype) and xf.flags.c_contiguous:
+        candidates["taps-blas"] = lambda: conv_jit.conv_taps(xf, w, bias, OH, OW, Wq, _store)
     default = "taps" if _by_taps(C, F, Q) else "columns"
     key = (N, C, F, KH, KW, OH, OW, Wq, xf.dtype.str)
     return autotune.run("conv2d.wide", key, candidates, default, N * F * C * KH * KW * OH * OW)
@@ -267,19 +270,22 @@ def _weight_grad_by_taps(g: ConvGeometry) -> bool:
     return g.C >= 16 and gemm.is_small(g.C, g.F, g.OH * row_pitch(g))
 
 
-def _weight_and_bias_grads_by_taps(g: ConvGeometry, xf, dout, Wq: int, need_b: bool, dtype) -> tuple:
+def _weight_and_bias_grads_by_taps(g: ConvGeometry, xf, dout, Wq: int, need_b: bool, dtype,
+                                   blas_loop: bool = False) -> tuple:
     """(dw, db) without im2col: for each kernel offset (kh, kw) the columns' rows are the flat
     input shifted by kh*Wq + kw, a strided view, so
 
         dW[:, :, kh, kw]^T = sum_n xf[n, :, off:off + Q] @ doutT[n],   off = kh*Wq + kw
 
     with doutT[n]: (Q, F), dout on the wide grid (junk rows zero), laid out transposed once
-    per sub-block. One batched product per offset (NumPy loops over the examples in C)."""
+    per sub-block. One batched product per offset (NumPy loops over the examples in C), or with
+    `blas_loop` one compiled loop in which BLAS adds every product into dW in place (`conv_jit`)."""
     Q = g.OH * Wq
     work = g.N * g.C * g.KH * g.KW * Q
     nb = parallel.examples_per_sub_block(g.F * Q * dtype.itemsize, g.N)
     parts = parallel.num_parts(g.N, work)
     gt_bufs = parallel.scratch("conv.gbt", parts, nb * Q * g.F, dtype)
+    compiled = conv_jit.weight_taps(dtype) if blas_loop else None
 
     def block(i, lo, hi):
         acc = np.zeros((g.KH * g.KW, g.C, g.F), dtype)
@@ -292,6 +298,9 @@ def _weight_and_bias_grads_by_taps(g: ConvGeometry, xf, dout, Wq: int, need_b: b
             grid = gt.reshape(n, g.OH, Wq, g.F)
             np.copyto(grid[:, :, :g.OW], dout[s:e].transpose(0, 2, 3, 1))
             grid[:, :, g.OW:] = 0
+            if compiled is not None:
+                compiled(xf, gt, acc, s, e, Q, Wq, g.KW)
+                continue
             for kh in range(g.KH):
                 for kw in range(g.KW):
                     off = kh * Wq + kw
@@ -312,6 +321,9 @@ def _weight_and_bias(g: ConvGeometry, x, dout, Wq: int, need_w: bool, need_b: bo
         "taps": lambda: _weight_and_bias_grads_by_taps(g, _flat_input(g, x, Wq), dout, Wq, need_b, dtype),
         "columns": lambda: _weight_and_bias_grads(g, _flat_input(g, x, Wq), dout, Wq, True, need_b, dtype),
     }
+    if conv_jit.available(dtype):
+        candidates["taps-blas"] = lambda: _weight_and_bias_grads_by_taps(g, _flat_input(g, x, Wq), dout, Wq,
+                                                                         need_b, dtype, blas_loop=True)
     default = "taps" if _weight_grad_by_taps(g) else "columns"
     key = g[:7] + (g.ph, g.pw, np.dtype(dtype).str, need_b)
     return autotune.run("conv2d.dw", key, candidates, default, g.N * g.F * g.C * g.KH * g.KW * g.OH * g.OW)
