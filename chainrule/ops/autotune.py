@@ -4,7 +4,7 @@ Which way of computing a convolution is fastest (one GEMM on im2col columns, col
 GEMMs for OpenBLAS's small-matrix kernels, one product per kernel offset, ...) depends on the
 layer's sizes, the CPU and the BLAS kernels OpenBLAS picked for it (threadpoolctl's
 `architecture`: SkylakeX and Haswell differ by 1.5x on the same products). So no threshold is
-fixed here: the first call with a new geometry times every candidate (each twice, alternating,
+fixed here: the first call with a new geometry times every candidate (three times each, alternating,
 the faster run counting), returns the winner's result, and remembers the winner
 
 - for the process (a dict), and
@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator
 
 __all__ = ["run", "set_mode", "get_mode", "mode", "choices", "clear", "cache_file", "machine", "MIN_WORK"]
 
+_ROUNDS = 3  # each candidate runs this often on first use; the fastest run counts
 MIN_WORK = 1 << 24  # multiply-adds; below this the fixed rule decides (16M: about 0.2-0.5 ms)
 _MODES = ("timed", "process", "frozen")
 _VERSION = 1  # bump when a candidate's code changes enough that old timings no longer hold
@@ -191,7 +192,7 @@ def run(op: str, key: tuple, candidates: dict[str, Callable[[], Any]], default: 
         _choices[entry] = name
         return candidates[name]()
     best, best_t, result = None, float("inf"), None
-    for _ in range(2):  # twice each, alternating: the first call of each also pays buffers and compiling
+    for _ in range(_ROUNDS):  # alternating; the first call of each also pays buffers and compiling
         for n, fn in candidates.items():
             t, out = _time(fn)
             if t < best_t:
