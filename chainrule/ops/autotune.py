@@ -5,7 +5,7 @@ GEMMs for OpenBLAS's small-matrix kernels, one product per kernel offset, ...) d
 layer's sizes, the CPU and the BLAS kernels OpenBLAS picked for it (threadpoolctl's
 `architecture`: SkylakeX and Haswell differ by 1.5x on the same products). So no threshold is
 fixed here: the first call with a new geometry times every candidate (three times each, alternating,
-the faster run counting), returns the winner's result, and remembers the winner
+the fastest run counting), returns the winner's result, and remembers the winner
 
 - for the process (a dict), and
 - on disk, in `autotune-v1.json` under `$CHAINRULE_CACHE_DIR`, else `$XDG_CACHE_HOME/chainrule`,
