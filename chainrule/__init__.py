@@ -30,6 +30,9 @@ from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
 from . import metrics  # noqa: F401
 
+# PyTorch's device checks (issue 22): cr.accelerator.is_available(), cr.backends.mps/cudnn
+from . import accelerator, backends  # noqa: F401
+
 __version__ = "0.1.0"
 
 # Subpackages that pull in heavy libraries (scikit-learn, matplotlib, Optuna, onnx) load on first use,
