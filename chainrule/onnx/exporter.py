@@ -25,7 +25,7 @@ _PROTOBUF_LIMIT = 2_000_000_000  # bytes: models near it keep their weights in a
 def _convert(g: GraphBuilder, tr: Trace) -> None:
     for t in tr.nodes:
         op = t.grad_fn.fn.__name__
-        fn = CONVERTERS.get(op)
+        fn = CONVERTERS.get(t.grad_fn.fn)
         if fn is None:
             raise UnsupportedOpError(
                 f"cannot export op {op} in {tr.where(t)} to ONNX: there is no converter for it "
