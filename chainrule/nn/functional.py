@@ -12,12 +12,13 @@ from ..ops.activation import elu, leaky_relu, log_softmax, softmax  # noqa: F401
 from ..ops.conv import conv2d as _conv2d
 from ..ops.dropout import dropout  # noqa: F401
 from ..ops.elementwise import relu, sigmoid, tanh  # noqa: F401
-from ..ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss, svm_loss  # noqa: F401
+from ..ops.loss import binary_cross_entropy_with_logits, mse_loss, svm_loss  # noqa: F401
 from ..ops.norm import batch_norm, local_response_norm  # noqa: F401
 from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
 from ..ops.geometry import pair
 from ..ops.shape import pad
 from ..tensor import Tensor
+from .class_losses import cross_entropy, nll_loss  # noqa: F401  (weights, ignore_index, smoothing)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
