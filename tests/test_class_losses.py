@@ -100,7 +100,7 @@ def test_errors_name_the_problem():
         F.cross_entropy(cr.tensor(x), y, weight=np.ones(3))
     with pytest.raises(ValueError, match="class indices in \\[0, 3\\]"):
         F.cross_entropy(cr.tensor(x), np.array([0, 1, 2, 3, 7]), weight=W)
-    with pytest.raises(ValueError, match="not a valid value for reduction"):
+    with pytest.raises(ValueError, match="reduction must be one of"):
         F.cross_entropy(cr.tensor(x), y, reduction="avg")
     with pytest.raises(ValueError, match="integer class indices"):
         F.nll_loss(cr.tensor(x), np.zeros((5, 4)))
