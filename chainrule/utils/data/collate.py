@@ -40,7 +40,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
     if isinstance(elem, int):
         return Tensor(np.asarray(batch, dtype=np.int64))
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # as given, as PyTorch: a list from a dict field, a tuple from a tuple field
     if isinstance(elem, abc.Mapping):
         fields = {k: default_collate([d[k] for d in batch]) for k in elem}
         try:
@@ -48,11 +48,11 @@ def default_collate(batch: Sequence[Any]) -> Any:
         except TypeError:  # a Mapping that cannot be built from a dict
             return fields
     if _is_namedtuple(elem):
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, abc.Sequence):
         if len({len(s) for s in batch}) != 1:
             raise RuntimeError("default_collate: each element in list of batch should be of equal size")
-        fields = [default_collate(list(s)) for s in zip(*batch)]
+        fields = [default_collate(s) for s in zip(*batch)]
         if isinstance(elem, tuple):
             return fields  # PyTorch returns a list for tuples too
         try:

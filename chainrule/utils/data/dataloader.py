@@ -34,6 +34,10 @@ class _InfiniteConstantSampler(Sampler):
 def _check_args(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, drop_last, timeout,
                 prefetch_factor, persistent_workers) -> None:
     """PyTorch's argument checks, with its messages."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        hint = (" (DataLoader(X, y) is chainrule's old array form: write DataLoader(TensorDataset(X, y), "
+                "batch_size=...))" if hasattr(batch_size, "__len__") else "")
+        raise TypeError(f"DataLoader: batch_size should be a positive int or None, got {type(batch_size).__name__}{hint}")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
                          f"multiprocessing (got {num_workers!r})")
