@@ -174,8 +174,11 @@ def test_dataloader_argument_errors_are_pytorchs():
         DataLoader(ds, persistent_workers=True)
     with pytest.raises(ValueError, match="non-negative"):
         DataLoader(ds, num_workers=-1)
-    with pytest.raises(TypeError, match="TensorDataset"):
-        DataLoader(np.arange(4), np.arange(4))
+    with pytest.warns(FutureWarning, match="TensorDataset"):  # the old array form, for a while
+        old = DataLoader(np.arange(4), np.arange(4), 2, shuffle=False)
+    assert isinstance(old, cr.data.ArrayLoader) and [b[1].tolist() for b in old] == [[0, 1], [2, 3]]
+    with pytest.raises(ValueError, match="batch_size should be a positive integer"):
+        DataLoader(ds, batch_size=0)
     with pytest.raises(TypeError, match="map-style"):
         DataLoader(object())
     with pytest.raises(ValueError, match="IterableDataset"):

@@ -31,13 +31,16 @@ class _InfiniteConstantSampler(Sampler):
             yield None
 
 
+def _is_array_form(batch_size: Any) -> bool:
+    """DataLoader(X, y, ...): a second argument that is an array, not a batch size."""
+    return batch_size is not None and not isinstance(batch_size, (int, float)) and hasattr(batch_size, "__len__")
+
+
 def _check_args(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, drop_last, timeout,
                 prefetch_factor, persistent_workers) -> None:
     """PyTorch's argument checks, with its messages."""
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        hint = (" (DataLoader(X, y) is chainrule's old array form: write DataLoader(TensorDataset(X, y), "
-                "batch_size=...))" if hasattr(batch_size, "__len__") else "")
-        raise TypeError(f"DataLoader: batch_size should be a positive int or None, got {type(batch_size).__name__}{hint}")
+        raise ValueError(f"batch_size should be a positive integer value or None, but got batch_size={batch_size!r}")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
                          f"multiprocessing (got {num_workers!r})")
@@ -80,6 +83,16 @@ class DataLoader:
     batches requested ahead per worker. persistent_workers: keep the workers between epochs.
     multiprocessing_context: 'fork' (Linux default), 'spawn' or 'forkserver'.
     """
+
+    def __new__(cls, dataset: Any = None, batch_size: Any = 1, *args: Any, **kwargs: Any):
+        if _is_array_form(batch_size):
+            import warnings
+            from ...data.loader import ArrayLoader
+            warnings.warn("DataLoader(X, y, ...) is chainrule's old array form (shuffle=True by default, "
+                          "seed=, transform=); write DataLoader(TensorDataset(X, y), batch_size=..., "
+                          "shuffle=True) (or cr.data.ArrayLoader(X, y, ...))", FutureWarning, stacklevel=2)
+            return ArrayLoader(dataset, batch_size, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool | None = False,
                  sampler: Sampler | None = None, batch_sampler: Sampler | None = None,

@@ -22,6 +22,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 import weakref
 from multiprocessing.connection import wait
 from typing import Any
@@ -109,8 +110,9 @@ class WorkerPool:
                 raise RuntimeError(_describe_exit(w, self.procs[w].pid, self.procs[w].exitcode))
         return out
 
-    def close(self) -> None:
-        """Stop every worker (ask, then terminate, then kill), reap them all, sweep their shm files."""
+    def close(self, grace: float = 2.0) -> None:
+        """Stop every worker (ask, wait up to `grace` s, then terminate, then kill), reap them all, sweep
+        their shm files."""
         if self.closed:
             return
         self.closed = True
@@ -119,8 +121,9 @@ class WorkerPool:
                 c.send(None)
             except Exception:
                 pass
+        deadline = time.monotonic() + grace
         for p in self.procs:
-            p.join(2.0)
+            p.join(max(0.0, deadline - time.monotonic()))
         for p in self.procs:
             if p.exitcode is None:
                 p.terminate()
@@ -244,7 +247,7 @@ class MultiProcessIter:
         self.done = True
         if self.owns_pool or failed:
             self.loader._drop_pool(self.pool)
-            self.pool.close()
+            self.pool.close(grace=0.2 if failed else 2.0)  # after a failure, do not wait on a stuck worker
         else:
             self.drain()
 
