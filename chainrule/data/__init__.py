@@ -12,4 +12,7 @@ from .image_folder import load_image_folder, read_image  # noqa: F401
 from .loader import ArrayLoader  # noqa: F401
 from ..utils.data import DataLoader, Dataset, IterableDataset, TensorDataset  # noqa: F401
 from . import transforms  # noqa: F401
+from .folder import ImageFolder  # noqa: F401
+from .datasets import CIFAR10, MNIST, ArrayDataset, FashionMNIST  # noqa: F401
+from . import vision  # noqa: F401
 from .catalog import load  # noqa: F401
