@@ -6,11 +6,24 @@ with `batch_size=None` applies to each sample: arrays to Tensors, nothing stacke
 from __future__ import annotations
 
 import collections.abc as abc
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ...tensor import Tensor
+
+
+# Where stacked batches are allocated: None = ordinary memory. A DataLoader worker sets it (see
+# shm.SlotPool) so that each stacked array is built directly in shared memory, not copied there after.
+_allocate: Callable[[tuple, np.dtype], np.ndarray] | None = None
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    if _allocate is None:
+        return np.stack(arrays)
+    first = np.asarray(arrays[0])
+    out = _allocate((len(arrays),) + first.shape, np.result_type(*arrays))
+    return np.stack(arrays, out=out)
 
 
 def _is_namedtuple(x: Any) -> bool:
@@ -32,7 +45,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
         if len(shapes) != 1:
             raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, but got "
                                f"shapes {sorted(shapes)} in one batch (resize the samples or pass a collate_fn)")
-        return Tensor(np.stack(arrays))
+        return Tensor(_stack(arrays))
     if isinstance(elem, bool):
         return Tensor(np.asarray(batch, dtype=np.bool_))
     if isinstance(elem, float):

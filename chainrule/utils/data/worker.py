@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ...rng import get_generator, manual_seed
-from . import shm
+from . import collate, shm
 
 
 @dataclass(frozen=True)
@@ -113,35 +113,50 @@ def worker_loop(args: WorkerArgs, conn) -> None:
         _send_error(conn, -1, f"{args.worker_id} (in worker_init_fn)")
         return
     base_seed, stream, counter = args.base_seed, None, 0
-    while True:
-        if not conn.poll(1.0):
-            if os.getppid() != args.parent_pid:  # the main process is gone: nobody will read our batches
+    slots = shm.SlotPool(os.path.join(shm.SHM_DIR, f"{args.prefix}{args.worker_id}_"))
+    try:
+        while True:
+            if not conn.poll(1.0):
+                if os.getppid() != args.parent_pid:  # the main process is gone: nobody will read our batches
+                    return
+                continue
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
                 return
-            continue
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        if msg[0] == "epoch":
-            base_seed = msg[1]
-            stream = args.iterable(args.dataset) if args.iterable is not None else None
-            continue
-        b = msg[1]
-        try:
-            if msg[0] == "batch":
-                with batch_rng(base_seed, b):
-                    batch = args.fetch(args.dataset, b, msg[2])
-            else:
-                with batch_rng(base_seed, b):
-                    batch = next(stream, StopIteration)
-                if batch is StopIteration:
-                    conn.send(("end", b))
-                    continue
+            if msg is None:
+                return
+            if msg[0] == "free":      # the main process dropped every array of these slots
+                slots.release(msg[1])
+                continue
+            if msg[0] == "epoch":
+                base_seed = msg[1]
+                stream = args.iterable(args.dataset) if args.iterable is not None else None
+                continue
             counter += 1
-            path = os.path.join(shm.SHM_DIR, f"{args.prefix}{args.worker_id}_{counter}")
-            skeleton, size = shm.write(batch, path)
-            conn.send(("ok", b, skeleton, path, size))
-        except Exception:
-            _send_error(conn, b, str(args.worker_id))
+            _serve(args, conn, msg, base_seed, stream, slots, counter)
+    finally:
+        slots.close()
+
+
+def _serve(args: WorkerArgs, conn, msg, base_seed: int, stream, slots: "shm.SlotPool", counter: int) -> None:
+    """Make one batch into shared memory and announce it (or the end of the stream, or the error)."""
+    b = msg[1]
+    path = os.path.join(shm.SHM_DIR, f"{args.prefix}{args.worker_id}_{counter}")
+    try:
+        collate._allocate = slots.allocate  # default_collate stacks straight into a shared slot
+        try:
+            with batch_rng(base_seed, b):
+                batch = args.fetch(args.dataset, b, msg[2]) if msg[0] == "batch" else next(stream, StopIteration)
+        finally:
+            collate._allocate = None
+        if batch is StopIteration:
+            slots.end_batch(failed=True)
+            conn.send(("end", b))
+            return
+        skeleton, size = shm.write(batch, path, slots)
+        slots.end_batch()
+        conn.send(("ok", b, skeleton, path, size))
+    except Exception:
+        slots.end_batch(failed=True)
+        _send_error(conn, b, str(args.worker_id))

@@ -17,12 +17,14 @@ then terminated, all are joined (no zombie) and the pool's /dev/shm files are sw
 from __future__ import annotations
 
 import atexit
+import collections
 import multiprocessing as mp
 import os
 import secrets
 import signal
 import sys
 import time
+import warnings
 import weakref
 from multiprocessing.connection import wait
 from typing import Any
@@ -67,6 +69,7 @@ class WorkerPool:
         ctx = mp.get_context(context or default_context()) if not hasattr(context, "Process") else context
         self.prefix = f"crdl_{os.getpid()}_{secrets.token_hex(4)}_"
         self.procs, self.conns, self.closed = [], [], False
+        self.released: collections.deque = collections.deque()  # (worker, slot) whose arrays are gone
         _pools.add(self)
         try:
             for i in range(n):
@@ -74,7 +77,12 @@ class WorkerPool:
                 args: WorkerArgs = make_args(i, self.prefix)
                 p = ctx.Process(target=worker_loop, args=(args, child), daemon=True,
                                 name=f"chainrule-dataloader-worker-{i}")
-                p.start()
+                with warnings.catch_warnings():
+                    # Python 3.12+ warns on any fork of a process with threads (BLAS pools count). The
+                    # hazard is a lock held at the fork; a worker only decodes, collates and writes
+                    # /dev/shm (OpenBLAS re-initialises after fork): the module docstring says why fork
+                    warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+                    p.start()
                 child.close()
                 self.procs.append(p)
                 self.conns.append(parent)
@@ -82,8 +90,25 @@ class WorkerPool:
             self.close()
             raise
 
+    def free_later(self, w: int):
+        """A callback for shm.read: slot k of worker w may be reused (called by a finalizer, any time)."""
+        return lambda k: self.released.append((w, k))
+
+    def _flush_released(self) -> None:
+        """Tell each worker which of its slots are free again, before anything else is sent to it."""
+        freed: dict[int, list[int]] = {}
+        while self.released:
+            w, k = self.released.popleft()
+            freed.setdefault(w, []).append(k)
+        for w, ks in freed.items():
+            try:
+                self.conns[w].send(("free", ks))
+            except Exception:  # a dead worker: reported by the send or receive that follows
+                pass
+
     def send(self, w: int, msg: Any) -> None:
         try:
+            self._flush_released()
             self.conns[w].send(msg)
         except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
             self.procs[w].join(1.0)
@@ -231,8 +256,9 @@ class MultiProcessIter:
                 _, _, skeleton, path, size = msg
                 if discard:
                     shm.discard(path)
+                    self.pool.released.extend((w, k) for k in shm.slots_of(skeleton))
                 else:
-                    self.cache[b] = shm.read(skeleton, path, size)
+                    self.cache[b] = shm.read(skeleton, path, size, self.pool.free_later(w))
             elif kind == "end":
                 self.active.discard(w)
                 self.cache[b] = _END
