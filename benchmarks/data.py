@@ -129,6 +129,8 @@ def run_one(framework: str, root: Path, workers: int, batch: int, limit: int, se
     if framework == "torch":
         import torch
         torch.set_num_threads(1)  # the work is per-sample Pillow in both; keep torch's pool out of it
+    if framework == "chainrule-pillow":  # chainrule without the optional simplejpeg decoder
+        os.environ["CHAINRULE_JPEG"] = "pillow"
     loader = (torch_loader if framework == "torch" else chainrule_loader)(root, workers, batch, seed)
     t0 = time.perf_counter()
     n = 0
@@ -221,7 +223,8 @@ def main(argv=None) -> None:
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--limit", type=int, default=0, help="images per run (default: one epoch)")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--frameworks", nargs="+", default=["chainrule", "torch"])
+    ap.add_argument("--frameworks", nargs="+", default=["chainrule", "chainrule-pillow", "torch"],
+                    help="chainrule-pillow: chainrule with CHAINRULE_JPEG=pillow (no simplejpeg)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
@@ -242,7 +245,8 @@ def main(argv=None) -> None:
         if a.json:
             a.json.write_text(json.dumps(res, indent=1))
         return
-    print(f"{a.images} JPEGs in {root}; {limit} images per run, batch {a.batch}; load: {os.getloadavg()}")
+    print(f"{a.images} JPEGs in {root}; {limit} images per run, batch {a.batch}; {os.cpu_count()} cores; "
+          f"load average before: {os.getloadavg()}")
     results = []
     for r in range(a.rounds):
         for w in a.workers:
@@ -263,9 +267,10 @@ def main(argv=None) -> None:
         best = {fw: max(x["images_per_s"] for x in results if x["framework"] == fw and x["workers"] == w)
                 for fw in a.frameworks}
         summary[w] = best
-        ratio = best["chainrule"] / best["torch"] if {"chainrule", "torch"} <= set(best) else float("nan")
-        print(f"  num_workers={w}: " + ", ".join(f"{fw} {v:.1f}" for fw, v in best.items()) + f"  ratio {ratio:.2f}")
-    print("load after:", os.getloadavg())
+        ratios = "".join(f"  {fw}/torch {v / best['torch']:.2f}" for fw, v in best.items()
+                         if fw != "torch" and "torch" in best)
+        print(f"  num_workers={w}: " + ", ".join(f"{fw} {v:.1f}" for fw, v in best.items()) + ratios)
+    print("load average after:", os.getloadavg())
     if a.json:
         a.json.write_text(json.dumps({"runs": results, "best": summary, "images": a.images}, indent=1))
 

@@ -50,3 +50,17 @@ def test_fit_on_sample_with_workers_and_everything(folder):
     a = fit_on_sample(PerChannelNormalize(), d.fit_view, max_samples=1000, num_workers=2)
     X = np.stack([d.fit_view[i][0].data for i in range(len(d.fit_view))])
     np.testing.assert_allclose(a.mean_, X.mean(axis=(0, 2, 3)), rtol=1e-6)
+
+
+def test_batch_transforms_as_collate_fn_are_the_same_with_workers():
+    from chainrule.data import TransformCollate
+    from chainrule.data import transforms as BT
+    from chainrule.utils.data import Generator, TensorDataset
+    X = np.random.default_rng(0).random((30, 3, 8, 8)).astype(np.float32)
+    tf = TransformCollate(BT.Compose([BT.RandomCrop(8, padding=2), BT.RandomHorizontalFlip()]))
+    runs = [[(x.data.copy(), y.data.tolist()) for x, y in
+             DataLoader(TensorDataset(X, np.arange(30)), 8, shuffle=True, num_workers=nw, collate_fn=tf,
+                        generator=Generator().manual_seed(4))] for nw in (0, 2)]
+    assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(*runs))
+    x0, y0 = runs[0][0]
+    assert x0.shape == (8, 3, 8, 8) and not np.array_equal(x0, X[y0])   # augmented

@@ -15,5 +15,6 @@ from . import transforms  # noqa: F401
 from .folder import ImageFolder  # noqa: F401
 from .datasets import CIFAR10, MNIST, ArrayDataset, FashionMNIST  # noqa: F401
 from . import vision  # noqa: F401
+from .batch_collate import TransformCollate  # noqa: F401
 from .streaming import FolderSplits, fit_on_sample, folder_datasets  # noqa: F401
 from .catalog import load  # noqa: F401
