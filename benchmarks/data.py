@@ -201,10 +201,11 @@ def bench_model_step(batch: int = 8) -> dict:
     import chainrule as cr
     from chainrule.nn import functional as F
 
-    model = cr.models.build("resnet18", num_classes=10, in_channels=3)
+    model = cr.models.resnet18(num_classes=10)
     opt = cr.optim.SGD(model.parameters(), lr=0.01)
     x = cr.Tensor(np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32))
-    y = np.arange(batch) % 10
+    y = cr.Tensor(np.arange(batch) % 10)
+    model.train()
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
