@@ -38,7 +38,7 @@ except ImportError:  # Windows: O_EXCL and a liveness check instead of flock
 
 LOCK_NAME = "run.lock"
 LAST_CHECKPOINT = Path("checkpoints") / "last.safetensors"
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+DISK_FULL = tuple(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, n))  # full disk, quota, file too big
 _LONGEST_INSIDE = len("/checkpoints/.last.safetensors.12345678.tmp.safetensors")  # the longest name we write
 
 
