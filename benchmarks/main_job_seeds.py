@@ -66,7 +66,9 @@ def run_one(path: str, seed: int, extra: list[str], tmp: Path) -> dict:
         raise SystemExit(f"{path} seed {seed} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     res = json.loads((out / "config.json").read_text())["results"]
     return {"path": path, "seed": seed, "acc": 100 * res["test_acc"], "train_s": res["wall_seconds"], "wall_s": wall,
-            "raw_acc": 100 * res["raw_test_acc"] if "raw_test_acc" in res else None}
+            "raw_acc": 100 * res["raw_test_acc"] if "raw_test_acc" in res else None,
+            "ema_val": res.get("ema_val_acc"), "best_val": res.get("best_val_acc"), "best_epoch": res.get("best_epoch"),
+            "saved": res.get("saved_weights")}
 
 
 def blas_core(path: str) -> str:
@@ -146,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in paths:
                 rows.append(run_one(path, seed, extra, Path(tmp)))
                 r = rows[-1]
-                raw = f", raw weights {r['raw_acc']:.2f}%" if r["raw_acc"] is not None else ""
+                raw = "" if r["raw_acc"] is None else (f" (saved: {r['saved'] or 'ema'}; EMA val {r['ema_val']:.4f}, raw "
+                                                         f"{r['raw_acc']:.2f}% test, {r['best_val']:.4f} val at epoch {r['best_epoch']})")
                 print(f"  {path} seed {seed}: {r['acc']:.2f}%{raw} ({r['train_s']:.1f} s training, {r['wall_s']:.1f} s wall)",
                       file=sys.stderr, flush=True)
                 if args.fail_fast and r["acc"] < MIN_ACC:
