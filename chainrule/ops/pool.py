@@ -161,3 +161,7 @@ def max_pool2d_naive(x, kernel_size, stride=None, padding=0, ceil_mode: bool = F
                     window = x[n, c, max(h0, 0):min(h0 + kh, H), max(w0, 0):min(w0 + kw, W)]
                     out[n, c, i, j] = window.max()
     return out
+
+
+# Public names for the ONNX exporter, which writes PyTorch's divisors and bins as constants.
+avg_divisor, bin_matrix = _avg_divisor, _bin_matrix
