@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chainrule"
 # first name under chainrule/ -> layer
 LAYER = {
     "backend": "autograd", "cuda": "autograd",
-    "tensor": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
+    "tensor": "autograd", "dtypes": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",

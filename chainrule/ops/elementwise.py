@@ -196,6 +196,61 @@ class RPow(Function):
         return None, g * out * ctx.logc
 
 
+class PowTensor(Function):
+    """a ** b with both operands arrays (broadcast): d/da = b a^(b-1), d/db = a^b log(a)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = np.power(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        ga = g * b * np.power(a, b - 1) if ctx.needs_input_grad[0] else None
+        # log(a) where a > 0; PyTorch gives 0 where a == 0 (and nan for a < 0, as here)
+        gb = g * out * np.log(np.where(a == 0, 1, a)) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.sin(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * np.cos(a)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.cos(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return -g * np.sin(a)
+
+
+class Tan(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tan(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (t,) = ctx.saved_tensors
+        return g * (1 + t * t)
+
+
 class Exp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -363,17 +418,24 @@ def sigmoid(a) -> Tensor: return Sigmoid.apply(a)
 def tanh(a) -> Tensor: return Tanh.apply(a)
 
 
+def sin(a) -> Tensor: return Sin.apply(a)
+def cos(a) -> Tensor: return Cos.apply(a)
+def tan(a) -> Tensor: return Tan.apply(a)
+
+
 def pow(a, exponent) -> Tensor:  # noqa: A001
-    """a ** exponent for a scalar exponent."""
+    """a ** exponent: a scalar exponent, or a tensor (array) one broadcast against a."""
     if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
-        raise TypeError("** supports a scalar exponent only; use cr.exp(b * cr.log(a)) for tensor exponents")
+        if not isinstance(a, Tensor):  # number ** tensor
+            return rpow(a, exponent) if np.ndim(a) == 0 else PowTensor.apply(np.asarray(a), exponent)
+        return PowTensor.apply(a, exponent)
     return Pow.apply(a, exponent)
 
 
 def rpow(base, a) -> Tensor:
-    """base ** a for a positive scalar base."""
+    """base ** a for a scalar base (an array base broadcasts as in `pow`)."""
     if np.ndim(base) != 0:
-        raise TypeError("base ** tensor supports a scalar base only")
+        return PowTensor.apply(np.asarray(base), a)
     return RPow.apply(base, a)
 
 
