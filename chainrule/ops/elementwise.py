@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from .parallel import blocks as _blocks, num_parts as _num_parts
 
 _CHUNK = 1 << 17  # elements per chunk (512 KiB of float32): a chunk's temporaries stay in L2
@@ -86,7 +86,10 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # keep only what a needed gradient uses (as PyTorch): x * 2.0 saves no copy of x, so an
+        # in-place change of x afterwards is allowed
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(a if need[1] else None, b if need[0] else None)
         return np.multiply(a, b)
 
     @staticmethod
@@ -100,7 +103,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return np.divide(a, b)
 
     @staticmethod
@@ -404,10 +407,64 @@ class Cast(Function):
 
 
 # ------------------------------------------------------------ user-facing
-def add(a, b) -> Tensor: return Add.apply(a, b)
-def sub(a, b) -> Tensor: return Sub.apply(a, b)
-def mul(a, b) -> Tensor: return Mul.apply(a, b)
-def div(a, b) -> Tensor: return Div.apply(a, b)
+def add(a, b) -> Tensor: return Add.apply(*_promoted(a, b))
+def sub(a, b) -> Tensor: return Sub.apply(*_promoted(a, b))
+def mul(a, b) -> Tensor: return Mul.apply(*_promoted(a, b))
+
+
+def div(a, b) -> Tensor:
+    a, b = _promoted(a, b)
+    if _kind(a) in "biu" and _kind(b) in "biu":  # true division of integers gives floats (PyTorch's default)
+        a = cast(a, get_default_dtype()) if isinstance(a, Tensor) else np.asarray(a, get_default_dtype())
+        a, b = _promoted(a, b)
+    return Div.apply(a, b)
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _kind(x) -> str:
+    return x.dtype.kind if isinstance(x, Tensor) or hasattr(x, "dtype") else ("b" if isinstance(x, bool) else
+                                                                            "i" if isinstance(x, int) else "f")
+
+
+def _promoted(a, b) -> tuple:
+    """a and b cast to the dtype PyTorch's promotion gives: a float tensor with an integer or
+    boolean one is that float's dtype (NumPy would widen float32 + int64 to float64), and a
+    dimensioned tensor's dtype wins over a 0-d one's of the same kind. Python numbers are left
+    to NumPy (its weak-scalar rule is PyTorch's), except an int tensor with a float number."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb and a.data.dtype == b.data.dtype:
+        return a, b  # the common case: nothing to decide
+    want = _result_dtype(a, b)
+    if want is None:
+        return a, b
+    return _as(a, want), _as(b, want)
+
+
+def _result_dtype(a, b):
+    parts = [(x, np.ndim(x.data if isinstance(x, Tensor) else x)) for x in (a, b)]
+    arrays = [(x.dtype, nd) for x, nd in parts if isinstance(x, Tensor) or isinstance(x, np.ndarray)]
+    if not arrays:
+        return None
+    cat = max(_CATEGORY.get(_kind(x), 2) for x, _ in parts)
+    for group in ([d for d, nd in arrays if nd > 0], [d for d, nd in arrays if nd == 0]):
+        same = [d for d in group if _CATEGORY.get(d.kind, 2) == cat]
+        if same:
+            return np.result_type(*same)
+    # only a Python number has the top kind: float -> the default float, int -> int64
+    return get_default_dtype() if cat == 2 else np.dtype(np.int64) if cat == 1 else None
+
+
+def _as(x, dtype):
+    if isinstance(x, Tensor):
+        if x.data.dtype == dtype:
+            return x
+        return cast(x, dtype) if dtype.kind == "f" and x.data.dtype.kind == "f" else Tensor(x.data.astype(dtype)) \
+            if not x.requires_grad else cast(x, dtype)
+    if isinstance(x, np.ndarray) and x.dtype != dtype:
+        return x.astype(dtype)
+    return x
 def neg(a) -> Tensor: return Neg.apply(a)
 def exp(a) -> Tensor: return Exp.apply(a)
 def log(a) -> Tensor: return Log.apply(a)
