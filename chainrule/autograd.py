@@ -84,6 +84,14 @@ class Context:
 
 
 _seq = itertools.count()  # every Node and every in-place change takes the next number: their order
+# the number of the latest in-place change: nodes made after it need no history lookups (fast path)
+_last_change = -1
+
+
+def note_change(seq: int) -> None:
+    """Record that an in-place change numbered `seq` happened (ops/inplace.py calls this)."""
+    global _last_change
+    _last_change = seq
 
 
 class Version:
@@ -150,7 +158,7 @@ class Node:
         """The positional arguments as they were when the op ran (a tensor changed in place since
         is replaced by the stand-in for its earlier value)."""
         ins = self._inputs
-        if not any(isinstance(a, Tensor) and a._prior is not None for a in ins):
+        if self.seq > _last_change or not any(isinstance(a, Tensor) and a._prior is not None for a in ins):
             return ins
         return tuple(_as_of(a, self.seq) if isinstance(a, Tensor) else a for a in ins)
 
@@ -391,17 +399,17 @@ def _sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _fresh_arrays(node: Node, g: np.ndarray, in_grads: tuple) -> set[int]:
     """ids of the arrays in in_grads that the backward made and let go of: ones that own their
     memory, appear once, and are none of what the node knows (upstream, saved, inputs, ctx)."""
-    cands = [a for a in in_grads if a is not None and (isinstance(a, np.ndarray) or backend.is_device_array(a))
-             and backend.owns_data(a)]
+    cands = [a for a in in_grads if type(a) is np.ndarray and a.flags.owndata and a.flags.writeable
+             or backend.is_device_array(a) and a.flags.owndata]
     if not cands:
         return set()
-    ids = [id(a) for a in cands]
     ctx = node.ctx
-    known = {id(g)}
-    known.update(id(s) for s in (ctx._saved or ()))
-    known.update(id(v) for v in ctx.__dict__.values())
-    known.update(id(a.data if isinstance(a, Tensor) else a) for a in node._inputs)
-    return {i for i in ids if ids.count(i) == 1 and i not in known}
+    known = [g, *(ctx._saved or ()), *ctx.__dict__.values(), *(a.data if isinstance(a, Tensor) else a for a in node._inputs)]
+    if len(cands) == 1:
+        a = cands[0]
+        return set() if any(a is k for k in known) else {id(a)}
+    return {id(a) for a in cands
+            if sum(1 for b in cands if b is a) == 1 and not any(a is k for k in known)}
 
 
 def _check_saved(node: Node) -> None:
@@ -409,7 +417,7 @@ def _check_saved(node: Node) -> None:
     if node.dirty is not None:
         raise RuntimeError(modified_message(*node.dirty))
     saved = node.ctx._saved
-    if not saved:
+    if not saved or node.seq > _last_change:
         return
     for a in node._inputs:
         if isinstance(a, Tensor) and a._vc is not None and a._vc.seqs and a._vc.seqs[-1] > node.seq:

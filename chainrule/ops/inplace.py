@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import backend
-from ..autograd import Context, Function, Node, _seq, facts, is_grad_enabled, no_grad, same_memory
+from ..autograd import Context, Function, Node, _seq, facts, is_grad_enabled, no_grad, note_change, same_memory
 from ..tensor import Tensor, wrap
 
 
@@ -133,6 +133,13 @@ def _protect_own_saved(node: Node, x: Tensor) -> None:
                             for s in saved)
 
 
+def _change() -> int:
+    """The number of a new in-place change (after every node made so far), noted in the engine."""
+    seq = next(_seq)
+    note_change(seq)
+    return seq
+
+
 def apply_inplace(x: Tensor, compute: Callable[[Tensor], Tensor],
                   direct: Callable[[], None] | None = None, operands_need_grad: bool = True) -> Tensor:
     """Change x in place to `compute(x)` (an out-of-place op on Tensors), recording the change
@@ -148,18 +155,18 @@ def apply_inplace(x: Tensor, compute: Callable[[Tensor], Tensor],
         else:
             with no_grad():
                 _write(x, compute(x).data)
-        vc.bump(next(_seq))
+        vc.bump(_change())
         return x
     old = _stand_in(x)
     r = compute(old)
     node = r.grad_fn
     if node is None:  # nothing requires grad after all
         _write(x, r.data)
-        vc.bump(next(_seq))
+        vc.bump(_change())
         return x
     _protect_own_saved(node, x)
     _write(x, r.data)
-    seq = next(_seq)
+    seq = _change()
     vc.bump(seq)
     if x._view is None:
         x.grad_fn, x.requires_grad, x._prior = node, True, (seq, old)
