@@ -405,3 +405,38 @@ def test_device_checks_answer_like_torch_on_a_cpu_machine():
     assert ours["device"] == ours["device_of_device"] == "cpu" and ours["flags"] == (True, True)
     if theirs is not None and not gpu and not theirs["accelerator"]:
         assert {k: v for k, v in ours.items() if k != "weights"} == {k: v for k, v in theirs.items() if k != "weights"}
+
+
+# -------------------------------------- blitz/autograd: freeze the body, train a new head
+def finetune_head(lib, weights):
+    nn = lib.nn
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+                          nn.Linear(8, 5))
+    for param in model.parameters():
+        param.requires_grad = False
+    model[4] = nn.Linear(8, 4)  # a new classifier: its parameters require grad
+    weights = _same_weights(model, weights, lib)
+    body = [p.detach().numpy().copy() for p in model[0].parameters()]
+    optimizer = lib.optim.SGD(model.parameters(), lr=1e-1, momentum=0.9)
+    x, y = _images(16, (3, 8, 8), 4, seed=7)
+    losses = []
+    for X, Y in _batches(x, y, 8, lib):
+        optimizer.zero_grad()
+        loss = nn.CrossEntropyLoss()(model(X), Y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    frozen = all(p.grad is None and np.array_equal(p.detach().numpy(), b)
+                 for p, b in zip(model[0].parameters(), body))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    return {"weights": weights, "losses": losses, "frozen": frozen, "trainable": trainable,
+            "head": model[4].weight.detach().numpy().copy()}
+
+
+def test_finetune_head_matches_torch():
+    ours, theirs = _both(finetune_head)
+    assert ours["frozen"] and ours["trainable"] == ["4.weight", "4.bias"]
+    if theirs is not None:
+        assert theirs["frozen"] and theirs["trainable"] == ours["trainable"]
+        _close(ours["losses"], theirs["losses"])
+        _close(ours["head"], theirs["head"])
