@@ -440,3 +440,38 @@ def test_finetune_head_matches_torch():
         assert theirs["frozen"] and theirs["trainable"] == ours["trainable"]
         _close(ours["losses"], theirs["losses"])
         _close(ours["head"], theirs["head"])
+
+
+# ------------------------------------------------------------ basics/saveloadrun
+def save_load_run(lib, weights, tmp_path):
+    nn = lib.nn
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 4 * 4, 10))
+    weights = _same_weights(model, weights, lib)
+    path = tmp_path / f"{lib.__name__}_model_weights.pth"
+    lib.save(model.state_dict(), path)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 4 * 4, 10))
+    model.load_state_dict(lib.load(path, weights_only=True))
+    model.eval()
+    whole = tmp_path / f"{lib.__name__}_model.pth"
+    lib.save(model, whole)  # chainrule's Sequential is registered: the architecture is saved as a config
+    model = lib.load(whole, weights_only=False)
+    x = np.random.default_rng(8).random((2, 3, 8, 8)).astype(np.float32)
+    with lib.no_grad():
+        out = model(lib.tensor(x)).numpy().copy()
+    return {"weights": weights, "out": out, "model": model, "x": x}
+
+
+def test_save_load_run_and_onnx_match_torch(tmp_path):
+    ours, theirs = _both(save_load_run, tmp_path)
+    if theirs is not None:
+        _close(ours["out"], theirs["out"])
+    ort = pytest.importorskip("onnxruntime")
+    import chainrule.onnx as onnx  # the tutorial's `import torch.onnx as onnx`
+
+    input_image = cr.zeros((1, 3, 8, 8))
+    onnx.export(ours["model"], input_image, str(tmp_path / "model.onnx"))
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: ours["x"]})[0]
+    _close(got, ours["out"], rtol=1e-5)
