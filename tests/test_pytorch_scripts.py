@@ -475,3 +475,66 @@ def test_save_load_run_and_onnx_match_torch(tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: ours["x"]})[0]
     _close(got, ours["out"], rtol=1e-5)
+
+
+# ------------------------------- the classic MNIST example: log_softmax + nll_loss + Adadelta + StepLR
+def mnist_example(lib, weights, p_drop):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 8, 3, 1)
+            self.conv2 = nn.Conv2d(8, 16, 3, 1)
+            self.dropout1 = nn.Dropout(p_drop)
+            self.dropout2 = nn.Dropout2d(p_drop)
+            self.fc1 = nn.Linear(16 * 6 * 6, 32)
+            self.fc2 = nn.Linear(32, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv1(x))
+            x = F.relu(self.conv2(x))
+            x = self.dropout2(F.max_pool2d(x, 2))
+            x = lib.flatten(x, 1)
+            x = self.dropout1(F.relu(self.fc1(x)))
+            return F.log_softmax(self.fc2(x), dim=1)
+
+    model = Net()
+    weights = _same_weights(model, weights, lib)
+    optimizer = lib.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = lib.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    x, y = _images(64, (1, 16, 16), 10, seed=9)
+    train_losses, test_losses, accuracy = [], [], []
+    for epoch in range(1, 4):
+        model.train()
+        for data, target in _batches(x, y, 16, lib):
+            optimizer.zero_grad()
+            loss = F.nll_loss(model(data), target)
+            loss.backward()
+            optimizer.step()
+            train_losses.append(loss.item())
+        model.eval()
+        test_loss, correct = 0, 0
+        with lib.no_grad():
+            for data, target in _batches(x, y, 32, lib):
+                output = model(data)
+                test_loss += F.nll_loss(output, target, reduction="sum").item()
+                pred = output.argmax(dim=1, keepdim=True)
+                correct += (pred == target.reshape(-1, 1)).sum().item()
+        test_losses.append(test_loss / len(x))
+        accuracy.append(correct / len(x))
+        scheduler.step()
+    return {"weights": weights, "train": train_losses, "test": test_losses, "accuracy": accuracy,
+            "lr": optimizer.param_groups[0]["lr"]}
+
+
+def test_mnist_example_matches_torch():
+    ours, theirs = _both(mnist_example, 0.0)  # no dropout: the two libraries draw different masks
+    assert ours["test"][-1] < ours["test"][0] and ours["lr"] == pytest.approx(0.7 ** 3)
+    if theirs is not None:
+        _close(ours["train"], theirs["train"], rtol=1e-4)
+        _close(ours["test"], theirs["test"], rtol=1e-4)
+        assert ours["accuracy"] == theirs["accuracy"]
+    cr.manual_seed(0)
+    dropped = mnist_example(cr, None, 0.25)  # with dropout it still learns
+    assert dropped["test"][-1] < dropped["test"][0]
