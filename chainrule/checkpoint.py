@@ -18,11 +18,12 @@ is fsynced; a crash at any moment leaves either the old file or the new one.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -133,24 +134,43 @@ def _as_tensor(array: np.ndarray, kind: str | None, requires_grad: bool) -> Any:
 # ----------------------------------------------------------------- atomic write
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` so that a crash leaves the old file or the new one, never half."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, keep_suffix: bool = False) -> Iterator[Path]:
+    """A temporary file beside `path` for a writer that takes a file name (onnx.save, savefig, to_csv):
+    when the block ends it is fsynced and renamed over `path`; on an error it is removed, the old
+    `path` (if any) is left as it was, and an OSError without a file name gets `path` as its name
+    (so "No space left on device" says which file). The temporary file is named .NAME.XXXX.tmp, or with
+    keep_suffix .NAME.XXXX.tmp.png (writers that choose the format by the suffix)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    suffix = ".tmp" + (path.suffix if keep_suffix else "")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as e:  # a full disk or a read-only folder: name the file the caller asked for
+        e.filename = str(path)
+        raise
+    os.close(fd)
+    tmp = Path(name)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.filename in (None, str(tmp)):
+            e.filename = str(path)
         raise
     _fsync_dir(path.parent)
-    return path
 
 
 def _umask() -> int:

@@ -17,7 +17,7 @@ LAYER = {
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",
-    "data": "data",
+    "data": "data", "utils": "data",
     "models": "models",
     "checkpoint": "io", "serialization": "io",
     "solver": "solver", "callbacks": "solver", "resume": "solver", "interrupt": "solver",

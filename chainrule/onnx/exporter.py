@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import backend
+from ..checkpoint import atomic_write_bytes
 from ..nn.module import Module, module_device
 from ..tensor import Tensor
 from .builder import GraphBuilder
@@ -183,7 +184,10 @@ def export(model: Module, example_input: Any, path: str | os.PathLike, opset: in
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     big = _too_big(onnx, proto)
-    onnx.save_model(proto, str(path), save_as_external_data=big, location=path.name + ".data" if big else None)
+    if big:  # the weights go beside it, to PATH.data (protobuf's 2 GB limit)
+        onnx.save_model(proto, str(path), save_as_external_data=True, location=path.name + ".data")
+    else:  # atomically, as checkpoints are: a crash or a full disk never leaves half a file
+        atomic_write_bytes(path, proto.SerializeToString())
     if big and kwargs.get("check", True):
         onnx.checker.check_model(str(path))
     return path
