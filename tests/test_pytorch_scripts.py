@@ -538,3 +538,74 @@ def test_mnist_example_matches_torch():
     cr.manual_seed(0)
     dropped = mnist_example(cr, None, 0.25)  # with dropout it still learns
     assert dropped["test"][-1] < dropped["test"][0]
+
+
+# ------------------------- basics/data + optimization: a Dataset class, DataLoaders, train/test loops
+def dataset_and_loops(lib, weights):
+    nn = lib.nn
+    Dataset, DataLoader, TensorDataset = lib.utils.data.Dataset, lib.utils.data.DataLoader, lib.utils.data.TensorDataset
+
+    class SyntheticImages(Dataset):
+        def __init__(self, n, seed, transform=None):
+            self.images, self.labels = _images(n, (1, 12, 12), 4, seed)
+            self.transform = transform
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, idx):
+            image = self.images[idx]
+            if self.transform:
+                image = self.transform(image)
+            return image, int(self.labels[idx])
+
+    training_data = SyntheticImages(96, seed=10, transform=lambda a: (a - 0.5) / 0.5)
+    xt, yt = _images(40, (1, 12, 12), 4, seed=11)
+    test_data = TensorDataset(lib.tensor((xt - 0.5) / 0.5), lib.tensor(yt))
+    train_dataloader = DataLoader(training_data, batch_size=32)
+    test_dataloader = DataLoader(test_data, batch_size=16)
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(144, 32), nn.ReLU(), nn.Linear(32, 4))
+    weights = _same_weights(model, weights, lib)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = lib.optim.Adam(model.parameters(), lr=1e-2)
+
+    def train_loop(dataloader, model, loss_fn, optimizer):
+        size = len(dataloader.dataset)
+        model.train()
+        seen = []
+        for batch, (X, y) in enumerate(dataloader):
+            loss = loss_fn(model(X), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            seen.append((loss.item(), (batch + 1) * len(X), size))
+        return seen
+
+    def test_loop(dataloader, model, loss_fn):
+        model.eval()
+        size, num_batches = len(dataloader.dataset), len(dataloader)
+        test_loss, correct = 0, 0
+        with lib.no_grad():
+            for X, y in dataloader:
+                pred = model(X)
+                test_loss += loss_fn(pred, y).item()
+                correct += (pred.argmax(1) == y).float().sum().item()
+        return test_loss / num_batches, correct / size
+
+    log = []
+    for t in range(3):
+        log += train_loop(train_dataloader, model, loss_fn, optimizer)
+        log.append(test_loop(test_dataloader, model, loss_fn))
+    return {"weights": weights, "log": log, "batches": (len(train_dataloader), len(test_dataloader))}
+
+
+def test_dataset_and_loops_match_torch():
+    ours, theirs = _both(dataset_and_loops)
+    assert ours["batches"] == (3, 3)
+    assert [entry[1:] for entry in ours["log"][:3]] == [(32, 96), (64, 96), (96, 96)]
+    assert ours["log"][-1][0] < ours["log"][3][0]  # the test loss falls
+    if theirs is not None:
+        for a, b in zip(ours["log"], theirs["log"]):
+            _close(a, b, rtol=1e-4)
+        assert ours["batches"] == theirs["batches"]
