@@ -8,20 +8,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import backend
 
 import fake_cupy
-
-
-@pytest.fixture
-def no_cupy(monkeypatch):
-    def missing():
-        raise ImportError(backend.INSTALL_HINT)
-
-    before = backend.use_cupy(None, None)
-    monkeypatch.setattr(backend, "cupy", missing)
-    yield
-    backend.use_cupy(*before)
+from test_device_plumbing import no_cupy  # noqa: F401  (the fixture: a machine without CuPy)
 
 
 def test_without_a_gpu(no_cupy):
