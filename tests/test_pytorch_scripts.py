@@ -48,6 +48,7 @@ def _batches(x, y, size, lib):
 
 def _both(scenario, *args):
     """Run on chainrule, then (if installed) on torch from the same weights; return both results."""
+    cr.manual_seed(0)  # the same initial weights whatever ran before
     ours = scenario(cr, None, *args)
     try:
         import torch
@@ -85,7 +86,7 @@ def quickstart(lib, weights, tmp_path):
     model = NeuralNetwork().to(device)
     weights = _same_weights(model, weights, lib)
     loss_fn = nn.CrossEntropyLoss()
-    optimizer = lib.optim.SGD(model.parameters(), lr=0.5)
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x, y = _images(256, (1, 28, 28), 10, seed=0)
     xt, yt = _images(128, (1, 28, 28), 10, seed=1)
 
@@ -133,7 +134,8 @@ def test_quickstart_trains_saves_and_loads_like_torch(tmp_path):
     ours, theirs = _both(quickstart, tmp_path)
     losses = [h for h in ours["history"] if not isinstance(h, tuple)]
     tests = [h for h in ours["history"] if isinstance(h, tuple)]
-    assert losses[-1] < losses[0] and tests[-1][0] < tests[0][0] and tests[-1][1] > 0.3  # chance: 0.1
+    assert losses[-1] < losses[0] and tests[2][0] < tests[1][0] < tests[0][0]
+    assert tests[-1][1] > 0.3  # chance: 0.1 (seeds 0-7 end at 0.45-0.70)
     assert ours["same"]  # the reloaded model computes what the trained one does
     if theirs is not None:
         for a, b in zip(ours["history"], theirs["history"]):
