@@ -231,6 +231,8 @@ LAYER_CASES = {
     "conv_same_valid": (lambda: nn.Sequential(nn.Conv2d(3, 4, 4, padding="same"), nn.ReLU(),
                                               nn.Conv2d(4, 2, (2, 3), padding="same"),
                                               nn.Conv2d(2, 2, 3, padding="valid"), nn.Flatten()), (3, 6, 5)),
+    "unflatten_dropout2d": (lambda: nn.Sequential(nn.Unflatten(1, (3, 4, 4)), nn.Conv2d(3, 2, 3), nn.Dropout2d(0.3),
+                                                  nn.Flatten(), nn.Unflatten(1, (2, -1)), nn.Flatten()), (48,)),
 }
 
 

@@ -298,4 +298,17 @@ OP_CASES: list[OpCase] = [
     OpCase("clamp_relu_inplace", *_same(lambda a: (a * 1).clamp_(-0.5, 0.5).relu_() * a), [(3, 4)], away_from=0.5),
 ]
 
+# issue 22 (h-22surface): the PyTorch-surface layers and loss options
+LAYER_CASES += [
+    GradCase("Conv2d(padding='same', even kernel)", "layer", _layer(lambda: nn.Conv2d(2, 2, 4, padding="same"),
+                                                                    (1, 2, 5, 4))),
+    GradCase("Dropout2d", "layer", _layer(lambda: nn.Dropout2d(0.5), (3, 4, 2, 2), reseed=True)),
+    GradCase("Unflatten", "layer", _layer(lambda: nn.Unflatten(1, (2, 3)), (2, 6))),
+]
+LOSS_CASES += [
+    GradCase("CrossEntropyLoss(weight, ignore_index, label_smoothing)", "loss",
+             _loss(nn.CrossEntropyLoss(weight=np.array([0.5, 1.0, 2.0, 1.5, 0.25]), ignore_index=1,
+                                       label_smoothing=0.1), (4, 5))),
+]
+
 CASES: list[GradCase] = LAYER_CASES + LOSS_CASES + [op.grad_case() for op in OP_CASES]
