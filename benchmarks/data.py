@@ -4,6 +4,7 @@
     python benchmarks/data.py --images 4000 --workers 0 2 --rounds 5 --json out.json
     python benchmarks/data.py --decode                 # JPEG decoders only (ms per image)
     python benchmarks/data.py --model-step             # what one ResNet-18 step at 224 consumes
+    python benchmarks/data.py --rss 2000 20000 --workers 2 --batch 16   # peak RSS, all processes
 
 Data: a folder of synthetic photo-like JPEGs (smooth colour fields + texture noise + a few shapes,
 quality 90, sizes around ImageNet's 500x375), 10 classes, made once in --folder.
@@ -217,6 +218,91 @@ def bench_model_step(batch: int = 8) -> dict:
     return {"batch": batch, "seconds_per_step": min(times[1:]), "images_per_s": batch / min(times[1:])}
 
 
+# ------------------------------------------------------------- peak memory
+def link_folder(src: Path, dst: Path, n: int) -> Path:
+    """A folder of n JPEG names (symbolic links cycling over the files of src): a large folder
+    for the memory test without n distinct images on disk (decoding cost and sizes are the same)."""
+    done = dst / f".complete-{n}"
+    if done.exists():
+        return dst
+    files = sorted(src.rglob("*.jpg"))
+    for i in range(n):
+        f = files[i % len(files)]
+        d = dst / f.parent.name
+        d.mkdir(parents=True, exist_ok=True)
+        link = d / f"{i:06d}.jpg"
+        if not link.exists():
+            link.symlink_to(f)
+    done.touch()
+    return dst
+
+
+def tree_memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) summed over a process and all its descendants, from /proc (MB). The RSS sum counts
+    shared pages (the batches in shared memory, the forked parent's pages) once per process that maps
+    them: an upper bound; PSS splits each shared page between its processes: the machine's real use."""
+    rss = pss = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+            with open(f"/proc/{p}/task/{p}/children") as fh:
+                todo += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return rss / 1024, pss / 1024
+
+
+def train_steps(root: Path, steps: int, workers: int, batch: int, size: int) -> None:
+    """The streaming training loop by hand: folder_datasets + DataLoader(workers) + ResNet-18 SGD steps."""
+    import chainrule as cr
+    from chainrule.nn import functional as F
+
+    data = cr.data.folder_datasets(root, image_size=size, val_size=0.05)
+    loader = cr.utils.data.DataLoader(data.train, batch, shuffle=True, num_workers=workers,
+                                      generator=cr.Generator().manual_seed(0))
+    model = cr.models.resnet18(num_classes=len(data.classes))
+    opt = cr.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    for k, (x, y) in enumerate(loader):
+        loss = F.cross_entropy(model(cr.Tensor(x.data.astype(np.float32) / 255.0)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if k + 1 == steps:
+            break
+
+
+def bench_rss(base: Path, counts: list[int], steps: int, workers: int, batch: int, size: int) -> dict:
+    """Peak RSS of the whole process tree of `train_steps` for folders of each size."""
+    out = {}
+    for n in counts:
+        root = link_folder(base, base.parent / f"linked-{n}", n)
+        code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                f"import data as b; from pathlib import Path; "
+                f"b.train_steps(Path({str(root)!r}), {steps}, {workers}, {batch}, {size})")
+        t0 = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)))
+        peak = peak_pss = 0.0
+        while p.poll() is None:
+            rss, pss = tree_memory_mb(p.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+            time.sleep(0.2)
+        if p.returncode:
+            raise RuntimeError(f"train_steps failed with exit code {p.returncode}")
+        out[n] = {"peak_rss_mb": round(peak, 1), "peak_pss_mb": round(peak_pss, 1),
+                  "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"{n} images: peak over all processes: RSS sum {peak:.0f} MB, PSS sum {peak_pss:.0f} MB "
+              f"({out[n]['seconds']} s, {steps} steps of {batch} at {size}x{size}, {workers} workers)", flush=True)
+    return out
+
+
 # --------------------------------------------------------------------- main
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -231,6 +317,10 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--decode", action="store_true", help="time the JPEG decoders only")
     ap.add_argument("--model-step", action="store_true", help="time one ResNet-18 step at 224 only")
+    ap.add_argument("--rss", type=int, nargs="*", metavar="N",
+                    help="peak RSS of a ResNet-18 training loop over folders of N images (default 2000 20000)")
+    ap.add_argument("--steps", type=int, default=8, help="--rss: training steps")
+    ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--one", nargs=2, metavar=("FRAMEWORK", "WORKERS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -240,6 +330,11 @@ def main(argv=None) -> None:
         print(json.dumps(run_one(a.one[0], root, int(a.one[1]), a.batch, limit, a.seed)))
         return
     make_folder(root, a.images)
+    if a.rss is not None:
+        res = bench_rss(root, a.rss or [2000, 20000], a.steps, max(a.workers), a.batch, a.image_size)
+        if a.json:
+            a.json.write_text(json.dumps(res, indent=1))
+        return
     if a.decode or a.model_step:
         res = bench_decode(root) if a.decode else bench_model_step()
         print(json.dumps(res, indent=1))
