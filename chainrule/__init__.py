@@ -33,6 +33,9 @@ from . import metrics  # noqa: F401
 from . import utils  # noqa: F401
 from .utils.data.generator import Generator  # noqa: F401
 
+# PyTorch's device checks (issue 22): cr.accelerator.is_available(), cr.backends.mps/cudnn
+from . import accelerator, backends  # noqa: F401
+
 __version__ = "0.1.0"
 
 # Subpackages that pull in heavy libraries (scikit-learn, matplotlib, Optuna, onnx) load on first use,

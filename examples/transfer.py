@@ -109,7 +109,7 @@ def run(data_dir: str | None = None, fashion_train: int = 12000, fashion_test: i
     results["fashion_test_acc"] = accuracy(net, Xf_test, yf_test)
     say(f"pretrained on {len(yf)} Fashion-MNIST images, {pretrain_epochs} epochs "
         f"({results['pretrain_s']:.0f} s): Fashion-MNIST test accuracy {results['fashion_test_acc']:.3f}")
-    pretrained = {k: v.copy() for k, v in net.state_dict().items()}
+    pretrained = {k: v.clone() for k, v in net.state_dict().items()}
 
     # The MNIST subset, normalised as the pretraining data was (the body expects that scale).
     Xm, ym, Xm_test, ym_test = load("mnist", data_dir, None, mnist_test, seed + 1)

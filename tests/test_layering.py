@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chainrule"
 
 # first name under chainrule/ -> layer
 LAYER = {
-    "backend": "autograd", "cuda": "autograd",
+    "backend": "autograd", "cuda": "autograd", "accelerator": "autograd", "backends": "autograd",
     "tensor": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
