@@ -250,3 +250,23 @@ def test_ctrl_c_stops_every_worker_and_leaks_no_shared_memory(tmp_path, caught):
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}"), f"worker {pid} outlived Ctrl-C"
     assert glob.glob(os.path.join(shm.SHM_DIR, f"crdl_{p.pid}_*")) == []
+
+
+class _Shards(IterableDataset):
+    def __iter__(self):
+        info = get_worker_info()
+        k, step = (0, 1) if info is None else (info.id, info.num_workers)
+        return iter(range(k, 23, step))
+
+
+@pytest.mark.parametrize("nw", [0, 2])
+def test_an_iterable_dataset_resumes_mid_epoch(nw):
+    full = [b.data.tolist() for b in DataLoader(_Shards(), 3, num_workers=nw)]
+    run = DataLoader(_Shards(), 3, num_workers=nw)
+    it = iter(run)
+    head = [next(it).data.tolist() for _ in range(3)]
+    state = json.loads(json.dumps(run.state_dict()))
+    del it
+    resumed = DataLoader(_Shards(), 3, num_workers=nw)
+    resumed.load_state_dict(state)
+    assert head + [b.data.tolist() for b in resumed] == full
