@@ -112,28 +112,6 @@ def test_jpeg_draft_decodes_at_reduced_size_close_to_full(tmp_path):
     assert np.abs(full - ref).mean() < 3
 
 
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_simplejpeg_gives_pillows_pixels(tmp_path, monkeypatch, orientation):
-    pytest.importorskip("simplejpeg")
-    from chainrule.data import decode
-    rng = np.random.default_rng(orientation)
-    im = Image.fromarray(rng.integers(0, 256, (30, 44, 3), np.uint8))
-    exif = im.getexif()
-    exif[0x0112] = orientation
-    im.save(tmp_path / "x.jpg", exif=exif, quality=90)
-    fast = [_arr(open_image(tmp_path / "x.jpg", m)) for m in ("RGB", "L")]
-    fast.append(_arr(open_image(tmp_path / "x.jpg", draft=(10, 10))))
-    monkeypatch.setenv("CHAINRULE_JPEG", "pillow")
-    decode._simplejpeg.cache_clear()
-    try:
-        slow = [_arr(open_image(tmp_path / "x.jpg", m)) for m in ("RGB", "L")]
-        slow.append(_arr(open_image(tmp_path / "x.jpg", draft=(10, 10))))
-    finally:
-        decode._simplejpeg.cache_clear()
-    for f, s in zip(fast, slow):
-        assert f.shape == s.shape and np.abs(f - s).max() <= 1
-
-
 # --------------------------------------------------------------- ImageFolder
 def _folder(root, layout):
     for rel, colour in layout.items():
