@@ -5,6 +5,7 @@
     python benchmarks/data.py --decode                 # JPEG decoders only (ms per image)
     python benchmarks/data.py --model-step             # what one ResNet-18 step at 224 consumes
     python benchmarks/data.py --rss 2000 20000 --workers 2 --batch 16   # peak RSS, all processes
+    python benchmarks/data.py --transport              # ms per 64x3x224x224 float32 batch from 2 workers
 
 Data: a folder of synthetic photo-like JPEGs (smooth colour fields + texture noise + a few shapes,
 quality 90, sizes around ImageNet's 500x375), 10 classes, made once in --folder.
@@ -190,6 +191,32 @@ def bench_decode(root: Path, count: int = 100) -> dict:
     return out
 
 
+def transport_one(framework: str, workers: int, batches: int = 20, batch: int = 64) -> dict:
+    """ms per batch of `batch` x 3 x 224 x 224 float32 samples that cost nothing to make: what moving
+    batches from the workers to the main process costs (steady state, after the first batch)."""
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(1)
+        base, make = torch.utils.data, (lambda i: torch.from_numpy(np.full((3, 224, 224), i, np.float32)))
+    else:
+        import chainrule as cr
+        base, make = cr.utils.data, (lambda i: np.full((3, 224, 224), i, np.float32))
+
+    class Cheap(base.Dataset):
+        def __len__(self):
+            return batches * batch
+
+        def __getitem__(self, i):
+            return make(i), i
+
+    t0 = time.perf_counter()
+    for k, _ in enumerate(base.DataLoader(Cheap(), batch, num_workers=workers)):
+        if k == 0:
+            first = time.perf_counter()
+    return {"framework": framework, "workers": workers,
+            "ms_per_batch": (time.perf_counter() - first) / (batches - 1) * 1e3, "first_batch_s": first - t0}
+
+
 def bench_model_step(batch: int = 8) -> dict:
     """Images/s one chainrule ResNet-18 training step (forward + backward + SGD) takes at 224x224."""
     import chainrule as cr
@@ -314,12 +341,27 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=8, help="--rss: training steps")
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--transport", action="store_true",
+                    help="ms per float32 224x224 batch moved from 2 workers (cheap samples), both frameworks")
     ap.add_argument("--one", nargs=2, metavar=("FRAMEWORK", "WORKERS"), help=argparse.SUPPRESS)
+    ap.add_argument("--one-transport", nargs=2, metavar=("FRAMEWORK", "WORKERS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     root = a.folder / str(a.images)
     limit = a.limit or a.images
     if a.one:
         print(json.dumps(run_one(a.one[0], root, int(a.one[1]), a.batch, limit, a.seed)))
+        return
+    if a.one_transport:
+        print(json.dumps(transport_one(a.one_transport[0], int(a.one_transport[1]))))
+        return
+    if a.transport:
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        for r in range(a.rounds):
+            for fw in (a.frameworks if r % 2 == 0 else a.frameworks[::-1]):
+                out = subprocess.run([sys.executable, __file__, "--one-transport", fw, str(max(a.workers))],
+                                     capture_output=True, text=True, env=env, check=True).stdout
+                res = json.loads(out.strip().splitlines()[-1])
+                print(f"round {r} {fw:9s} workers={res['workers']}: {res['ms_per_batch']:.1f} ms per batch", flush=True)
         return
     make_folder(root, a.images)
     if a.rss is not None:
