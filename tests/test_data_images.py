@@ -26,7 +26,7 @@ def _arr(im):
 def test_16bit_grey_png_is_scaled_not_clipped(tmp_path):
     v = np.array([[0, 257, 32768, 65535], [1000, 20000, 40000, 60000]], np.uint16)
     Image.fromarray(v).save(tmp_path / "g16.png")
-    assert Image.open(tmp_path / "g16.png").mode == "I;16"
+    assert Image.open(tmp_path / "g16.png").mode in ("I;16", "I")   # older Pillow opens it as I
     want = np.rint(v * 255.0 / 65535.0).astype(np.int64)
     assert (_arr(open_image(tmp_path / "g16.png", "L")) == want).all()
     rgb = read_image(tmp_path / "g16.png", (2, 4))
