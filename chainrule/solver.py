@@ -17,12 +17,21 @@ The loop, one epoch at a time (`Solver.train`, as Keras' `fit`):
     scheduler.step()                         # (ReduceLROnPlateau: step(val_acc))
     best params (by val_acc) kept; restored when training ends
 
-The constructor only stores and prepares: it builds the optimizer
-(`cr.optim.create`) and the schedule (`cr.optim.lr_scheduler.from_spec`),
-preprocesses the data once and never modifies the caller's preprocessor (a
-fitted one is used as it is, an unfitted one is copied and fitted on X_train;
-the fitted one is `solver.preprocess_`). Evaluation is `chainrule.metrics`;
-checkpoints and resuming are `chainrule.resume`.
+The constructor checks and stores: it builds the optimizer (`cr.optim.create`)
+and the schedule (`cr.optim.lr_scheduler.from_spec`), and moves the model when
+`device` is given. The data are prepared when training (or evaluation) first
+needs them: the preprocessor is fitted on X_train then, never modifying the
+caller's (a fitted one is used as it is, an unfitted one is copied and fitted;
+the fitted one is `solver.preprocess_`), and every split is preprocessed once.
+
+What the Solver owns, each in one place:
+    solver.config   the run's settings as JSON (what a checkpoint and Solver.resume reuse)
+    solver.state    the run's progress (chainrule.resume.TrainState): epoch, step, histories,
+                    the best epoch; saved and loaded by checkpoints, read by callbacks
+    solver.ema      the one exponential moving average of the weights (ema=), or None
+Callbacks (chainrule.callbacks) get the model, the params (`callback_params`), the state
+and a `logs` dict per hook. Evaluation is `chainrule.metrics`; checkpoints and resuming
+are `chainrule.resume`.
 
 Everything random comes from `seed`: the DataLoader's generator (shuffling and
 augmentation) and chainrule's shared generator (dropout), seeded when training
@@ -48,7 +57,8 @@ from .metrics import accuracy, param_dtype, predict_scores
 from .nn import functional as F
 from .nn.module import Module, kept_modes, module_device
 from .ops.activation import softmax_array
-from .resume import fingerprint, load_solver_state, resume, solver_state
+from .optim.swa_utils import EMA
+from .resume import TrainState, fingerprint, load_solver_state, resume, solver_state
 from .tensor import Tensor
 
 __all__ = ["Solver", "NonFiniteLossError", "TrainingInterrupted"]
@@ -87,6 +97,27 @@ def _positive_int(name: str, v: Any) -> int:
     return int(v)
 
 
+def _state_field(name: str) -> property:
+    """solver.<name> as a view of solver.state.<name>."""
+    return property(lambda self: getattr(self.state, name), lambda self, v: setattr(self.state, name, v),
+                    doc=f"solver.state.{name}")
+
+
+def _one_ema(ema: Any, callbacks: list) -> EMA | None:
+    """The run's one weight average: `ema` (a decay or an EMA) or an EMA among `callbacks`
+    (removed from them: the Solver updates and scores it itself)."""
+    found = [c for c in callbacks if isinstance(c, EMA)]
+    if len(found) > 1 or (found and isinstance(ema, EMA) and ema is not found[0]):
+        raise ValueError("Solver: more than one EMA given; a run keeps one weight average")
+    for c in found:
+        callbacks.remove(c)
+    if found:
+        return found[0]  # (a decay given beside it, e.g. by Solver.resume, is the checkpoint's anyway)
+    if ema is None or isinstance(ema, EMA):
+        return ema
+    return EMA(float(ema))
+
+
 class Solver:
     """Trains `model` on `data`; see the module docstring and docs/training.md.
 
@@ -114,6 +145,9 @@ class Solver:
     ema: keep an exponential moving average of the weights with this decay (e.g. 0.999), updated
         after every step: `solver.ema` (cr.optim.swa_utils.EMA; `.model` the averaged copy),
         scored each epoch (logs["ema_val_acc"]), saved in the checkpoints beside the raw weights.
+        An EMA object may be given as `ema=` or among `callbacks` (it is then taken out of them:
+        the Solver updates and scores it, before any callback runs). `choose_weights()` says
+        whether the average or the raw weights score better on validation.
     device: "cpu", "cuda", "cuda:N" or "auto" (cuda when cr.cuda.is_available()): the model is
         moved there (in place); None (default) keeps it where it is. The data stay host arrays
         and each batch is moved to `solver.device`; losses and accuracies are Python floats,
@@ -153,62 +187,101 @@ class Solver:
         self.optimizer = optim.factory.resolve(optimizer, model.parameters(), lr, weight_decay=float(weight_decay))
         self.scheduler = optim.factory.resolve_schedule(lr_schedule, self.optimizer, self.num_epochs)
 
-        # ---- data: preprocessed once (fitted on train only); the raw fingerprint is kept for resume
-        arrays = _as_arrays(data)
-        self.data_fingerprint = fingerprint(arrays["X_train"], arrays["y_train"])
-        self.preprocess_ = preprocess
-        if preprocess is not None and not is_fitted(preprocess):
-            self.preprocess_ = copy.deepcopy(preprocess).fit(arrays["X_train"])
-        self.data = {k: (self._prepare(v) if k.startswith("X_") else v) for k, v in arrays.items()}
-        self.loader = DataLoader(self.data["X_train"], self.data["y_train"], batch_size=self.batch_size,
-                                 shuffle=True, transform=augment, seed=self.seed, prefetch=prefetch)
-        n = self.data["X_train"].shape[0]
-        sub = np.random.default_rng(self.seed).choice(n, size=min(train_acc_samples, n), replace=False)
-        self._train_subsample = np.sort(sub)
+        self._raw = _as_arrays(data)  # checked now; prepared by _setup_data when first needed
+        self._prefetch, self._train_acc_samples = bool(prefetch), train_acc_samples
+        self._prepared: dict[str, Any] | None = None
 
-        # JSON-able settings: what Solver.resume rebuilds (None marks an object it cannot)
+        # the run config: JSON-able settings, what Solver.resume rebuilds (None marks an object it cannot)
         custom_schedule = not (isinstance(lr_schedule, str) or lr_schedule is None)
-        self.settings = {
+        self.callbacks = list(callbacks)
+        self.ema = _one_ema(ema, self.callbacks)
+        self.config = {
             "optimizer": optimizer if isinstance(optimizer, str) else None, "lr": float(lr),
             "weight_decay": float(weight_decay), "lr_schedule": None if custom_schedule else lr_schedule,
             "custom_schedule": custom_schedule, "loss": loss if isinstance(loss, str) else None,
             "batch_size": self.batch_size, "num_epochs": self.num_epochs, "seed": self.seed,
             "checkpoint_every": checkpoint_every, "train_acc_samples": train_acc_samples,
             "eval_batch_size": self.eval_batch_size, "augment": None if augment is None else repr(augment),
-            "ema": None if ema is None else float(ema),
+            "ema": None if self.ema is None else self.ema.decay,
         }
-
-        self.callbacks = list(callbacks)
-        self.ema = None
-        if ema is not None:  # first, so that loggers see ema_val_acc
-            from .optim.swa_utils import EMA
-            self.ema = EMA(ema)
-            self.callbacks.insert(0, self.ema)
+        if self.ema is not None:
+            self.ema.attach(model)
         if self.verbose and not any(isinstance(c, cbs.ProgressBar) for c in self.callbacks):
             self.callbacks.append(cbs.ProgressBar())
-        for c in self.callbacks:
-            c.set_solver(self) if hasattr(c, "set_solver") else setattr(c, "solver", self)
 
-        self.epoch = 0                 # epochs completed
-        self.step = 0                  # iterations completed
-        self._epoch_start_step = 0     # iteration at which the current epoch began
-        self.loss_history: list[float] = []
-        self.train_acc_history: list[float] = []
-        self.val_acc_history: list[float] = []
-        self.lr_history: list[float] = []
-        self.best_val_acc, self.best_epoch = -1.0, 0
-        self.best_params: dict[str, np.ndarray] | None = None
-        self.stop_training = False
+        self.state = TrainState()
         self.resumed_from: Path | None = None
         self.last_checkpoint: Path | None = None
-        self._seeded = self._interrupt = False
+        self._interrupt = False
+        for c in self.callbacks:  # the model now; the params and the state when train() starts
+            if hasattr(c, "set_solver"):
+                c.set_solver(self)
+            elif hasattr(c, "set_model"):
+                c.set_model(model)
+            else:  # a duck-typed callback of the older interface
+                c.solver = self
 
     # --------------------------------------------------------------- data
+    def _setup_data(self) -> dict[str, Any]:
+        """Fit the preprocessor on X_train (a copy, unless already fitted), preprocess every split
+        once, build the seeded training loader and the fixed train-accuracy subsample. Runs once,
+        when training or evaluation first needs the data."""
+        if self._prepared is None:
+            raw, pre = self._raw, self.preprocess
+            if pre is not None and not is_fitted(pre):
+                pre = copy.deepcopy(pre).fit(raw["X_train"])
+            self._prepared = {"preprocess_": pre, "fingerprint": fingerprint(raw["X_train"], raw["y_train"])}
+            data = {k: (self._cast(v, pre) if k.startswith("X_") else v) for k, v in raw.items()}
+            loader = DataLoader(data["X_train"], data["y_train"], batch_size=self.batch_size, shuffle=True,
+                                transform=self.augment, seed=self.seed, prefetch=self._prefetch)
+            n = data["X_train"].shape[0]
+            sub = np.random.default_rng(self.seed).choice(n, size=min(self._train_acc_samples, n), replace=False)
+            self._prepared.update(data=data, loader=loader, train_subsample=np.sort(sub))
+        return self._prepared
+
+    @property
+    def data(self) -> dict[str, np.ndarray]:
+        """The prepared splits (X preprocessed, as the model eats them; y int64)."""
+        return self._setup_data()["data"]
+
+    @property
+    def loader(self) -> DataLoader:
+        """The training batches: seeded, shuffled, augmented; its state_dict is its position."""
+        return self._setup_data()["loader"]
+
+    @property
+    def preprocess_(self) -> Any:
+        """The fitted preprocessor (None without one)."""
+        return self._setup_data()["preprocess_"]
+
+    @property
+    def data_fingerprint(self) -> dict[str, Any]:
+        return self._setup_data()["fingerprint"]
+
+    @property
+    def _train_subsample(self) -> np.ndarray:
+        return self._setup_data()["train_subsample"]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The run config (`config`), by its older name."""
+        return self.config
+
+    def callback_params(self) -> dict[str, Any]:
+        """What callbacks get in `set_params` (Keras' `params`): the run config and the sizes."""
+        return {"config": self.config, "num_epochs": self.num_epochs, "batches_per_epoch": self.batches_per_epoch,
+                "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size, "classes": self.classes,
+                "verbose": self.verbose, "val_data": (self.data["X_val"], self.data["y_val"]),
+                "example_input": self.data["X_train"][:1]}
+
     def _prepare(self, X: Any) -> np.ndarray:
         """Raw images -> what the model eats: preprocessed (or cast) float arrays."""
+        return self._cast(X, self.preprocess_)
+
+    def _cast(self, X: Any, pre: Any) -> np.ndarray:
         X = _array(X)
-        if self.preprocess_ is not None:
-            X = self.preprocess_(X)
+        if pre is not None:
+            X = pre(X)
         dtype = param_dtype(self.model)
         return X if X.dtype == dtype else X.astype(dtype)
 
@@ -224,11 +297,18 @@ class Solver:
     def train(self) -> "Solver":
         """Train until `num_epochs` epochs are done (or a callback sets `stop_training`);
         then load the parameters with the best validation accuracy. Returns self."""
-        if not self._seeded:
-            if self.step == 0 and self.epoch == 0:
+        st = self.state
+        if not st.seeded:
+            if st.step == 0 and st.epoch == 0:
                 rng.manual_seed(self.seed)   # dropout and other shared draws start from `seed`
-            self._seeded = True
-        self._callback("on_train_begin", {"epoch": self.epoch, "num_epochs": self.num_epochs})
+            st.seeded = True
+        params = self.callback_params()
+        for c in self.callbacks:  # Keras' fit: the params and the state, before on_train_begin
+            if hasattr(c, "set_params"):
+                c.set_params(params)
+            if hasattr(c, "set_state"):
+                c.set_state(st)
+        self._callback("on_train_begin", {"epoch": st.epoch, "step": st.step, "num_epochs": self.num_epochs})
         self._interrupt = False
         # Ctrl-C: finish the step, save, then stop; the model's train/eval flags come back as they were
         with kept_modes(self.model), deferred_sigint(self._request_stop):
@@ -246,9 +326,10 @@ class Solver:
 
     def _train_epoch(self) -> None:
         epoch, lr = self.epoch + 1, self.lr  # epochs are counted from 1 in logs and callbacks
-        if self.loader.state_dict()["batch"] == 0:
-            self._epoch_start_step = self.step
-        self._callback("on_epoch_begin", epoch, {"epoch": epoch, "lr": lr})
+        done = self.loader.state_dict()["batch"]  # > 0: resumed within the epoch
+        if done == 0:
+            self.state.epoch_start_step = self.step
+        self._callback("on_epoch_begin", epoch, {"epoch": epoch, "lr": lr, "batch": done})
         self.model.train()
         for X_batch, y_batch in self.loader:
             loss, correct = self._train_step(X_batch, y_batch)
@@ -278,13 +359,15 @@ class Solver:
         return value, int((scores.data.argmax(axis=1) == y).sum())
 
     def _after_optimizer_step(self) -> None:
-        """Per-step hook, run right after every optimizer.step() (e.g. to update averaged weights)."""
+        """Per-step hook, run right after every optimizer.step(): the weight average follows."""
+        if self.ema is not None:
+            self.ema.update(self.model)
 
     def _end_epoch(self, epoch: int, lr: float) -> None:
         sub = self._train_subsample
         train_acc = self._accuracy(self.data["X_train"][sub], self.data["y_train"][sub])
         val_acc = self._accuracy(self.data["X_val"], self.data["y_val"])
-        losses = self.loss_history[self._epoch_start_step:self.step]
+        losses = self.loss_history[self.state.epoch_start_step:self.step]
         epoch_loss = float(np.mean(losses)) if losses else float("nan")
         self.train_acc_history.append(train_acc)
         self.val_acc_history.append(val_acc)
@@ -296,9 +379,12 @@ class Solver:
             self.scheduler.step(val_acc)
         elif self.scheduler is not None:
             self.scheduler.step()
-        self.epoch, self._epoch_start_step = epoch, self.step
-        self._callback("on_epoch_end", epoch, {"epoch": epoch, "loss": epoch_loss, "train_acc": train_acc,
-                                               "val_acc": val_acc, "lr": lr, "step": self.step})
+        self.epoch, self.state.epoch_start_step = epoch, self.step
+        logs = {"epoch": epoch, "loss": epoch_loss, "train_acc": train_acc, "val_acc": val_acc, "lr": lr,
+                "step": self.step}
+        if self.ema is not None:  # scored before the callbacks, so loggers see it
+            logs["ema_val_acc"] = self.ema.score(self.data["X_val"], self.data["y_val"], self.eval_batch_size)
+        self._callback("on_epoch_end", epoch, logs)
         self._autosave()
         if self._interrupt:
             self._on_interrupt()
@@ -339,13 +425,34 @@ class Solver:
 
     @property
     def history(self) -> dict[str, list[float]]:
-        return {"loss_history": list(self.loss_history), "train_acc_history": list(self.train_acc_history),
-                "val_acc_history": list(self.val_acc_history), "lr_history": list(self.lr_history)}
+        return self.state.history
+
+    def choose_weights(self) -> tuple[str, Module]:
+        """Which weights to keep after training: ("ema", the averaged copy) when the average scores
+        at least as well on validation as the raw weights now in the model (the best epoch's),
+        else ("raw", the model). An average that has not yet forgotten the initial weights (one
+        short epoch) scores far below the raw weights: keeping it blindly loses accuracy."""
+        if self.ema is None or not self.ema.val_acc_history:
+            return "raw", self.model
+        raw = self._accuracy(self.data["X_val"], self.data["y_val"])
+        return ("ema", self.ema.model) if self.ema.val_acc_history[-1] >= raw else ("raw", self.model)
 
     # -------------------------------------------------- failure handling
     def _nonfinite(self, value: float) -> None:
         ck = self.last_checkpoint if self.last_checkpoint is not None and self.last_checkpoint.exists() else None
         raise NonFiniteLossError.at(value, self.step + 1, self.epoch + 1, self.lr, ck, self.checkpoint_dir)
+
+    # the progress lives in self.state (TrainState); these names read and write it
+    epoch = _state_field("epoch")
+    step = _state_field("step")
+    loss_history = _state_field("loss_history")
+    train_acc_history = _state_field("train_acc_history")
+    val_acc_history = _state_field("val_acc_history")
+    lr_history = _state_field("lr_history")
+    best_val_acc = _state_field("best_val_acc")
+    best_epoch = _state_field("best_epoch")
+    best_params = _state_field("best_params")
+    stop_training = _state_field("stop_training")
 
     def _request_stop(self) -> None:
         self._interrupt = True
