@@ -176,7 +176,7 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         raise CLIError(str(e)) from None
     train_seconds = time.perf_counter() - t_start
 
-    model = ema.model if ema else solver.model  # the averaged weights, or the best epoch's
+    kept_weights, model = solver.choose_weights()  # the average or the best epoch's: the better on val
     save(model, run_dir / "model.safetensors", preprocess=solver.preprocess_, classes=data.classes, info=info)
     X_test = common.prepare(solver.preprocess_, data.X_test)
     test_acc = accuracy(predict_scores(model, X_test), data.y_test)
@@ -186,6 +186,7 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
     cfg["results"] = {"test_acc": test_acc, "best_val_acc": solver.best_val_acc, "best_epoch": solver.best_epoch,
                       "epochs_done": solver.epoch, "iterations": solver.step,
                       "wall_seconds": round(train_seconds, 2)}
+    cfg["results"]["saved_weights"] = kept_weights  # "ema" | "raw"
     if ema:
         cfg["results"]["ema_val_acc"] = ema.val_acc_history[-1]
         cfg["results"]["raw_test_acc"] = accuracy(predict_scores(solver.model, X_test), data.y_test)
@@ -194,8 +195,9 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         m.cpu()
     _plot(solver, model, run_dir, data)
     _report(run_dir, data)
-    kept = f"EMA val acc {ema.val_acc_history[-1]:.4f}" if ema else \
-        f"best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch})"
+    kept = f"saved the EMA weights, EMA val acc {ema.val_acc_history[-1]:.4f}" if kept_weights == "ema" else \
+        f"saved the raw weights, best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch})" + (
+            f" (EMA val acc {ema.val_acc_history[-1]:.4f}, lower)" if ema else "")
     raw = f" (raw weights {cfg['results']['raw_test_acc']:.4f}, model_raw.safetensors)" if ema else ""
     print(f"Done in {train_seconds:.1f}s: {kept}, test acc {test_acc:.4f}{raw}")
     print(f"Results in {run_dir}/ (report.html, model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")

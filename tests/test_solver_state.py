@@ -1,0 +1,143 @@
+"""The Solver's state made explicit (issue 24): one TrainState, one run config, one EMA,
+callbacks that get the model, params, state and logs; and which weights are kept (issue 21.5)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.resume import TrainState
+
+
+def _data():
+    return cr.data.load_digits(subsample=200, seed=0)
+
+
+def _solver(tmp_path=None, epochs=1, **kw):
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    return cr.Solver(model, _data(), lr=1e-2, num_epochs=epochs, batch_size=50, verbose=False,
+                     checkpoint_dir=None if tmp_path is None else tmp_path, **kw)
+
+
+def test_constructor_only_stores_and_the_state_is_one_object():
+    class Counting(cr.data.transforms.PerChannelNormalize):
+        fits = 0
+
+        def fit(self, X):
+            Counting.fits += 1
+            return super().fit(X)
+
+    s = _solver(preprocess=Counting())
+    assert Counting.fits == 0 and s._prepared is None  # nothing fitted or preprocessed yet
+    assert isinstance(s.state, TrainState) and s.state.step == 0
+    s.train()
+    assert Counting.fits == 1
+    assert s.step == s.state.step == 4 and s.epoch == s.state.epoch == 1
+    assert s.loss_history is s.state.loss_history and len(s.state.loss_history) == 4
+    assert s.config is s.settings and s.config["batch_size"] == 50
+
+
+def test_callbacks_get_model_params_state_and_logs():
+    seen = {}
+
+    class Spy(cr.callbacks.Callback):
+        def on_train_begin(self, logs):
+            seen["begin"] = dict(logs)
+            seen["params"] = self.params
+
+        def on_epoch_begin(self, epoch, logs):
+            seen["epoch_begin"] = dict(logs)
+
+        def on_epoch_end(self, epoch, logs):
+            seen["end"] = dict(logs)
+            self.state.stop_training = True  # the one field a callback writes
+
+    spy = Spy()
+    s = _solver(epochs=3, callbacks=[spy], ema=0.5)
+    s.train()
+    assert spy.model is s.model and spy.state is s.state
+    assert seen["begin"] == {"epoch": 0, "step": 0, "num_epochs": 3}
+    assert seen["epoch_begin"] == {"epoch": 1, "lr": 1e-2, "batch": 0}
+    p = seen["params"]
+    assert p["num_epochs"] == 3 and p["batches_per_epoch"] == 4 and p["config"] is s.config
+    assert p["val_data"][0].shape == (s.data["X_val"].shape[0], 1, 8, 8)
+    assert s.epoch == 1  # stopped by the callback through the state
+    assert seen["end"]["ema_val_acc"] == s.ema.val_acc_history[-1]  # scored before the callbacks
+
+
+def test_tensorboard_module_does_not_import_callbacks():
+    import ast
+    from pathlib import Path
+
+    src = Path(cr.__file__).parent / "viz" / "tensorboard.py"
+    names = {n.module for n in ast.walk(ast.parse(src.read_text())) if isinstance(n, ast.ImportFrom)}
+    assert "callbacks" not in {(m or "").split(".")[-1] for m in names}
+
+
+def test_one_ema_an_ema_callback_is_adopted_and_two_are_refused():
+    from chainrule.optim.swa_utils import EMA
+
+    ema = EMA(0.9)
+    s = _solver(callbacks=[ema])
+    assert s.ema is ema and ema not in s.callbacks and s.config["ema"] == 0.9
+    try:
+        _solver(callbacks=[EMA(0.9), EMA(0.8)])
+    except ValueError as e:
+        assert "one weight average" in str(e)
+    else:
+        raise AssertionError("two EMAs were accepted")
+
+
+def test_ema_warmup_follows_timm():
+    from chainrule.optim.swa_utils import EMA
+
+    model = nn.Linear(3, 2)
+    ema = EMA(0.99, warmup=True)
+    ema.attach(model)
+    ref = model.weight.data.copy()
+    ema.update(model)  # the first update copies
+    for n in range(1, 6):
+        model.weight.data[...] += 1.0
+        d = min(0.99, (1 + n) / (10 + n))
+        assert ema.current_decay() == d
+        ema.update(model)
+        ref = d * ref + (1 - d) * model.weight.data
+    np.testing.assert_allclose(ema.model.weight.data, ref, rtol=1e-6)
+
+
+def test_choose_weights_keeps_the_raw_ones_when_the_average_is_worse():
+    """Issue 21 item 5: a slow average after one short epoch is mostly the random start."""
+    s = _solver(epochs=1, ema=0.99)
+    s.train()
+    raw = s.check_accuracy(s._raw["X_val"], s._raw["y_val"])
+    assert s.ema.val_acc_history[-1] < raw - 0.1  # the case the issue met
+    name, model = s.choose_weights()
+    assert name == "raw" and model is s.model
+    s2 = _solver(epochs=1, ema=0.0)  # decay 0: the average is the final weights
+    s2.train()
+    assert s2.choose_weights()[0] == ("ema" if s2.ema.val_acc_history[-1] >= s2.best_val_acc else "raw")
+
+
+def test_cli_saves_the_better_weights_and_says_which(tmp_path, capsys, monkeypatch):
+    """Before the fix `chainrule train` saved the EMA weights whatever they scored. An average
+    that keeps its initial weights (decay 0.9999 over 63 steps) scores as the random start."""
+    from chainrule.cli import main
+    from chainrule.commands import train
+
+    monkeypatch.setattr(train, "ema_decay", lambda decay, n, a: 0.9999)
+    out = tmp_path / "run"
+    args = ["train", "--epochs", "1", "--out", str(out), "--model", "small_cnn", "--model-args",
+            '{"channels": [4, 8, 8]}', "--subsample", "1000", "--batch-size", "16", "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    res = json.loads((out / "config.json").read_text())["results"]
+    assert res["ema_val_acc"] < res["best_val_acc"] - 0.1
+    assert res["saved_weights"] == "raw" and "saved the raw weights" in printed
+    assert res["test_acc"] == res["raw_test_acc"]
+    saved = cr.load(out / "model.safetensors")
+    raw = cr.load(out / "model_raw.safetensors")
+    for a, b in zip(saved.state_dict().values(), raw.state_dict().values()):
+        np.testing.assert_array_equal(a, b)
