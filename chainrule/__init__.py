@@ -29,6 +29,9 @@ from .solver import Solver  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
 from . import metrics  # noqa: F401
+# data parallelism over MPI (issue 24): cr.distributed, cr.nn.parallel (mpi4py is imported only when used)
+from . import distributed  # noqa: F401
+from .nn import parallel as _nn_parallel  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -197,8 +197,27 @@ def topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
+# ---- callbacks queued during a backward pass (torch's Variable._execution_engine.queue_callback):
+# DistributedDataParallel averages the gradients once they are all accumulated
+_queued: list[Callable[[], None]] = []
+
+
+def queue_callback(fn: Callable[[], None]) -> None:
+    """Run fn() once, when the backward pass now running ends (call it from a Function's backward)."""
+    _queued.append(fn)
+
+
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
     """Backpropagate from `root` (see `Tensor.backward`)."""
+    try:
+        _backward(root, grad, retain_graph)
+    finally:  # (an error mid-way drops the queue: half-accumulated gradients are not synchronised)
+        queued, _queued[:] = list(_queued), []
+    for fn in queued:
+        fn()
+
+
+def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad (no graph behind it)")
     if grad is None:

@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chainrule"
 LAYER = {
     "backend": "autograd", "cuda": "autograd",
     "tensor": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
+    "distributed": "autograd",  # collectives on arrays (mpi4py, NCCL), below nn: nn.parallel uses them
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",
