@@ -29,6 +29,9 @@ learning rate the epoch's steps used. Set `self.state.stop_training = True` to s
 current epoch. An exception raised in a callback propagates out of `Solver.train()` unchanged.
 `set_solver(solver)` (the base class calls set_model with it) gives a callback that must act
 on the Solver itself (ModelCheckpoint saves through it) the Solver as `self.solver`.
+In a data-parallel run (several ranks) a callback with `rank_zero_only = True` (the ones
+that write or print: loggers, ModelCheckpoint, ProgressBar, TensorBoard) runs on rank 0
+only; the others run on every rank and see the same all-reduced logs.
 Callbacks with state that matters for a resumed run (EarlyStopping's counters) implement
 `state_dict()` / `load_state_dict()`; the Solver stores it in its checkpoints.
 """
@@ -52,6 +55,7 @@ class Callback:
     """Base class: override the hooks you need (all do nothing here)."""
 
     solver: Any = None
+    rank_zero_only = False  # True: only rank 0 of a data-parallel run calls it (it writes or prints)
     model: Any = None
     params: dict[str, Any] = {}
     state: Any = None
@@ -156,6 +160,8 @@ class ModelCheckpoint(Callback):
     `cr.load` reads these files too (the model, preprocessing and class names inside).
     """
 
+    rank_zero_only = True
+
     def __init__(self, path_or_dir: str | Path, monitor: str = "val_acc", save_best_only: bool = False,
                  mode: str = "auto"):
         p = Path(path_or_dir)
@@ -185,6 +191,8 @@ class ModelCheckpoint(Callback):
 class _EpochLogger(Callback):
     """Appends one record per epoch; a resumed run keeps the records of the epochs it already has
     and drops any written after its checkpoint (which the resumed run will write again)."""
+
+    rank_zero_only = True
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -248,6 +256,8 @@ class ProgressBar(Callback):
     bar: draw the bar; None (default): only when its stream is a terminal, so a log file gets
         one plain line per epoch instead of carriage-return frames.
     """
+
+    rank_zero_only = True
 
     def __init__(self, file: Any = None, mininterval: float = 0.1, bar: bool | None = None):
         self.file, self.mininterval, self.bar = file, float(mininterval), bar

@@ -33,6 +33,14 @@ Callbacks (chainrule.callbacks) get the model, the params (`callback_params`), t
 and a `logs` dict per hook. Evaluation is `chainrule.metrics`; checkpoints and resuming
 are `chainrule.resume`.
 
+Data parallel (docs/distributed.md): under `mpiexec -n N` with a process group
+(cr.distributed.init_process_group), every rank draws the same global batch from the same
+seeded loader and trains on its contiguous share through DistributedDataParallel (the
+gradients averaged, so the step is the one of a single process on the whole batch); the
+loss, the accuracies and the Ctrl-C flag are all-reduced, and only rank 0 writes checkpoints
+and runs the callbacks marked `rank_zero_only` (loggers, progress bar, TensorBoard). The
+checkpoint is the global state, so a run resumes on any number of ranks.
+
 Everything random comes from `seed`: the DataLoader's generator (shuffling and
 augmentation) and chainrule's shared generator (dropout), seeded when training
 starts. A checkpoint (`checkpoint_dir`) holds the complete state, so a run
@@ -49,6 +57,7 @@ import numpy as np
 
 from . import backend, optim, rng
 from . import callbacks as cbs
+from . import distributed as dist
 from .checkpoint import load_state, save_state
 from .data.loader import DataLoader
 from .data.transforms.preprocess import is_fitted
@@ -95,6 +104,19 @@ def _positive_int(name: str, v: Any) -> int:
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
         raise ValueError(f"Solver: {name} must be a positive int, got {v!r}")
     return int(v)
+
+
+def _share(total: int, rank: int, size: int) -> tuple[int, int]:
+    """Rank `rank`'s contiguous slice [lo, hi) of `total` items split as evenly as possible."""
+    q, r = divmod(total, size)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (rank < r)
+
+
+def _rank_seed(seed: int, step: int, rank: int) -> int:
+    """The dropout seed of a rank's step in a data-parallel run: different ranks draw
+    different masks, and a resumed run the same ones (it depends on the step only)."""
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
 
 
 def _state_field(name: str) -> property:
@@ -152,6 +174,8 @@ class Solver:
         moved there (in place); None (default) keeps it where it is. The data stay host arrays
         and each batch is moved to `solver.device`; losses and accuracies are Python floats,
         predictions host arrays, and checkpoints hold host arrays (resumable on either device).
+    sync_batchnorm: in a data-parallel run, batch-norm statistics over the global batch
+        (nn.parallel.SyncBatchNorm) rather than each rank's share.
     """
 
     def __init__(self, model: Module, data: Any, optimizer: Any = "adam", lr: float = 1e-3,
@@ -161,7 +185,7 @@ class Solver:
                  callbacks: Iterable[Any] = (), verbose: bool = True, *,
                  checkpoint_every: int | None = None, train_acc_samples: int = 1000,
                  eval_batch_size: int = 256, classes: list[str] | None = None, prefetch: bool = False,
-                 ema: float | None = None, device: Any = None):
+                 ema: float | None = None, device: Any = None, sync_batchnorm: bool = False):
         if not isinstance(model, Module):
             raise TypeError(f"Solver: model must be a cr.nn.Module, got {type(model).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -210,6 +234,8 @@ class Solver:
             self.callbacks.append(cbs.ProgressBar())
 
         self.state = TrainState()
+        self.sync_batchnorm = bool(sync_batchnorm)
+        self._ddp: Any = None  # the DistributedDataParallel wrapper, made when training starts
         self.resumed_from: Path | None = None
         self.last_checkpoint: Path | None = None
         self._interrupt = False
@@ -302,6 +328,7 @@ class Solver:
             if st.step == 0 and st.epoch == 0:
                 rng.manual_seed(self.seed)   # dropout and other shared draws start from `seed`
             st.seeded = True
+        self._setup_parallel()
         params = self.callback_params()
         for c in self.callbacks:  # Keras' fit: the params and the state, before on_train_begin
             if hasattr(c, "set_params"):
@@ -320,9 +347,18 @@ class Solver:
                                         "best_epoch": self.best_epoch})
         return self
 
+    def _setup_parallel(self) -> None:
+        """With more than one rank: wrap the model in DistributedDataParallel (every rank then
+        holds rank 0's weights); a collective, so every rank calls train() together."""
+        if dist.get_world_size() > 1 and self._ddp is None:
+            from .nn.parallel import DistributedDataParallel
+            self._ddp = DistributedDataParallel(self.model, sync_batchnorm=self.sync_batchnorm)
+
     def _callback(self, hook: str, *args: Any) -> None:
+        rank0 = dist.get_rank() == 0
         for c in self.callbacks:
-            getattr(c, hook)(*args)
+            if rank0 or not getattr(c, "rank_zero_only", False):
+                getattr(c, hook)(*args)
 
     def _train_epoch(self) -> None:
         epoch, lr = self.epoch + 1, self.lr  # epochs are counted from 1 in logs and callbacks
@@ -345,18 +381,40 @@ class Solver:
 
     def _train_step(self, X_batch: np.ndarray, y_batch: np.ndarray) -> tuple[float, int]:
         """One SGD step -> (loss, number of batch examples classified right before the step).
-        The host batch goes to the model's device (a no-op on the CPU)."""
-        y = backend.to_device(y_batch, self.device)
-        scores = self.model(Tensor(X_batch).to(self.device))
-        loss = self.loss_fn(scores, y)
-        value = float(loss.data)  # .item(): a Python float on either device
+        The host batch goes to the model's device (a no-op on the CPU). With several ranks each
+        trains on its share of the global batch and the numbers are summed over the ranks."""
+        total = int(y_batch.shape[0])
+        if self._ddp is not None:
+            lo, hi = _share(total, dist.get_rank(), dist.get_world_size())
+            X_batch, y_batch = X_batch[lo:hi], y_batch[lo:hi]
+            rng.manual_seed(_rank_seed(self.seed, self.step, dist.get_rank()))  # dropout: its own masks
+        n = int(y_batch.shape[0])
+        self.optimizer.zero_grad()
+        if n:
+            y = backend.to_device(y_batch, self.device)
+            scores = (self._ddp or self.model)(Tensor(X_batch).to(self.device))
+            loss = self.loss_fn(scores, y)
+            value, correct = float(loss.data), int((scores.data.argmax(axis=1) == y).sum())
+        else:  # a share of nothing (a last batch smaller than the number of ranks)
+            loss, value, correct = None, 0.0, 0
+        if self._ddp is not None:
+            value, correct, self._interrupt = self._sum_over_ranks(value, n, total, correct)
         if not np.isfinite(value):
             self._nonfinite(value)
-        self.optimizer.zero_grad()
-        loss.backward()
+        if loss is not None:
+            if self._ddp is not None and n * dist.get_world_size() != total:
+                loss = loss * (n * dist.get_world_size() / total)  # unequal shares: the global mean's gradient
+            loss.backward()
+        else:
+            self._ddp.reduce_gradients()
         self.optimizer.step()
         self._after_optimizer_step()
-        return value, int((scores.data.argmax(axis=1) == y).sum())
+        return value, correct
+
+    def _sum_over_ranks(self, value: float, n: int, total: int, correct: int) -> tuple[float, int, bool]:
+        """The global batch's mean loss, its correct count, and whether any rank got Ctrl-C."""
+        loss_sum, correct_sum, stop = dist.all_reduce_scalars([value * n, correct, float(self._interrupt)])
+        return loss_sum / total, int(correct_sum), bool(stop)
 
     def _after_optimizer_step(self) -> None:
         """Per-step hook, run right after every optimizer.step(): the weight average follows."""
@@ -395,7 +453,14 @@ class Solver:
         return predict_scores(self.model, X, int(batch_size or self.eval_batch_size))
 
     def _accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None) -> float:
-        return accuracy(self._scores(X, batch_size), y) if X.shape[0] else float("nan")
+        """Accuracy of prepared X; in a data-parallel run each rank scores its share."""
+        if not X.shape[0]:
+            return float("nan")
+        if self._ddp is None:
+            return accuracy(self._scores(X, batch_size), y)
+        lo, hi = _share(X.shape[0], dist.get_rank(), dist.get_world_size())
+        right = int((self._scores(X[lo:hi], batch_size).argmax(axis=1) == y[lo:hi]).sum()) if hi > lo else 0
+        return dist.all_reduce_scalars([right])[0] / X.shape[0]
 
     def check_accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None,
                        num_samples: int | None = None) -> float:
@@ -470,8 +535,12 @@ class Solver:
         return solver_state(self)
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Write the complete training state to a safetensors file (atomically)."""
-        self.last_checkpoint = save_state(Path(path), self.state_dict(), kind="checkpoint")
+        """Write the complete training state to a safetensors file (atomically: a temporary file
+        renamed into place). In a data-parallel run only rank 0 writes (the state is global)."""
+        if dist.get_rank() == 0:
+            self.last_checkpoint = save_state(Path(path), self.state_dict(), kind="checkpoint")
+        else:
+            self.last_checkpoint = Path(path)
         return self.last_checkpoint
 
     def load_checkpoint(self, path_or_state: str | Path | dict[str, Any], where: str = "checkpoint") -> "Solver":

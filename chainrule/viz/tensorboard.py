@@ -230,6 +230,8 @@ class TensorBoard:
     graph: log the model graph (one traced forward pass of one training example).
     """
 
+    rank_zero_only = True  # in a data-parallel run only rank 0 writes the event files
+
     def __init__(self, log_dir: str | Path, histograms_every: int = 1, *, ratio_every: int = 10,
                  misclassified: int = 32, hparams: Mapping[str, Any] | None = None, graph: bool = True,
                  flush_secs: int = 10):

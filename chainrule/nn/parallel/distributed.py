@@ -14,8 +14,8 @@ parameters in reverse registration order, roughly the order backward produces th
 `no_sync()` skips the averaging for gradient accumulation; the next backward outside it
 averages the accumulated sums. With one process nothing is sent.
 
-A parameter without a gradient on a rank counts as zeros in the average (its .grad stays None
-there). Each rank's loss must be the mean over its share; with equal shares the average of
+A parameter without a gradient on a rank counts as zeros in the average, and gets the average
+as its .grad when another rank had one (so every rank steps alike); None everywhere stays None. Each rank's loss must be the mean over its share; with equal shares the average of
 the ranks' gradients is the gradient of the mean over the global batch.
 """
 from __future__ import annotations
@@ -39,6 +39,11 @@ def _grad_array(p: Any) -> Any:
     """p.grad as an array (a chainrule Tensor's .data, or the array itself), or None."""
     g = p.grad
     return g.data if isinstance(g, Tensor) else g
+
+
+def _set_grad(p: Any, a: Any) -> None:
+    """Give p the gradient array a (the type of .grad the autograd engine gives)."""
+    p.grad = a
 
 
 class _AfterBackward(Function):
@@ -137,10 +142,12 @@ class DistributedDataParallel(Module):
             flat /= n
             start = 0
             for g, p in zip(grads, bucket):
-                size = p.data.size
+                avg = flat[start:start + p.data.size].reshape(p.data.shape)
+                start += p.data.size
                 if g is not None:
-                    g[...] = flat[start:start + size].reshape(g.shape)
-                start += size
+                    g[...] = avg
+                elif xp.any(avg != 0):  # others had a gradient (the same test on every rank)
+                    _set_grad(p, avg.copy())
 
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:
