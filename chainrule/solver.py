@@ -175,7 +175,8 @@ class Solver:
         and each batch is moved to `solver.device`; losses and accuracies are Python floats,
         predictions host arrays, and checkpoints hold host arrays (resumable on either device).
     sync_batchnorm: in a data-parallel run, batch-norm statistics over the global batch
-        (nn.parallel.SyncBatchNorm) rather than each rank's share.
+        (nn.parallel.SyncBatchNorm; the default, so that N ranks train as one process on the
+        whole batch); False: each rank's share (less communication, other numbers).
     """
 
     def __init__(self, model: Module, data: Any, optimizer: Any = "adam", lr: float = 1e-3,
@@ -185,7 +186,7 @@ class Solver:
                  callbacks: Iterable[Any] = (), verbose: bool = True, *,
                  checkpoint_every: int | None = None, train_acc_samples: int = 1000,
                  eval_batch_size: int = 256, classes: list[str] | None = None, prefetch: bool = False,
-                 ema: float | None = None, device: Any = None, sync_batchnorm: bool = False):
+                 ema: float | None = None, device: Any = None, sync_batchnorm: bool = True):
         if not isinstance(model, Module):
             raise TypeError(f"Solver: model must be a cr.nn.Module, got {type(model).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:

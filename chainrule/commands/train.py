@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..optim.swa_utils import EMA
 from ..rng import manual_seed
 from ..serialization import save
 from ..solver import NonFiniteLossError, Solver, TrainingInterrupted
+from .. import distributed as dist
 from . import CLIError, common
 
 HELP = "train a model (default: a small CNN on the built-in digits) into a run folder"
@@ -67,11 +69,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(--epochs may raise the number of epochs; other options come from the run)")
     common.add_device_argument(p, default=None)  # None: cpu, or with --resume the run's own
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",  # issue 24 (h-24dist)
+                   help="train data-parallel on N processes of this machine (mpiexec -n N; each takes a share "
+                        "of every batch; needs the [distributed] extra); under mpiexec the ranks join by themselves")
     p.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
                    help="also log for TensorBoard, into DIR (default RUN/tensorboard; needs the [tensorboard] extra)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "nproc", None):  # data parallel (issue 24): the same command as N MPI ranks
+        from ..distributed import launch
+        return launch.run(args.nproc, ["train", *launch.argv_from_namespace(add_arguments, args, skip=("nproc",))])
+    if dist.join_if_launched("nccl" if str(getattr(args, "device", None) or "").startswith("cuda") else "mpi"):  # a rank > 0 of `mpiexec -n N chainrule train`: rank 0 prints
+        sys.stdout = open(os.devnull, "w")
     if args.resume:
         run_dir, cfg = _resume_config(args)
     else:
@@ -147,6 +157,7 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         callbacks.append(_tensorboard(run_dir, a))
     common_kw = dict(augment=augment, callbacks=callbacks, verbose=not a.quiet, checkpoint_dir=run_dir / "checkpoints",
                      device=device)
+    dist.barrier()  # every rank has checked the run folder before rank 0 writes into it
     if args.resume:
         solver = Solver.resume(args.resume, data, num_epochs=a.epochs, **common_kw)
         print(f"Resuming {run_dir} from epoch {solver.epoch}, iteration {solver.step} ({args.resume})")
@@ -159,10 +170,11 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
                         lr_schedule=None if a.lr_schedule == "none" else a.lr_schedule,
                         batch_size=a.batch_size, num_epochs=a.epochs, preprocess=pre,
                         seed=a.seed, checkpoint_every=a.checkpoint_every, **common_kw)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "plots").mkdir(exist_ok=True)
         cfg["data"] = info
-        common.write_config(run_dir, cfg)
+        if dist.get_rank() == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "plots").mkdir(exist_ok=True)
+            common.write_config(run_dir, cfg)
         n = sum(p.data.size for p in model.parameters())
         on = f" on {device}" if device.type == "cuda" else ""
         print(f"Training {a.model} ({n:,} parameters){on} on {a.data} ({info['counts']}) for {a.epochs} epochs "
@@ -177,6 +189,8 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
     train_seconds = time.perf_counter() - t_start
 
     kept_weights, model = solver.choose_weights()  # the average or the best epoch's: the better on val
+    if dist.get_rank() > 0:  # data parallel: rank 0 writes the results
+        return 0
     save(model, run_dir / "model.safetensors", preprocess=solver.preprocess_, classes=data.classes, info=info)
     X_test = common.prepare(solver.preprocess_, data.X_test)
     test_acc = accuracy(predict_scores(model, X_test), data.y_test)

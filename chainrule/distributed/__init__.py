@@ -13,8 +13,8 @@ With one process every call here is a no-op and mpi4py is not needed; more proce
 """
 from .collectives import ReduceOp, all_gather, all_reduce, all_reduce_scalars, barrier, broadcast
 from .group import (destroy_process_group, get_backend, get_rank, get_world_size, init_process_group,
-                    is_available, is_initialized)
+                    is_available, is_initialized, join_if_launched)
 
 __all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available", "get_rank",
-           "get_world_size", "get_backend", "ReduceOp", "all_reduce", "broadcast", "all_gather", "barrier",
+           "get_world_size", "get_backend", "join_if_launched", "ReduceOp", "all_reduce", "broadcast", "all_gather", "barrier",
            "all_reduce_scalars"]

