@@ -339,7 +339,7 @@ class Solver:
         self._callback("on_train_begin", {"epoch": st.epoch, "step": st.step, "num_epochs": self.num_epochs})
         self._interrupt = False
         # Ctrl-C: finish the step, save, then stop; the model's train/eval flags come back as they were
-        with kept_modes(self.model), deferred_sigint(self._request_stop):
+        with kept_modes(self.model), deferred_sigint(self._request_stop, saves=self.checkpoint_dir is not None):
             while self.epoch < self.num_epochs and not self.stop_training:
                 self._train_epoch()
         if self.best_params is not None:

@@ -141,3 +141,18 @@ def test_cli_saves_the_better_weights_and_says_which(tmp_path, capsys, monkeypat
     raw = cr.load(out / "model_raw.safetensors")
     for a, b in zip(saved.state_dict().values(), raw.state_dict().values()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_ctrl_c_message_says_whether_a_checkpoint_is_saved(capsys):
+    """Issue 21 item 6: without checkpoint_dir (tune trials) Ctrl-C must not promise a checkpoint."""
+    import os
+    import signal
+
+    from chainrule.interrupt import deferred_sigint
+
+    for saves, expected in ((True, "saving a checkpoint after this step"),
+                            (False, "stopping after this step (no checkpoint_dir: nothing is saved)")):
+        hits = []
+        with deferred_sigint(lambda: hits.append(1), saves=saves):
+            os.kill(os.getpid(), signal.SIGINT)
+        assert hits == [1] and expected in capsys.readouterr().err
