@@ -103,7 +103,7 @@ def solver_state(s: Any) -> dict[str, Any]:
         "optim": s.optimizer.state_dict(),
         "scheduler": None if s.scheduler is None else s.scheduler.state_dict(),
         "rng": rng.get_rng_state(),
-        "loader": s.loader.state_dict(),
+        "loader": s.loader.state_dict() if hasattr(s.loader, "state_dict") else None,
         **s.state.state_dict(),
         "ema": None if s.ema is None else s.ema.state_dict(),
         "callbacks": [c.state_dict() if hasattr(c, "state_dict") else None for c in s.callbacks],
@@ -116,8 +116,8 @@ def solver_state(s: Any) -> dict[str, Any]:
 
 def load_solver_state(s: Any, state: dict[str, Any], where: str = "checkpoint") -> None:
     """Put `solver_state`'s dict back into Solver `s` (built with the same model, data, settings)."""
-    fp = state.get("data")
-    if fp is not None and (fp["shape"] != s.data_fingerprint["shape"] or fp["crc32"] != s.data_fingerprint["crc32"]):
+    fp, mine = state.get("data"), s.data_fingerprint
+    if fp is not None and (mine is None or fp["shape"] != mine["shape"] or fp["crc32"] != mine["crc32"]):
         raise ValueError(f"{where} was trained on other data (X_train {fp['shape']}); a resumed Solver "
                          "needs the same data it was trained on")
     try:
@@ -127,7 +127,7 @@ def load_solver_state(s: Any, state: dict[str, Any], where: str = "checkpoint") 
             raise ValueError("the checkpoint and this Solver differ in having an lr_schedule")
         if s.scheduler is not None:
             s.scheduler.load_state_dict(state["scheduler"])
-        s.loader.load_state_dict(state["loader"])
+        _load_position(s.loader, state.get("loader"))
         rng.set_rng_state(state["rng"])
         s.state.load_state_dict(state)
     except (ValueError, KeyError, TypeError) as e:
@@ -140,6 +140,15 @@ def load_solver_state(s: Any, state: dict[str, Any], where: str = "checkpoint") 
             c.load_state_dict(cs)
     if s.classes is None:
         s.classes = state.get("classes")
+
+
+def _load_position(loader: Any, saved: dict[str, Any] | None) -> None:
+    """The training loader's position back; a loader without load_state_dict can only start an epoch."""
+    if hasattr(loader, "load_state_dict") and saved is not None:
+        loader.load_state_dict(saved)
+    elif saved is not None and int(saved.get("batch", 0) or 0) > 0:
+        raise ValueError(f"the checkpoint was written mid-epoch (batch {saved['batch']}) and this Solver's "
+                         f"loader ({type(loader).__name__}) has no load_state_dict to continue there")
 
 
 def _ema_state(state: dict[str, Any]) -> dict[str, Any] | None:

@@ -106,6 +106,43 @@ def _positive_int(name: str, v: Any) -> int:
     return int(v)
 
 
+def _is_batches(x: Any) -> bool:
+    """An iterable of (X, y) batches (a DataLoader), not arrays or a mapping of splits."""
+    return hasattr(x, "__iter__") and not isinstance(x, (Mapping, np.ndarray, Tensor, str, bytes, tuple, list))
+
+
+def _sources(data: Any, val_data: Any, preprocess: Any, augment: Any) -> tuple[Any, Any, Any]:
+    """(arrays by split, training batches, validation batches or (X, y)): what `data` and
+    `val_data` give, checked."""
+    if isinstance(data, Mapping):
+        if val_data is not None:
+            raise ValueError("Solver: val_data goes with training batches; with splits, put X_val/y_val in data")
+        return _as_arrays(data), None, None
+    if not _is_batches(data):
+        raise TypeError(f"Solver: data must be a cr.data.Splits, a dict with X_train, y_train, X_val, y_val, "
+                        f"or an iterable of (X, y) batches (a DataLoader), got {type(data).__name__}")
+    if preprocess is not None or augment is not None:
+        raise ValueError("Solver: with batches as data, preprocess and augment belong to the loader's dataset "
+                         "(its transform); pass them there")
+    if val_data is None:
+        raise ValueError("Solver: with batches as data, pass val_data= (validation batches or (X_val, y_val))")
+    if isinstance(val_data, (tuple, list)) and len(val_data) == 2 and not _is_batches(val_data[0]):
+        X, y = _array(val_data[0]), _array(val_data[1]).astype(np.int64, copy=False)
+        if y.ndim != 1 or X.shape[0] != y.shape[0]:
+            raise ValueError(f"Solver: val_data X {X.shape} and y {y.shape} do not match (need X (N, ...), y (N,))")
+        return None, data, (X, y)
+    if not _is_batches(val_data):
+        raise TypeError(f"Solver: val_data must be (X_val, y_val) or an iterable of batches, got "
+                        f"{type(val_data).__name__}")
+    return None, data, val_data
+
+
+def _position(loader: Any) -> int:
+    """Batches of the current epoch already served (a resumable loader's state_dict()["batch"]), else 0."""
+    state = loader.state_dict() if hasattr(loader, "state_dict") else None
+    return int(state.get("batch", 0) or 0) if isinstance(state, dict) else 0
+
+
 def _share(total: int, rank: int, size: int) -> tuple[int, int]:
     """Rank `rank`'s contiguous slice [lo, hi) of `total` items split as evenly as possible."""
     q, r = divmod(total, size)
@@ -144,7 +181,12 @@ class Solver:
     """Trains `model` on `data`; see the module docstring and docs/training.md.
 
     model: a cr.nn.Module mapping X (N, C, H, W) to class scores (N, K).
-    data: cr.data.Splits or dict with X_train, y_train, X_val, y_val (X_test, y_test optional).
+    data: cr.data.Splits or dict with X_train, y_train, X_val, y_val (X_test, y_test optional);
+        or the training batches: an iterable of (X, y) batches, such as a DataLoader (with
+        state_dict/load_state_dict, a checkpoint resumes it mid-epoch), used as it is (its own
+        shuffling, transforms and batch size; batch_size here is then unused).
+    val_data: with batches as `data`: the validation batches (an iterable of (X, y)) or (X, y)
+        arrays; the train accuracy is then the running one of the epoch's batches (train mode).
     optimizer: a name for cr.optim.create ("sgd", "momentum", "nesterov", "adagrad", "rmsprop",
         "adam", "adamw"), a cr.optim.Optimizer on model's parameters, or a factory params -> Optimizer.
     lr, weight_decay: used when `optimizer` is a name (weight decay: L2 in the gradient;
@@ -186,7 +228,8 @@ class Solver:
                  callbacks: Iterable[Any] = (), verbose: bool = True, *,
                  checkpoint_every: int | None = None, train_acc_samples: int = 1000,
                  eval_batch_size: int = 256, classes: list[str] | None = None, prefetch: bool = False,
-                 ema: float | None = None, device: Any = None, sync_batchnorm: bool = True):
+                 ema: float | None = None, device: Any = None, sync_batchnorm: bool = True,
+                 val_data: Any = None):
         if not isinstance(model, Module):
             raise TypeError(f"Solver: model must be a cr.nn.Module, got {type(model).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -212,7 +255,8 @@ class Solver:
         self.optimizer = optim.factory.resolve(optimizer, model.parameters(), lr, weight_decay=float(weight_decay))
         self.scheduler = optim.factory.resolve_schedule(lr_schedule, self.optimizer, self.num_epochs)
 
-        self._raw = _as_arrays(data)  # checked now; prepared by _setup_data when first needed
+        # checked now; prepared by _setup_data when first needed
+        self._raw, self._batches, self._val_batches = _sources(data, val_data, preprocess, augment)
         self._prefetch, self._train_acc_samples = bool(prefetch), train_acc_samples
         self._prepared: dict[str, Any] | None = None
 
@@ -252,8 +296,13 @@ class Solver:
     def _setup_data(self) -> dict[str, Any]:
         """Fit the preprocessor on X_train (a copy, unless already fitted), preprocess every split
         once, build the seeded training loader and the fixed train-accuracy subsample. Runs once,
-        when training or evaluation first needs the data."""
-        if self._prepared is None:
+        when training or evaluation first needs the data. (Batches given as data: used as they are.)"""
+        if self._prepared is None and self._raw is None:
+            val = self._val_batches
+            data = None if not isinstance(val, tuple) else {"X_val": self._cast(val[0], None), "y_val": val[1]}
+            self._prepared = {"preprocess_": None, "fingerprint": None, "data": data, "loader": self._batches,
+                              "train_subsample": None}
+        elif self._prepared is None:
             raw, pre = self._raw, self.preprocess
             if pre is not None and not is_fitted(pre):
                 pre = copy.deepcopy(pre).fit(raw["X_train"])
@@ -265,6 +314,23 @@ class Solver:
             sub = np.random.default_rng(self.seed).choice(n, size=min(self._train_acc_samples, n), replace=False)
             self._prepared.update(data=data, loader=loader, train_subsample=np.sort(sub))
         return self._prepared
+
+    def _val_accuracy(self, model: Module | None = None) -> float:
+        """Validation accuracy of `model` (default: the trained one): the val arrays (split over
+        the ranks of a data-parallel run) or every validation batch."""
+        model = self.model if model is None else model
+        data = self._setup_data()["data"]
+        if data is not None:
+            if model is self.model:
+                return self._accuracy(data["X_val"], data["y_val"])
+            return accuracy(predict_scores(model, data["X_val"], self.eval_batch_size), data["y_val"]) \
+                if len(data["y_val"]) else float("nan")
+        right = seen = 0
+        for X, y in self._val_batches:
+            X, y = self._cast(X, None), _array(y)
+            right += int((predict_scores(model, X, self.eval_batch_size).argmax(axis=1) == y).sum())
+            seen += len(y)
+        return right / seen if seen else float("nan")
 
     @property
     def data(self) -> dict[str, np.ndarray]:
@@ -296,10 +362,20 @@ class Solver:
 
     def callback_params(self) -> dict[str, Any]:
         """What callbacks get in `set_params` (Keras' `params`): the run config and the sizes."""
-        return {"config": self.config, "num_epochs": self.num_epochs, "batches_per_epoch": self.batches_per_epoch,
+        data = self.data
+        if data is None:  # batches given: the first validation batch shows the input
+            first = next(iter(self._val_batches), (np.zeros((0,)), None)) if not isinstance(
+                self._val_batches, tuple) else self._val_batches
+            example, val = self._cast(first[0], None)[:1], None
+        else:
+            example, val = (data["X_train"][:1] if "X_train" in data else data["X_val"][:1]), (data["X_val"], data["y_val"])
+        try:
+            per_epoch = self.batches_per_epoch
+        except TypeError:  # a stream without a length
+            per_epoch = None
+        return {"config": self.config, "num_epochs": self.num_epochs, "batches_per_epoch": per_epoch,
                 "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size, "classes": self.classes,
-                "verbose": self.verbose, "val_data": (self.data["X_val"], self.data["y_val"]),
-                "example_input": self.data["X_train"][:1]}
+                "verbose": self.verbose, "val_data": val, "example_input": example}
 
     def _prepare(self, X: Any) -> np.ndarray:
         """Raw images -> what the model eats: preprocessed (or cast) float arrays."""
@@ -363,13 +439,19 @@ class Solver:
 
     def _train_epoch(self) -> None:
         epoch, lr = self.epoch + 1, self.lr  # epochs are counted from 1 in logs and callbacks
-        done = self.loader.state_dict()["batch"]  # > 0: resumed within the epoch
+        done = _position(self.loader)  # > 0: resumed within the epoch
         if done == 0:
             self.state.epoch_start_step = self.step
         self._callback("on_epoch_begin", epoch, {"epoch": epoch, "lr": lr, "batch": done})
         self.model.train()
+        self._epoch_counts = [0, 0]  # (right, seen) over the epoch's training batches
         for X_batch, y_batch in self.loader:
+            X_batch, y_batch = _array(X_batch), _array(y_batch)
+            if self._raw is None:  # batches given as they come: the parameters' dtype
+                X_batch = self._cast(X_batch, None)
             loss, correct = self._train_step(X_batch, y_batch)
+            self._epoch_counts[0] += correct
+            self._epoch_counts[1] += int(y_batch.shape[0])
             self.step += 1
             self.loss_history.append(loss)
             self._callback("on_batch_end", self.step, {"epoch": epoch, "loss": loss, "lr": lr,
@@ -423,9 +505,13 @@ class Solver:
             self.ema.update(self.model)
 
     def _end_epoch(self, epoch: int, lr: float) -> None:
-        sub = self._train_subsample
-        train_acc = self._accuracy(self.data["X_train"][sub], self.data["y_train"][sub])
-        val_acc = self._accuracy(self.data["X_val"], self.data["y_val"])
+        if self._raw is not None:
+            sub = self._train_subsample
+            train_acc = self._accuracy(self.data["X_train"][sub], self.data["y_train"][sub])
+        else:  # batches: the running accuracy of this epoch's (train mode) batches
+            right, seen = getattr(self, "_epoch_counts", (0, 0))
+            train_acc = right / seen if seen else float("nan")
+        val_acc = self._val_accuracy()
         losses = self.loss_history[self.state.epoch_start_step:self.step]
         epoch_loss = float(np.mean(losses)) if losses else float("nan")
         self.train_acc_history.append(train_acc)
@@ -442,7 +528,8 @@ class Solver:
         logs = {"epoch": epoch, "loss": epoch_loss, "train_acc": train_acc, "val_acc": val_acc, "lr": lr,
                 "step": self.step}
         if self.ema is not None:  # scored before the callbacks, so loggers see it
-            logs["ema_val_acc"] = self.ema.score(self.data["X_val"], self.data["y_val"], self.eval_batch_size)
+            logs["ema_val_acc"] = self._val_accuracy(self.ema.model)
+            self.ema.val_acc_history.append(logs["ema_val_acc"])
         self._callback("on_epoch_end", epoch, logs)
         self._autosave()
         if self._interrupt:
@@ -500,7 +587,7 @@ class Solver:
         short epoch) scores far below the raw weights: keeping it blindly loses accuracy."""
         if self.ema is None or not self.ema.val_acc_history:
             return "raw", self.model
-        raw = self._accuracy(self.data["X_val"], self.data["y_val"])
+        raw = self._val_accuracy()
         return ("ema", self.ema.model) if self.ema.val_acc_history[-1] >= raw else ("raw", self.model)
 
     # -------------------------------------------------- failure handling

@@ -156,3 +156,79 @@ def test_ctrl_c_message_says_whether_a_checkpoint_is_saved(capsys):
         with deferred_sigint(lambda: hits.append(1), saves=saves):
             os.kill(os.getpid(), signal.SIGINT)
         assert hits == [1] and expected in capsys.readouterr().err
+
+
+class _Batches:
+    """A minimal resumable loader: seeded shuffled batches of (X, y), state_dict with "batch"."""
+
+    def __init__(self, X, y, batch_size=50, seed=0):
+        self.X, self.y, self.bs, self.seed = X, y, batch_size, seed
+        self.epoch, self.batch = 0, 0
+
+    def __len__(self):
+        return -(-len(self.y) // self.bs)
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.y))
+        while self.batch < len(self):
+            i = order[self.batch * self.bs:(self.batch + 1) * self.bs]
+            self.batch += 1
+            yield cr.tensor(self.X[i]), cr.tensor(self.y[i])
+        self.epoch, self.batch = self.epoch + 1, 0
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "batch": self.batch}
+
+    def load_state_dict(self, state):
+        self.epoch, self.batch = state["epoch"], state["batch"]
+
+
+def _batch_solver(tmp_path, epochs, name, **kw):
+    d = _data()
+    X = (d.X_train / 16.0).astype(np.float32)
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    return cr.Solver(model, _Batches(X, d.y_train), val_data=((d.X_val / 16.0).astype(np.float32), d.y_val),
+                     lr=5e-2, num_epochs=epochs, verbose=False, checkpoint_dir=tmp_path / name, **kw)
+
+
+def test_solver_takes_an_iterable_of_batches_and_resumes_it_bitwise(tmp_path):
+    full = _batch_solver(tmp_path, 3, "full", checkpoint_every=3)
+    full.train()
+    assert full.step == 12 and full.val_acc_history[-1] > 0.3 and len(full.train_acc_history) == 3
+    part = _batch_solver(tmp_path, 3, "part", checkpoint_every=3)
+
+    def stop_at_step_6(step, logs):
+        if step == 6:
+            part._request_stop()  # as Ctrl-C: finish the step, checkpoint, stop
+    part.callbacks.append(cr.callbacks.LambdaCallback(on_batch_end=stop_at_step_6))
+    try:
+        part.train()
+    except cr.solver.TrainingInterrupted:
+        pass
+    assert part.step == 6  # mid-epoch (4 batches an epoch)
+    again = _batch_solver(tmp_path, 3, "again")
+    again.load_checkpoint(tmp_path / "part" / "last.safetensors")
+    again.train()
+    for a, b in zip(full.model.state_dict().values(), again.model.state_dict().values()):
+        np.testing.assert_array_equal(a, b)
+    assert again.loss_history == full.loss_history
+
+
+def test_batches_need_val_data_and_no_preprocess():
+    d = _data()
+    loader = _Batches(d.X_train, d.y_train)
+    model = nn.Linear(64, 10)
+    for kw, msg in (({}, "pass val_data"), ({"val_data": (d.X_val, d.y_val),
+                                              "preprocess": cr.data.transforms.PerChannelNormalize()},
+                                             "belong to the loader")):
+        try:
+            cr.Solver(model, loader, verbose=False, **kw)
+        except ValueError as e:
+            assert msg in str(e)
+        else:
+            raise AssertionError(kw)
+    try:
+        cr.Solver(model, 3, verbose=False)
+    except TypeError as e:
+        assert "iterable of (X, y) batches" in str(e)
