@@ -261,3 +261,33 @@ def test_a_killed_rank_ends_the_job_within_30_s():
     assert r.returncode != 0
     assert "signal 9" in r.stderr or "Killed" in r.stderr, r.stderr[-2000:]
     assert took < 30 + 15, f"the job took {took:.0f} s to end"  # + the two ranks' start-up on a loaded machine
+
+
+def test_ddp_averaging_with_a_fake_two_rank_sum(monkeypatch):
+    """reduce_gradients in place: with an all_reduce that adds a second rank's gradient (here: the
+    same one + 1), every .grad becomes the mean, bucket by bucket; a parameter without a gradient
+    gets the average when the other rank had one, and stays None when nobody had one."""
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    ddp = DistributedDataParallel(model, bucket_cap_mb=1e-5)  # 10 bytes: one parameter a bucket
+    assert len(ddp.buckets) == 4
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+
+    def fake_all_reduce(a, op=dist.ReduceOp.SUM):
+        a += a + 1.0  # "the other rank" sent this rank's gradient plus one
+
+    monkeypatch.setattr(dist, "all_reduce", fake_all_reduce)
+    model(cr.randn(5, 3)).sum().backward()
+    before = {n: np.asarray(p.grad).copy() for n, p in model.named_parameters()}
+    model[0].bias.grad = None  # no gradient on this rank
+    ddp.reduce_gradients()
+    for n, p in model.named_parameters():
+        if n == "0.bias":
+            np.testing.assert_allclose(np.asarray(p.grad), 0.5)  # (0 + (0 + 1)) / 2
+            assert isinstance(p.grad, cr.Tensor)
+        else:
+            np.testing.assert_allclose(np.asarray(p.grad), before[n] + 0.5, rtol=1e-6)
+    monkeypatch.setattr(dist, "all_reduce", lambda a, op=None: None)  # nobody had one: zeros stay None
+    model[0].bias.grad = None
+    ddp.reduce_gradients()
+    assert model[0].bias.grad is None

@@ -28,7 +28,7 @@ import numpy as np
 from ... import backend
 from ... import distributed as dist
 from ...autograd import Function, is_grad_enabled, queue_callback
-from ...tensor import Tensor
+from ...tensor import Tensor, wrap
 from ..module import Module
 from .sync_batchnorm import SyncBatchNorm
 
@@ -42,8 +42,8 @@ def _grad_array(p: Any) -> Any:
 
 
 def _set_grad(p: Any, a: Any) -> None:
-    """Give p the gradient array a (the type of .grad the autograd engine gives)."""
-    p.grad = a
+    """Give p the gradient array a, as the autograd engine does (a Tensor around it)."""
+    p.grad = wrap(a)
 
 
 class _AfterBackward(Function):
