@@ -540,11 +540,12 @@ class Solver:
         """Class scores (N, K) of already-prepared X (see chainrule.metrics.predict_scores)."""
         return predict_scores(self.model, X, int(batch_size or self.eval_batch_size))
 
-    def _accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None) -> float:
-        """Accuracy of prepared X; in a data-parallel run each rank scores its share."""
+    def _accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None, split: bool = True) -> float:
+        """Accuracy of prepared X; in a data-parallel run (split) each rank scores its share and the
+        counts are summed: a collective, every rank calls it."""
         if not X.shape[0]:
             return float("nan")
-        if self._ddp is None:
+        if self._ddp is None or not split:
             return accuracy(self._scores(X, batch_size), y)
         lo, hi = _share(X.shape[0], dist.get_rank(), dist.get_world_size())
         right = int((self._scores(X[lo:hi], batch_size).argmax(axis=1) == y[lo:hi]).sum()) if hi > lo else 0
@@ -558,7 +559,7 @@ class Solver:
         if num_samples is not None and X.shape[0] > num_samples:
             idx = np.random.default_rng(self.seed).choice(X.shape[0], num_samples, replace=False)
             X, y = X[idx], y[idx]
-        return self._accuracy(self._prepare(X), y, batch_size)
+        return self._accuracy(self._prepare(X), y, batch_size, split=False)  # whole, on any rank alone
 
     def predict(self, X: np.ndarray, batch_size: int | None = None, mc_samples: int | None = None) -> np.ndarray:
         """Predicted class labels (int64, (N,)) for raw X (mc_samples: see predict_proba)."""
@@ -584,7 +585,8 @@ class Solver:
         """Which weights to keep after training: ("ema", the averaged copy) when the average scores
         at least as well on validation as the raw weights now in the model (the best epoch's),
         else ("raw", the model). An average that has not yet forgotten the initial weights (one
-        short epoch) scores far below the raw weights: keeping it blindly loses accuracy."""
+        short epoch) scores far below the raw weights: keeping it blindly loses accuracy.
+        In a data-parallel run every rank calls it (the validation split is scored in shares)."""
         if self.ema is None or not self.ema.val_acc_history:
             return "raw", self.model
         raw = self._val_accuracy()
