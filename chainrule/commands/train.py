@@ -79,7 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "nproc", None):  # data parallel (issue 24): the same command as N MPI ranks
         from ..distributed import launch
-        return launch.run(args.nproc, ["train", *launch.argv_from_namespace(add_arguments, args, skip=("nproc",))])
+        try:
+            return launch.run(args.nproc, ["train", *launch.argv_from_namespace(add_arguments, args, skip=("nproc",))])
+        except (RuntimeError, ValueError) as e:  # no mpiexec, a bad N
+            raise CLIError(str(e)) from None
     if dist.join_if_launched("nccl" if str(getattr(args, "device", None) or "").startswith("cuda") else "mpi"):  # a rank > 0 of `mpiexec -n N chainrule train`: rank 0 prints
         sys.stdout = open(os.devnull, "w")
     if args.resume:
