@@ -582,20 +582,17 @@ class Solver:
         return self.state.history
 
     def choose_weights(self) -> tuple[str, Module]:
-        """Which weights to keep after training: ("ema", the averaged copy) when the average scores
-        at least as well on validation as the raw weights now in the model (the best epoch's),
-        else ("raw", the model). An average that has not yet forgotten the initial weights (one
-        short epoch) scores far below the raw weights: keeping it blindly loses accuracy.
-        In a data-parallel run every rank calls it (the validation split is scored in shares)."""
-        if self.ema is None or not self.ema.val_acc_history:
+        """Which weights to keep after training: ("ema", the averaged copy) when the average scored
+        at least as well on validation as the raw weights at the same moment (both after the
+        last epoch), else ("raw", the model, which holds the best epoch's weights). Like is
+        compared with like: the best epoch's score is a maximum over noisy epochs, biased up
+        against the average's single final score. An average that has not yet forgotten the
+        initial weights (one short epoch) scores far below the raw ones: kept blindly it loses."""
+        if self.ema is None or not self.ema.val_acc_history or not self.val_acc_history:
             return "raw", self.model
-        raw = self._val_accuracy()
-        return ("ema", self.ema.model) if self.ema.val_acc_history[-1] >= raw else ("raw", self.model)
-
-    # -------------------------------------------------- failure handling
-    def _nonfinite(self, value: float) -> None:
-        ck = self.last_checkpoint if self.last_checkpoint is not None and self.last_checkpoint.exists() else None
-        raise NonFiniteLossError.at(value, self.step + 1, self.epoch + 1, self.lr, ck, self.checkpoint_dir)
+        if self.ema.val_acc_history[-1] >= self.val_acc_history[-1]:
+            return "ema", self.ema.model
+        return "raw", self.model
 
     # the progress lives in self.state (TrainState); these names read and write it
     epoch = _state_field("epoch")

@@ -291,3 +291,33 @@ def test_ddp_averaging_with_a_fake_two_rank_sum(monkeypatch):
     model[0].bias.grad = None
     ddp.reduce_gradients()
     assert model[0].bias.grad is None
+
+
+@pytest.mark.slow
+def test_cli_nproc_2_trains_as_one_process_and_rank_0_writes(tmp_path, capsys):
+    """`chainrule train --nproc 2` runs mpiexec: one run folder, one set of lines, the numbers of
+    one process (float32, SyncBatchNorm; equal up to rounding)."""
+    _mpiexec()
+    import json
+
+    from chainrule.cli import main
+
+    small = ["--model", "small_cnn", "--model-args", '{"channels": [4, 8, 8]}', "--subsample", "200",
+             "--batch-size", "50", "--epochs", "2", "--ema", "0", "--quiet", "--augment", "none"]
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert main(["train", "--nproc", "2", "--out", str(tmp_path / "two"), *small]) == 0
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    assert main(["train", "--out", str(tmp_path / "one"), *small]) == 0
+    runs = [json.loads((tmp_path / r / "config.json").read_text()) for r in ("two", "one")]
+    logs = [[json.loads(line) for line in (tmp_path / r / "metrics.jsonl").read_text().splitlines()]
+            for r in ("two", "one")]
+    assert len(logs[0]) == len(logs[1]) == 2  # rank 0 alone logged
+    for a, b in zip(*logs):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    assert runs[0]["results"]["iterations"] == runs[1]["results"]["iterations"] == 8
+    assert (tmp_path / "two" / "model.safetensors").exists()
