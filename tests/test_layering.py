@@ -12,13 +12,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chainrule"
 
 # first name under chainrule/ -> layer
 LAYER = {
-    "backend": "autograd", "cuda": "autograd",
+    "backend": "autograd", "cuda": "autograd", "accelerator": "autograd", "backends": "autograd",
     "tensor": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
     "distributed": "autograd",  # collectives on arrays (mpi4py, NCCL), below nn: nn.parallel uses them
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",
-    "data": "data",
+    "data": "data", "utils": "data",
     "models": "models",
     "checkpoint": "io", "serialization": "io",
     "solver": "solver", "callbacks": "solver", "resume": "solver", "interrupt": "solver",

@@ -6,6 +6,7 @@ With no arguments it trains the zoo's small_cnn on the built-in 8x8 digits
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from ..rng import manual_seed
 from ..serialization import save
 from ..solver import NonFiniteLossError, Solver, TrainingInterrupted
 from .. import distributed as dist
-from . import CLIError, common
+from . import CLIError, common, runfolder
 
 HELP = "train a model (default: a small CNN on the built-in digits) into a run folder"
 
@@ -83,14 +84,20 @@ def run(args: argparse.Namespace) -> int:
             return launch.run(args.nproc, ["train", *launch.argv_from_namespace(add_arguments, args, skip=("nproc",))])
         except (RuntimeError, ValueError) as e:  # no mpiexec, a bad N
             raise CLIError(str(e)) from None
-    if dist.join_if_launched("nccl" if str(getattr(args, "device", None) or "").startswith("cuda") else "mpi"):  # a rank > 0 of `mpiexec -n N chainrule train`: rank 0 prints
+    backend = "nccl" if str(getattr(args, "device", None) or "").startswith("cuda") else "mpi"
+    if dist.join_if_launched(backend):  # a rank > 0 of `mpiexec -n N chainrule train`: rank 0 prints
         sys.stdout = open(os.devnull, "w")
     if args.resume:
         run_dir, cfg = _resume_config(args)
     else:
+        if args.out:  # a file, a name too long, no write permission: one line before anything else
+            runfolder.check_writable(Path(args.out))
         run_dir, cfg = _new_run(args)
     a = argparse.Namespace(**cfg["args"])
-    with common.threads(args.threads):
+    # one run per folder; checked writable before anything is written; a full disk said in words
+    claim = runfolder.claim(run_dir, "train", fresh=not args.resume) if dist.get_rank() == 0 else \
+        contextlib.nullcontext(run_dir)  # data parallel: rank 0 holds the folder and writes it
+    with claim, common.threads(args.threads):
         return _train(run_dir, cfg, a, args)
 
 
