@@ -106,6 +106,12 @@ def _positive_int(name: str, v: Any) -> int:
     return int(v)
 
 
+def _is_dataset(x: Any) -> bool:
+    """A map-style dataset: samples by index and a length, not batches, arrays or splits."""
+    return (hasattr(x, "__getitem__") and hasattr(x, "__len__") and not hasattr(x, "__iter__")
+            and not isinstance(x, (Mapping, np.ndarray, Tensor, str, bytes, tuple, list)))
+
+
 def _is_batches(x: Any) -> bool:
     """An iterable of (X, y) batches (a DataLoader), not arrays or a mapping of splits."""
     return hasattr(x, "__iter__") and not isinstance(x, (Mapping, np.ndarray, Tensor, str, bytes, tuple, list))
@@ -182,11 +188,14 @@ class Solver:
 
     model: a cr.nn.Module mapping X (N, C, H, W) to class scores (N, K).
     data: cr.data.Splits or dict with X_train, y_train, X_val, y_val (X_test, y_test optional);
+        or a map-style Dataset of (x, y) samples (chainrule.utils.data: loaded by a DataLoader
+        with batch_size, shuffled with a Generator seeded by `seed`, augment applied to each batch
+        by cr.data.TransformCollate, `num_workers` worker processes);
         or the training batches: an iterable of (X, y) batches, such as a DataLoader (with
         state_dict/load_state_dict, a checkpoint resumes it mid-epoch), used as it is (its own
         shuffling, transforms and batch size; batch_size here is then unused).
-    val_data: with batches as `data`: the validation batches (an iterable of (X, y)) or (X, y)
-        arrays; the train accuracy is then the running one of the epoch's batches (train mode).
+    val_data: with a Dataset or batches as `data`: the validation Dataset, batches (an iterable
+        of (X, y)) or (X, y) arrays; the train accuracy is then the running one of the epoch's batches (train mode).
     optimizer: a name for cr.optim.create ("sgd", "momentum", "nesterov", "adagrad", "rmsprop",
         "adam", "adamw"), a cr.optim.Optimizer on model's parameters, or a factory params -> Optimizer.
     lr, weight_decay: used when `optimizer` is a name (weight decay: L2 in the gradient;
@@ -229,7 +238,7 @@ class Solver:
                  checkpoint_every: int | None = None, train_acc_samples: int = 1000,
                  eval_batch_size: int = 256, classes: list[str] | None = None, prefetch: bool = False,
                  ema: float | None = None, device: Any = None, sync_batchnorm: bool = True,
-                 val_data: Any = None):
+                 val_data: Any = None, num_workers: int = 0):
         if not isinstance(model, Module):
             raise TypeError(f"Solver: model must be a cr.nn.Module, got {type(model).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -256,7 +265,13 @@ class Solver:
         self.scheduler = optim.factory.resolve_schedule(lr_schedule, self.optimizer, self.num_epochs)
 
         # checked now; prepared by _setup_data when first needed
-        self._raw, self._batches, self._val_batches = _sources(data, val_data, preprocess, augment)
+        if not isinstance(num_workers, (int, np.integer)) or isinstance(num_workers, bool) or num_workers < 0:
+            raise ValueError(f"Solver: num_workers must be a non-negative int, got {num_workers!r}")
+        self._num_workers = int(num_workers)
+        augment_in_loader = _is_dataset(data)  # (then applied by the loader built here)
+        data, val_data = self._loaders_for_datasets(data, val_data, augment)
+        self._raw, self._batches, self._val_batches = _sources(data, val_data, preprocess,
+                                                                None if augment_in_loader else augment)
         self._prefetch, self._train_acc_samples = bool(prefetch), train_acc_samples
         self._prepared: dict[str, Any] | None = None
 
@@ -293,6 +308,24 @@ class Solver:
                 c.solver = self
 
     # --------------------------------------------------------------- data
+    def _loaders_for_datasets(self, data: Any, val_data: Any, augment: Any) -> tuple[Any, Any]:
+        """Datasets become DataLoaders (batches as they are stay): training shuffled by a Generator
+        seeded with `seed` (resumable mid-epoch), validation in order, eval_batch_size at a time."""
+        if not (_is_dataset(data) or _is_dataset(val_data)):
+            return data, val_data
+        from .data.batch_collate import TransformCollate
+        from .utils.data import DataLoader as TorchStyleLoader
+        from .utils.data import Generator
+
+        workers = self._num_workers
+        if _is_dataset(data):
+            data = TorchStyleLoader(data, batch_size=self.batch_size, shuffle=True, num_workers=workers,
+                                    persistent_workers=workers > 0, generator=Generator().manual_seed(self.seed),
+                                    collate_fn=TransformCollate(augment) if augment is not None else None)
+        if _is_dataset(val_data):
+            val_data = TorchStyleLoader(val_data, batch_size=self.eval_batch_size, shuffle=False)
+        return data, val_data
+
     def _setup_data(self) -> dict[str, Any]:
         """Fit the preprocessor on X_train (a copy, unless already fitted), preprocess every split
         once, build the seeded training loader and the fixed train-accuracy subsample. Runs once,

@@ -244,3 +244,37 @@ def test_batches_need_val_data_and_no_preprocess():
         cr.Solver(model, 3, verbose=False)
     except TypeError as e:
         assert "iterable of (X, y) batches" in str(e)
+
+
+def test_solver_takes_datasets_and_resumes_them_bitwise(tmp_path):
+    """A map-style Dataset (chainrule.utils.data) is loaded by a seeded DataLoader with augment as
+    its collate transform; Ctrl-C mid-epoch and a resume give the uninterrupted weights."""
+    from chainrule.utils.data import TensorDataset
+
+    d = _data()
+    train = TensorDataset(cr.tensor((d.X_train / 16.0).astype(np.float32)), cr.tensor(d.y_train))
+    val = TensorDataset(cr.tensor((d.X_val / 16.0).astype(np.float32)), cr.tensor(d.y_val))
+    flip = cr.data.transforms.RandomHorizontalFlip()
+
+    def make(name):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+        return cr.Solver(model, train, val_data=val, augment=flip, lr=5e-2, batch_size=50, num_epochs=2,
+                         verbose=False, checkpoint_dir=tmp_path / name)
+
+    full = make("full")
+    full.train()
+    assert full.step == 8 and full.val_acc_history[-1] > 0.2  # (chance: 0.1)
+    part = make("part")
+    part.callbacks.append(cr.callbacks.LambdaCallback(
+        on_batch_end=lambda step, logs: part._request_stop() if step == 3 else None))
+    try:
+        part.train()
+    except cr.solver.TrainingInterrupted:
+        pass
+    assert part.step == 3
+    again = make("again").load_checkpoint(tmp_path / "part" / "last.safetensors")
+    again.train()
+    assert again.loss_history == full.loss_history
+    for a, b in zip(full.model.state_dict().values(), again.model.state_dict().values()):
+        np.testing.assert_array_equal(a, b)
