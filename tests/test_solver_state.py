@@ -278,3 +278,21 @@ def test_solver_takes_datasets_and_resumes_them_bitwise(tmp_path):
     assert again.loss_history == full.loss_history
     for a, b in zip(full.model.state_dict().values(), again.model.state_dict().values()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_checkpoint_from_when_the_ema_was_a_callback_still_resumes(tmp_path):
+    """Older checkpoints kept the EMA's state among the callbacks' (name "EMA"), not under "ema"."""
+    from chainrule.checkpoint import load_state, save_state
+
+    s = _solver(tmp_path / "new", epochs=1, ema=0.9)
+    s.train()
+    state, _ = load_state(tmp_path / "new" / "last.safetensors", kind="checkpoint")
+    old = dict(state, callbacks=[state["ema"]], callback_names=["EMA"])
+    del old["ema"]
+    old["settings"] = dict(state["settings"], ema=None)  # the callback was not recorded as ema=
+    save_state(tmp_path / "old.safetensors", old, kind="checkpoint")
+    resumed = cr.Solver.resume(tmp_path / "old.safetensors", _data(), num_epochs=1, verbose=False,
+                               checkpoint_dir=tmp_path / "r")
+    assert resumed.ema is not None and resumed.ema.decay == 0.9
+    for a, b in zip(resumed.ema.model.state_dict().values(), s.ema.model.state_dict().values()):
+        np.testing.assert_array_equal(a, b)

@@ -239,12 +239,6 @@ class EMA:
             raise RuntimeError("EMA: not attached to a model yet (give it to a cr.Solver, or call attach)")
         self.averaged.update_parameters(model)
 
-    def score(self, X: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
-        """accuracy(X, y), also appended to val_acc_history (the Solver calls it each epoch)."""
-        acc = self.accuracy(X, y, batch_size)
-        self.val_acc_history.append(acc)
-        return acc
-
     def accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
         """Accuracy of the averaged weights on prepared X (cr.metrics: eval mode, no_grad, batched)."""
         from ..metrics import accuracy, predict_scores
