@@ -627,6 +627,11 @@ class Solver:
             return "ema", self.ema.model
         return "raw", self.model
 
+    # -------------------------------------------------- failure handling
+    def _nonfinite(self, value: float) -> None:
+        ck = self.last_checkpoint if self.last_checkpoint is not None and self.last_checkpoint.exists() else None
+        raise NonFiniteLossError.at(value, self.step + 1, self.epoch + 1, self.lr, ck, self.checkpoint_dir)
+
     # the progress lives in self.state (TrainState); these names read and write it
     epoch = _state_field("epoch")
     step = _state_field("step")

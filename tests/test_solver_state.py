@@ -296,3 +296,13 @@ def test_a_checkpoint_from_when_the_ema_was_a_callback_still_resumes(tmp_path):
     assert resumed.ema is not None and resumed.ema.decay == 0.9
     for a, b in zip(resumed.ema.model.state_dict().values(), s.ema.model.state_dict().values()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_nan_loss_stops_with_its_error():
+    s = _solver(epochs=1, optimizer="sgd", lr=1e38)
+    try:
+        s.train()
+    except cr.solver.NonFiniteLossError as e:
+        assert "at iteration" in str(e) and e.iteration >= 1
+    else:
+        raise AssertionError("a NaN loss trained on")
