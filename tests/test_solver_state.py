@@ -299,7 +299,8 @@ def test_a_checkpoint_from_when_the_ema_was_a_callback_still_resumes(tmp_path):
 
 
 def test_a_nan_loss_stops_with_its_error():
-    s = _solver(epochs=1, optimizer="sgd", lr=1e38)
+    s = _solver(epochs=1, optimizer="sgd")
+    s.optimizer.param_groups[0]["lr"] = 1e38
     try:
         s.train()
     except cr.solver.NonFiniteLossError as e:
