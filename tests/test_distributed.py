@@ -321,3 +321,20 @@ def test_cli_nproc_2_trains_as_one_process_and_rank_0_writes(tmp_path, capsys):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert runs[0]["results"]["iterations"] == runs[1]["results"]["iterations"] == 8
     assert (tmp_path / "two" / "model.safetensors").exists()
+
+
+def test_sync_batchnorm_in_place_keeps_the_class_and_survives_deepcopy():
+    import copy
+
+    from chainrule.nn.config import module_to_config
+    from chainrule.nn.parallel import sync_batchnorm_in_place
+
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(18, 4), nn.BatchNorm1d(4))
+    config = module_to_config(model)
+    assert sync_batchnorm_in_place(model) == 2 and sync_batchnorm_in_place(model) == 0
+    assert type(model[1]) is nn.BatchNorm2d and module_to_config(model) == config
+    twin = copy.deepcopy(model)
+    assert twin[1].forward.__self__ is twin[1]  # rebound, not the original's
+    x = cr.randn(5, 1, 5, 5)
+    np.testing.assert_array_equal(twin(x).data, model(x).data)  # one process: BatchNorm's numbers

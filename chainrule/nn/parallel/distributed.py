@@ -30,7 +30,7 @@ from ... import distributed as dist
 from ...autograd import Function, is_grad_enabled, queue_callback
 from ...tensor import Tensor, wrap
 from ..module import Module
-from .sync_batchnorm import SyncBatchNorm
+from .sync_batchnorm import sync_batchnorm_in_place
 
 __all__ = ["DistributedDataParallel"]
 
@@ -66,8 +66,9 @@ class DistributedDataParallel(Module):
     bucket_cap_mb: the largest flat bucket of gradients sent in one all_reduce (PyTorch's 25).
     broadcast_buffers: also give every rank rank 0's buffers (batch-norm running statistics)
         at wrap time.
-    sync_batchnorm: replace the BatchNorm layers by SyncBatchNorm (statistics over the
-        global batch, as one process on the whole batch computes them).
+    sync_batchnorm: the BatchNorm layers normalise with the global batch's statistics while
+        training (as one process on the whole batch), keeping their class
+        (nn.parallel.sync_batchnorm_in_place; SyncBatchNorm.convert_sync_batchnorm is PyTorch's way).
     `module` is the wrapped model (state_dict keys start with "module.", as PyTorch's).
     """
 
@@ -79,7 +80,7 @@ class DistributedDataParallel(Module):
         if not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb!r}")
         if sync_batchnorm:
-            module = SyncBatchNorm.convert_sync_batchnorm(module)
+            sync_batchnorm_in_place(module)
         self.module = module
         self.bucket_cap_mb = float(bucket_cap_mb)
         self.require_backward_grad_sync = True

@@ -7,9 +7,16 @@ sum and the sum of squares in forward, and the sums of dy and dy * x_hat in back
 PyTorch's SyncBatchNorm), so the forward pass, the gradients (after DDP's average) and the
 running statistics equal one process's on the whole batch. In eval mode, or with one
 process, it is BatchNorm.
+
+Two ways in: `SyncBatchNorm.convert_sync_batchnorm(model)` (PyTorch's: the layers become
+SyncBatchNorm modules), or `sync_batchnorm_in_place(model)` (what DistributedDataParallel's
+sync_batchnorm=True and the Solver use): the BatchNorm1d/2d layers keep their class, and so the
+model's config, checkpoints, ONNX export and `cr.load`, and only their training forward pass
+synchronises the statistics while more than one rank trains.
 """
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import numpy as np
@@ -21,7 +28,7 @@ from ...tensor import Tensor
 from ..module import Module
 from ..normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 
-__all__ = ["SyncBatchNorm"]
+__all__ = ["SyncBatchNorm", "sync_batchnorm_in_place"]
 
 
 def _axes(x: Any) -> tuple[int, ...]:
@@ -79,6 +86,38 @@ class _SyncBatchNormFn(Function):
         return dx.astype(dy.dtype, copy=False), dw, sum_dy, None, None, None, None
 
 
+def _sync_forward(bn: _BatchNorm, x: Tensor, plain) -> Tensor:
+    """bn's forward with the global batch's statistics while training on several ranks, else plain(x)."""
+    if not bn.training or dist.get_world_size() == 1:
+        return plain(x)
+    shape = np.shape(x)
+    if len(shape) < 2 or shape[1] != bn.num_features:
+        raise ValueError(f"SyncBatchNorm: expected input of shape (N, {bn.num_features}, ...), got {shape}")
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.track_running_stats:
+        bn.num_batches_tracked[...] += 1
+        if bn.momentum is None:
+            factor = 1.0 / float(bn.num_batches_tracked)
+    track = bn.track_running_stats
+    return _SyncBatchNormFn.apply(x, bn.weight, bn.bias, bn.running_mean if track else None,
+                                  bn.running_var if track else None, factor, bn.eps)
+
+
+def sync_batchnorm_in_place(module: Module) -> int:
+    """Make every BatchNorm1d/2d in `module` synchronise its training statistics over the ranks,
+    keeping its class (an instance-level forward); returns how many. Idempotent."""
+    count = 0
+    for m in module.modules():
+        if isinstance(m, (BatchNorm1d, BatchNorm2d)) and "forward" not in m.__dict__:
+            m.forward = types.MethodType(_synced_forward, m)  # a bound method: deepcopy rebinds it
+            count += 1
+    return count
+
+
+def _synced_forward(self: _BatchNorm, x: Tensor) -> Tensor:
+    return _sync_forward(self, x, lambda t: type(self).forward(self, t))
+
+
 class SyncBatchNorm(_BatchNorm):
     """BatchNorm over (N, C, ...) inputs whose training statistics span every rank's batch."""
 
@@ -86,19 +125,7 @@ class SyncBatchNorm(_BatchNorm):
     _shape_text = "(N, {C}, ...)"
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or dist.get_world_size() == 1:
-            return super().forward(x)
-        shape = np.shape(x)
-        if len(shape) not in self._shapes or shape[1] != self.num_features:
-            raise ValueError(f"SyncBatchNorm: expected input of shape (N, {self.num_features}, ...), got {shape}")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.track_running_stats:
-            self.num_batches_tracked[...] += 1
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked)
-        track = self.track_running_stats
-        return _SyncBatchNormFn.apply(x, self.weight, self.bias, self.running_mean if track else None,
-                                      self.running_var if track else None, factor, self.eps)
+        return _sync_forward(self, x, super().forward)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module) -> Module:
