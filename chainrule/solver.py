@@ -195,7 +195,9 @@ class Solver:
         state_dict/load_state_dict, a checkpoint resumes it mid-epoch), used as it is (its own
         shuffling, transforms and batch size; batch_size here is then unused).
     val_data: with a Dataset or batches as `data`: the validation Dataset, batches (an iterable
-        of (X, y)) or (X, y) arrays; the train accuracy is then the running one of the epoch's batches (train mode).
+        of (X, y)) or (X, y) arrays; the train accuracy is then the running one of the epoch's
+        batches (train mode).
+    num_workers: worker processes of the DataLoader built for a Dataset.
     optimizer: a name for cr.optim.create ("sgd", "momentum", "nesterov", "adagrad", "rmsprop",
         "adam", "adamw"), a cr.optim.Optimizer on model's parameters, or a factory params -> Optimizer.
     lr, weight_decay: used when `optimizer` is a name (weight decay: L2 in the gradient;
@@ -226,8 +228,8 @@ class Solver:
         and each batch is moved to `solver.device`; losses and accuracies are Python floats,
         predictions host arrays, and checkpoints hold host arrays (resumable on either device).
     sync_batchnorm: in a data-parallel run, batch-norm statistics over the global batch
-        (nn.parallel.SyncBatchNorm; the default, so that N ranks train as one process on the
-        whole batch); False: each rank's share (less communication, other numbers).
+        (nn.parallel.sync_batchnorm_in_place; the default, so that N ranks train as one process
+        on the whole batch); False: each rank's share (less communication, other numbers).
     """
 
     def __init__(self, model: Module, data: Any, optimizer: Any = "adam", lr: float = 1e-3,
@@ -401,7 +403,8 @@ class Solver:
                 self._val_batches, tuple) else self._val_batches
             example, val = self._cast(first[0], None)[:1], None
         else:
-            example, val = (data["X_train"][:1] if "X_train" in data else data["X_val"][:1]), (data["X_val"], data["y_val"])
+            example = data["X_train"][:1] if "X_train" in data else data["X_val"][:1]
+            val = (data["X_val"], data["y_val"])
         try:
             per_epoch = self.batches_per_epoch
         except TypeError:  # a stream without a length

@@ -16,5 +16,5 @@ from .group import (destroy_process_group, get_backend, get_rank, get_world_size
                     is_available, is_initialized, join_if_launched)
 
 __all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available", "get_rank",
-           "get_world_size", "get_backend", "join_if_launched", "ReduceOp", "all_reduce", "broadcast", "all_gather", "barrier",
-           "all_reduce_scalars"]
+           "get_world_size", "get_backend", "join_if_launched", "ReduceOp", "all_reduce", "broadcast",
+           "all_gather", "barrier", "all_reduce_scalars"]

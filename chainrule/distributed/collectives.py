@@ -102,7 +102,8 @@ def all_gather(tensor_list: list, tensor: Any) -> None:
     outs = [_array(t, "all_gather") for t in tensor_list]
     for o in outs:
         if o.shape != a.shape or o.dtype != a.dtype:
-            raise ValueError(f"all_gather: every entry must be {a.shape} {a.dtype} like tensor, got {o.shape} {o.dtype}")
+            raise ValueError(f"all_gather: every entry must be {a.shape} {a.dtype} like tensor, "
+                             f"got {o.shape} {o.dtype}")
     g = pg.group()
     if g is None or g.size == 1:
         outs[0][...] = a

