@@ -435,7 +435,9 @@ class Solver:
     # ------------------------------------------------------------ training
     def train(self) -> "Solver":
         """Train until `num_epochs` epochs are done (or a callback sets `stop_training`);
-        then load the parameters with the best validation accuracy. Returns self."""
+        then load the parameters with the best validation accuracy, unless an EMA is kept (the
+        model then keeps its final weights, the end-of-training candidate beside the average:
+        see choose_weights). Returns self."""
         st = self.state
         if not st.seeded:
             if st.step == 0 and st.epoch == 0:
@@ -454,7 +456,7 @@ class Solver:
         with kept_modes(self.model), deferred_sigint(self._request_stop, saves=self.checkpoint_dir is not None):
             while self.epoch < self.num_epochs and not self.stop_training:
                 self._train_epoch()
-        if self.best_params is not None:
+        if self.best_params is not None and self.ema is None:  # (with an average: both stay final)
             self.model.load_state_dict(self.best_params)
         self._callback("on_train_end", {"epoch": self.epoch, "best_val_acc": self.best_val_acc,
                                         "best_epoch": self.best_epoch})
@@ -557,7 +559,8 @@ class Solver:
             self.best_val_acc, self.best_epoch = val_acc, epoch
             self.best_params = self.model.state_dict()
         if isinstance(self.scheduler, optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(val_acc)
+            # a "max" schedule watches the accuracy, a "min" one the error rate
+            self.scheduler.step(val_acc if self.scheduler.mode == "max" else 1.0 - val_acc)
         elif self.scheduler is not None:
             self.scheduler.step()
         self.epoch, self.state.epoch_start_step = epoch, self.step
@@ -618,12 +621,14 @@ class Solver:
         return self.state.history
 
     def choose_weights(self) -> tuple[str, Module]:
-        """Which weights to keep after training: ("ema", the averaged copy) when the average scored
-        at least as well on validation as the raw weights at the same moment (both after the
-        last epoch), else ("raw", the model, which holds the best epoch's weights). Like is
-        compared with like: the best epoch's score is a maximum over noisy epochs, biased up
-        against the average's single final score. An average that has not yet forgotten the
-        initial weights (one short epoch) scores far below the raw ones: kept blindly it loses."""
+        """Which weights to keep after training with an EMA: ("ema", the averaged copy) when the
+        average scored at least as well on validation as the raw weights after the last epoch,
+        else ("raw", the model, which then holds those final weights: with an EMA, train() does
+        not swap in the best epoch's). Both candidates are end-of-training weights, compared on
+        the same epoch: the best epoch's score is a maximum over noisy epochs, biased up, and its
+        mid-training snapshot is the fragile choice. An average that has not yet forgotten the
+        initial weights (one short epoch) scores far below the raw ones: kept blindly it loses.
+        Without an EMA: ("raw", the model with the best epoch's weights)."""
         if self.ema is None or not self.ema.val_acc_history or not self.val_acc_history:
             return "raw", self.model
         if self.ema.val_acc_history[-1] >= self.val_acc_history[-1]:

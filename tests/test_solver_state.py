@@ -121,6 +121,17 @@ def test_choose_weights_keeps_the_raw_ones_when_the_average_is_worse():
     assert s2.ema.val_acc_history[-1] == s2.val_acc_history[-1] and s2.choose_weights()[0] == "ema"
 
 
+def test_with_an_ema_the_model_keeps_its_final_weights():
+    """h-28runs' main job: the best epoch's snapshot is the fragile candidate; with an EMA both
+    candidates are end-of-training weights (no best-epoch swap)."""
+    finals = []
+    s = _solver(epochs=3, ema=0.5, callbacks=[cr.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: finals.append({k: np.array(v) for k, v in s.model.state_dict().items()}))])
+    s.train()
+    for k, v in s.model.state_dict().items():
+        np.testing.assert_array_equal(v, finals[-1][k])
+
+
 def test_choose_weights_compares_the_final_scores_not_the_best_epoch():
     """The best epoch's val is a max over epochs; the EMA is compared with the raw weights at the
     same moment (h-28runs' main job: the max rule dropped good averages)."""
@@ -147,7 +158,7 @@ def test_cli_saves_the_better_weights_and_says_which(tmp_path, capsys, monkeypat
     printed = capsys.readouterr().out
     res = json.loads((out / "config.json").read_text())["results"]
     assert res["ema_val_acc"] < res["best_val_acc"] - 0.1  # (1 epoch: best = final)
-    assert res["saved_weights"] == "raw" and "saved the raw weights" in printed
+    assert res["saved_weights"] == "raw" and "saved the final raw weights" in printed
     assert res["test_acc"] == res["raw_test_acc"]
     saved = cr.load(out / "model.safetensors")
     raw = cr.load(out / "model_raw.safetensors")

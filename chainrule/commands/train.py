@@ -55,9 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma list of {augment_help()} (default {d['augment']})")
     common.add_preprocess_argument(p, d["preprocess"])
     p.add_argument("--ema", type=float, default=d["ema"], metavar="DECAY",
-                   help="keep an exponential moving average of the weights (updated every step) and save it "
-                        f"as the model instead of the best epoch's weights, lowered for short runs so that the initial "
-                        f"weights fade (DECAY^steps <= 1e-3); 0: off (default {d['ema']})")
+                   help="keep an exponential moving average of the weights (updated every step), lowered for "
+                        "short runs so that the initial weights fade (DECAY^steps <= 1e-3), and save it, or the "
+                        "final raw weights if they score better on validation (said and recorded); "
+                        f"0: off, save the best epoch's weights (default {d['ema']})")
     p.add_argument("--patience", type=int, default=None, help="early stopping on val_acc after this many epochs")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="also checkpoint every N iterations (default: every epoch)")
@@ -198,13 +199,13 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         raise CLIError(str(e)) from None
     train_seconds = time.perf_counter() - t_start
 
-    kept_weights, model = solver.choose_weights()  # the average or the best epoch's: the better on val
+    kept_weights, model = solver.choose_weights()  # with --ema: the average or the final raw weights
     if dist.get_rank() > 0:  # data parallel: rank 0 writes the results
         return 0
     save(model, run_dir / "model.safetensors", preprocess=solver.preprocess_, classes=data.classes, info=info)
     X_test = common.prepare(solver.preprocess_, data.X_test)
     test_acc = accuracy(predict_scores(model, X_test), data.y_test)
-    if ema:  # the raw (best-epoch) weights beside the averaged ones, each evaluated
+    if ema:  # the final raw weights beside the averaged ones, each evaluated
         save(solver.model, run_dir / "model_raw.safetensors", preprocess=solver.preprocess_,
              classes=data.classes, info=info)
     cfg["results"] = {"test_acc": test_acc, "best_val_acc": solver.best_val_acc, "best_epoch": solver.best_epoch,
@@ -220,8 +221,9 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
     _plot(solver, model, run_dir, data)
     _report(run_dir, data)
     kept = f"saved the EMA weights, EMA val acc {ema.val_acc_history[-1]:.4f}" if kept_weights == "ema" else \
-        f"saved the raw weights, best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch})" + (
-            f" (EMA val acc {ema.val_acc_history[-1]:.4f}, lower)" if ema else "")
+        (f"saved the final raw weights, val acc {solver.val_acc_history[-1]:.4f} (EMA val acc "
+         f"{ema.val_acc_history[-1]:.4f}, lower)" if ema else
+         f"best val acc {solver.best_val_acc:.4f} (epoch {solver.best_epoch})")
     raw = f" (raw weights {cfg['results']['raw_test_acc']:.4f}, model_raw.safetensors)" if ema else ""
     print(f"Done in {train_seconds:.1f}s: {kept}, test acc {test_acc:.4f}{raw}")
     print(f"Results in {run_dir}/ (report.html, model.safetensors, metrics.jsonl, config.json, checkpoints/, plots/)")
