@@ -54,6 +54,9 @@ from .utils.data.generator import Generator  # noqa: F401
 
 # PyTorch's device checks (issue 22): cr.accelerator.is_available(), cr.backends.mps/cudnn
 from . import accelerator, backends  # noqa: F401
+# data parallelism over MPI (issue 24): cr.distributed, cr.nn.parallel (mpi4py is imported only when used)
+from . import distributed  # noqa: F401
+from .nn import parallel as _nn_parallel  # noqa: F401
 
 __version__ = "0.1.0"
 

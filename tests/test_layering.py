@@ -15,6 +15,7 @@ LAYER = {
     "backend": "autograd", "cuda": "autograd", "accelerator": "autograd", "backends": "autograd",
     "tensor": "autograd", "dtypes": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd",
     "graph": "autograd",
+    "distributed": "autograd",  # collectives on arrays (mpi4py, NCCL), below nn: nn.parallel uses them
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",
