@@ -29,6 +29,8 @@ from .solver import Solver  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
 from . import metrics  # noqa: F401
+# issue 21 (h-21cli): the error a user can fix (the CLI prints it as one line); optional dependencies
+from .errors import MissingDependencyError, UsageError  # noqa: F401
 
 __version__ = "0.1.0"
 

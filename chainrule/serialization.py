@@ -24,23 +24,26 @@ import numpy as np
 from . import backend
 from .checkpoint import CheckpointError, load_state, save_state
 from .data.transforms.preprocess import preprocessor_from_state, preprocessor_to_state
+from .model_contract import UNSET, fill
 from .nn.config import module_from_config, module_to_config
 from .nn.module import Module
 
 __all__ = ["save", "load"]
 
 
-def save(model: Module, path: str | os.PathLike, preprocess: Any = None, classes: list[str] | None = None,
+def save(model: Module, path: str | os.PathLike, preprocess: Any = UNSET, classes: list[str] | None = None,
          info: dict[str, Any] | None = None) -> Path:
     """Write model (architecture + weights), preprocessing and class names to `path` (atomically).
 
-    preprocess: a fitted cr.data.transforms preprocessor, or None.
+    preprocess: a fitted cr.data.transforms preprocessor, or None for none; not given: the model's
+        own (a model the Solver trained records its data's input contract, see model_contract).
     info: extra JSON-able facts, e.g. {"input_shape": [1, 8, 8], "value_range": [0, 1]}.
     Raises ValueError if the model's architecture cannot be described as a config
     (a custom Module class not registered with chainrule.nn.config.register_module).
     """
     if not isinstance(model, Module):
         raise TypeError(f"cr.save expects a cr.nn.Module, got {type(model).__name__}")
+    preprocess, classes, info = fill(model, preprocess, classes, info)  # the input contract (h-21cli)
     state = {"model_config": module_to_config(model), "model": dict(model.state_dict()),
              "preprocess": preprocessor_to_state(preprocess),
              "classes": None if classes is None else [str(c) for c in classes],

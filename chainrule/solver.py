@@ -43,6 +43,7 @@ from . import callbacks as cbs
 from .checkpoint import load_state, save_state
 from .data.loader import DataLoader
 from .data.transforms.preprocess import is_fitted
+from .model_contract import record as record_contract
 from .interrupt import NonFiniteLossError, TrainingInterrupted, deferred_sigint
 from .metrics import accuracy, param_dtype, predict_scores
 from .nn import functional as F
@@ -159,6 +160,7 @@ class Solver:
         self.preprocess_ = preprocess
         if preprocess is not None and not is_fitted(preprocess):
             self.preprocess_ = copy.deepcopy(preprocess).fit(arrays["X_train"])
+        record_contract(model, data, self.preprocess_, self.classes)  # so cr.save(model) carries it (h-21cli)
         self.data = {k: (self._prepare(v) if k.startswith("X_") else v) for k, v in arrays.items()}
         self.loader = DataLoader(self.data["X_train"], self.data["y_train"], batch_size=self.batch_size,
                                  shuffle=True, transform=augment, seed=self.seed, prefetch=prefetch)

@@ -12,14 +12,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chainrule"
 
 # first name under chainrule/ -> layer
 LAYER = {
-    "backend": "autograd", "cuda": "autograd",
+    "backend": "autograd", "cuda": "autograd", "errors": "autograd",
     "tensor": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",
     "data": "data",
     "models": "models",
-    "checkpoint": "io", "serialization": "io",
+    "checkpoint": "io", "serialization": "io", "model_contract": "io",
     "solver": "solver", "callbacks": "solver", "resume": "solver", "interrupt": "solver",
     "tune": "tools", "viz": "tools", "diagnostics": "tools", "classifiers": "tools", "onnx": "tools",
     "commands": "commands", "cli": "commands", "__main__": "commands",
