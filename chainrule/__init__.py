@@ -3,7 +3,7 @@
     import chainrule as cr
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()
-    x.grad  # array([2., 4.], dtype=float32)
+    x.grad  # tensor([2., 4.])
 """
 from .tensor import (  # noqa: F401
     Tensor, arange, bool_, float32, float64, get_default_dtype, int32, int64, ones, ones_like, rand,

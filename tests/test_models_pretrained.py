@@ -102,7 +102,7 @@ def test_freeze_body_train_head_with_param_groups():
     m.zero_grad()
     cr.nn.functional.cross_entropy(m.train()(x), y).backward()
     w0, h0 = m[0].weight.data.copy(), head.weight.data.copy()
-    g0, gh = m[0].weight.grad.copy(), head.weight.grad.copy()
+    g0, gh = m[0].weight.grad.data.copy(), head.weight.grad.data.copy()
     opt.step()
     np.testing.assert_allclose(m[0].weight.data, w0 - 0.01 * g0, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(head.weight.data, h0 - 0.1 * gh, rtol=1e-6, atol=1e-7)

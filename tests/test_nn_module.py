@@ -68,7 +68,7 @@ def test_train_eval_zero_grad_requires_grad():
     out.backward()
     assert all(p.grad is not None for p in m.parameters())
     m.zero_grad(set_to_none=False)
-    assert all(np.all(p.grad == 0) for p in m.parameters())
+    assert all(np.all(p.grad.data == 0) for p in m.parameters())
     m.zero_grad()
     assert all(p.grad is None for p in m.parameters())
     m[0].requires_grad_(False)  # freeze the first layer

@@ -332,7 +332,7 @@ class Module(metaclass=_ModuleMeta):
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = np.zeros_like(p.data)
+                p.grad.data[...] = 0
 
     def apply(self, fn: Callable[["Module"], Any]) -> "Module":
         """Call fn on every sub-module (children first) and on self, e.g. custom init."""
@@ -355,7 +355,7 @@ class Module(metaclass=_ModuleMeta):
                 if p is not None and not keep(p.data):
                     p.data = fn(p.data)
                     if p.grad is not None:
-                        p.grad = fn(p.grad)
+                        p.grad = fn(p.grad.data)
             for name, b in m._buffers.items():
                 if not keep(b):
                     m._buffers[name] = fn(b)
