@@ -189,3 +189,10 @@ def test_tune_refuses_to_mix_another_space_into_an_existing_study(tmp_path, caps
     capsys.readouterr()
     one_line(capsys, main([*base, "--space", "weight_decay=1e-6:1e-2:log"]), "another search space", "--out")
     assert main([*base, "--space", "lr=1e-3:1e-1:log"]) == 0   # the same search: more trials
+
+
+def test_gradcheck_rows_have_distinct_names(capsys):
+    """`chainrule gradcheck` listed NLLLoss twice (its sum and mean cases under one name)."""
+    assert main(["gradcheck", "--list"]) == 0
+    names = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
