@@ -29,6 +29,12 @@ from .solver import Solver  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
 from . import metrics  # noqa: F401
+# issue 23 (h-23data): torch.utils.data's API, and torch.Generator
+from . import utils  # noqa: F401
+from .utils.data.generator import Generator  # noqa: F401
+
+# PyTorch's device checks (issue 22): cr.accelerator.is_available(), cr.backends.mps/cudnn
+from . import accelerator, backends  # noqa: F401
 # issue 21 (h-21cli): the error a user can fix (the CLI prints it as one line); optional dependencies
 from .errors import MissingDependencyError, UsageError  # noqa: F401
 

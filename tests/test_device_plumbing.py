@@ -60,18 +60,18 @@ def mlp(seed: int = 0) -> nn.Module:
 
 
 def on_gpu(a) -> bool:
-    return backend.is_device_array(a)
+    return backend.is_device_array(a.data if isinstance(a, cr.Tensor) else a)
 
 
 def host(a):
-    return backend.to_host(a)
+    return backend.to_host(a.data if isinstance(a, cr.Tensor) else a)
 
 
 # ------------------------------------------------------------------ Module.to
 def test_module_to_moves_everything_in_place_and_the_optimizer_follows(gpu):
     m = mlp()
     params = list(m.parameters())
-    before = {k: v.copy() for k, v in m.state_dict().items()}
+    before = {k: v.clone() for k, v in m.state_dict().items()}
     opt = cr.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
     for p in params:
         p.grad = np.ones_like(p.data)
@@ -114,7 +114,7 @@ def test_state_dict_and_load_across_devices(gpu):
     sd = a.state_dict()
     assert all(on_gpu(v) for v in sd.values())  # copies on the model's device, as in PyTorch
     b.load_state_dict(sd)  # GPU arrays into a CPU model: copied to the host
-    assert all(isinstance(v, np.ndarray) for v in b.state_dict().values())
+    assert all(isinstance(v.data, np.ndarray) for v in b.state_dict().values())
     for k, v in b.state_dict().items():
         np.testing.assert_array_equal(v, host(sd[k]))
     c = mlp(2).to("cuda")

@@ -15,7 +15,7 @@ from ..metrics import predict_scores
 from ..model_contract import require
 from ..ops.activation import softmax_array
 from ..serialization import load
-from . import CLIError, common
+from . import CLIError, common, runfolder
 
 HELP = "export a trained run's model (with its preprocessing) as an ONNX file"
 FORMATS = ("onnx",)
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     model, default_out = _load(Path(args.run))
     info = require(model, args.run, "export")  # shape, value range, normalisation, classes: or refuse
-    out = Path(args.out) if args.out else default_out
+    out = runfolder.check_output(args.out if args.out else default_out)  # before the work
     meta = {"classes": model.classes, "input_shape": info["input_shape"], "dtype": info.get("dtype", "float32"),
             "value_range": info.get("value_range"), "source": str(args.run)}
     pre = getattr(model, "preprocess", None)
