@@ -57,6 +57,8 @@ from . import accelerator, backends  # noqa: F401
 # data parallelism over MPI (issue 24): cr.distributed, cr.nn.parallel (mpi4py is imported only when used)
 from . import distributed  # noqa: F401
 from .nn import parallel as _nn_parallel  # noqa: F401
+# issue 21 (h-21cli): the error a user can fix (the CLI prints it as one line); optional dependencies
+from .errors import MissingDependencyError, UsageError  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -61,6 +61,7 @@ from . import distributed as dist
 from .checkpoint import load_state, save_state
 from .data.loader import DataLoader
 from .data.transforms.preprocess import is_fitted
+from .model_contract import record as record_contract
 from .interrupt import NonFiniteLossError, TrainingInterrupted, deferred_sigint
 from .metrics import accuracy, param_dtype, predict_scores
 from .nn import functional as F
@@ -271,6 +272,7 @@ class Solver:
             raise ValueError(f"Solver: num_workers must be a non-negative int, got {num_workers!r}")
         self._num_workers = int(num_workers)
         augment_in_loader = _is_dataset(data)  # (then applied by the loader built here)
+        self._contract_source = data  # what the model's input contract is read from (model_contract.record)
         data, val_data = self._loaders_for_datasets(data, val_data, augment)
         self._raw, self._batches, self._val_batches = _sources(data, val_data, preprocess,
                                                                 None if augment_in_loader else augment)
@@ -337,10 +339,12 @@ class Solver:
             data = None if not isinstance(val, tuple) else {"X_val": self._cast(val[0], None), "y_val": val[1]}
             self._prepared = {"preprocess_": None, "fingerprint": None, "data": data, "loader": self._batches,
                               "train_subsample": None}
+            record_contract(self.model, self._contract_source, None, self.classes)  # so cr.save(model) carries it
         elif self._prepared is None:
             raw, pre = self._raw, self.preprocess
             if pre is not None and not is_fitted(pre):
                 pre = copy.deepcopy(pre).fit(raw["X_train"])
+            record_contract(self.model, self._contract_source, pre, self.classes)  # so cr.save(model) carries it
             self._prepared = {"preprocess_": pre, "fingerprint": fingerprint(raw["X_train"], raw["y_train"])}
             data = {k: (self._cast(v, pre) if k.startswith("X_") else v) for k, v in raw.items()}
             loader = DataLoader(data["X_train"], data["y_train"], batch_size=self.batch_size, shuffle=True,

@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average the softmax over ten crops of the zero-padded "
                         "image (corners + centre, and their mirrors if the run trained with flips)")
-    p.add_argument("--data-dir", default=None, metavar="DIR", help="dataset folder, if not where training found it")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="the dataset's folder (or the folder holding it), if not where training found it")
     p.add_argument("--batch-size", type=int, default=256, help="examples per forward pass (default 256)")
     common.add_threads_argument(p)
     common.add_device_argument(p)
@@ -31,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     runs = args.run  # nargs="+": always a list
+    common.at_least("--batch-size", args.batch_size, 1)
+    common.absolute_data(args)
     probs, y0 = [], None
     for r in runs:
         p, y = _evaluate_one(r, args)

@@ -33,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
     splits, classes = common.prepared_splits(args)
     X = {p: splits["X_" + p] for p in ("train", "val", "test")}
     cls = LinearSVM if args.loss == "svm" else Softmax
-    clf = cls(lr=args.lr, reg=args.reg, reg_type=args.reg_type, beta=args.beta, num_iters=args.iters,
-              batch_size=args.batch_size, seed=args.seed)
+    with common.option("--lr/--reg/--reg-type/--beta/--iters/--batch-size"):
+        clf = cls(lr=args.lr, reg=args.reg, reg_type=args.reg_type, beta=args.beta, num_iters=args.iters,
+                  batch_size=args.batch_size, seed=args.seed)
+        clf._check_params()  # the options' values, checked before the data is touched
     print(f"{args.data}: training {cls.__name__} on {len(X['train'])} images "
           f"(preprocessing {args.preprocess}), {args.iters} iterations of batch {args.batch_size}, "
           f"lr {args.lr:g}, reg {args.reg:g} ({args.reg_type})")

@@ -66,11 +66,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"seeds the weights, shuffling and augmentation; the data split stays fixed (default {d['seed']})")
     common.add_threads_argument(p)
     p.add_argument("--out", default=None, help="run folder (default runs/<model>-<data>-<time>)")
-    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                   help="continue the run saved in runs/NAME/checkpoints/last.safetensors "
-                        "(--epochs may raise the number of epochs; other options come from the run)")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue a run: its folder runs/NAME (or its checkpoint, runs/NAME/checkpoints/"
+                        "last.safetensors); --epochs may raise the number of epochs, other options come from the run")
     common.add_device_argument(p, default=None)  # None: cpu, or with --resume the run's own
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no per-epoch lines (metrics.jsonl has them); the start and the "
+                        "result are still printed")
     p.add_argument("--nproc", type=int, default=None, metavar="N",  # issue 24 (h-24dist)
                    help="train data-parallel on N processes of this machine (mpiexec -n N; each takes a share "
                         "of every batch; needs the [distributed] extra); under mpiexec the ranks join by themselves")
@@ -109,32 +111,88 @@ def _new_run(args) -> tuple[Path, dict]:
     else:
         out = Path(args.out)
     if (out / "config.json").exists():
-        raise CLIError(f"run folder {out} already exists; choose another --out, or continue it with "
-                       f"--resume {out / 'checkpoints' / 'last.safetensors'}")
+        raise CLIError(f"run folder {out} already exists; choose another --out, or " + _how_to_continue(out))
     if args.epochs is None:
         args.epochs = DEFAULTS["epochs"]
     if args.device is None:
         args.device = "cpu"
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ("epochs", "batch_size", "checkpoint_every", "patience"):
+        common.at_least("--" + name.replace("_", "-"), getattr(args, name), 1)
+    if not 0 <= args.ema < 1:
+        raise CLIError(f"--ema: the decay must be in [0, 1) (0: off), got {args.ema}")
+    common.absolute_data(args)
     saved = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("resume", "command")}
     cfg = {"chainrule_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": saved}
     return out, cfg
 
 
+def _how_to_continue(run_dir: Path) -> str:
+    """What to tell a user about an existing run folder: resume it, or that there is nothing to resume."""
+    if (run_dir / "checkpoints" / "last.safetensors").is_file():
+        return f"continue it with --resume {run_dir}"
+    return (f"delete it: it has no checkpoint to continue from ({run_dir / 'checkpoints' / 'last.safetensors'} "
+            "was never written: training stopped before the end of its first epoch)")
+
+
 def _resume_config(args) -> tuple[Path, dict]:
-    ck = Path(args.resume)
-    if not ck.is_file():
-        raise CLIError(f"checkpoint {ck} does not exist")
-    run_dir = ck.parent.parent if ck.parent.name == "checkpoints" else ck.parent
+    """(run folder, config) for --resume RUN_FOLDER or --resume its checkpoint file; sets
+    args.resume to the checkpoint file."""
+    given = Path(args.resume)
+    if given.is_dir():
+        run_dir = given
+        common.read_config(run_dir)  # says so if it is not a run folder
+        ck = run_dir / "checkpoints" / "last.safetensors"
+        if not ck.is_file():
+            raise CLIError(f"--resume {given}: this run has no checkpoint to continue from ({ck} was never "
+                           "written: training stopped before the end of its first epoch); start it again "
+                           "with another --out")
+    elif given.is_file():
+        if given.suffix != ".safetensors":
+            raise CLIError(f"--resume {given}: expected a run folder (runs/NAME) or its checkpoint "
+                           "(runs/NAME/checkpoints/last.safetensors)")
+        ck = given
+        run_dir = ck.parent.parent if ck.parent.name == "checkpoints" else ck.parent
+        if not (run_dir / "config.json").is_file():
+            raise CLIError(f"--resume {given}: no run folder around this checkpoint ({run_dir / 'config.json'} "
+                           "does not exist); give the run folder made by `chainrule train`")
+    else:
+        raise CLIError(f"--resume {given}: does not exist (expected a run folder runs/NAME, or its checkpoint)")
+    args.resume = str(ck)
     run_dir, cfg = common.read_config(run_dir)
     if args.epochs is not None:
         cfg["args"]["epochs"] = args.epochs
     if args.device is not None:  # a run may continue on another device
         cfg["args"]["device"] = args.device
     cfg["args"]["quiet"] = args.quiet
+    cfg["args"].setdefault("download", False)
     return run_dir, cfg
+
+
+def _model_args(text: str | None) -> dict:
+    """--model-args JSON as a dict of builder arguments."""
+    if not text:
+        return {}
+    try:
+        extra = json.loads(text)
+    except ValueError as e:
+        raise CLIError(f"--model-args: not valid JSON ({e}); expected e.g. '{{\"channels\": [32, 64, 64]}}'") from None
+    if not isinstance(extra, dict):
+        raise CLIError(f"--model-args: expected a JSON object of builder arguments, e.g. "
+                       f"'{{\"channels\": [32, 64, 64]}}', got {text!r}")
+    return extra
+
+
+def _check_optimizer(a: argparse.Namespace, model) -> None:
+    """--optimizer, --lr, --weight-decay and --lr-schedule as the Solver will build them, so that a bad
+    value is named here as an option (and anything the Solver raises later is a bug)."""
+    from ..optim import factory
+
+    if a.optimizer not in OPTIMIZERS:
+        raise CLIError(f"--optimizer: unknown optimizer {a.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+    with common.option("--lr/--weight-decay"):
+        opt = factory.resolve(a.optimizer, model.parameters(), a.lr, weight_decay=float(a.weight_decay))
+    with common.option("--lr-schedule"):
+        factory.resolve_schedule(None if a.lr_schedule == "none" else a.lr_schedule, opt, a.epochs)
 
 
 def _augment(spec: str | None, pre, X_train: np.ndarray):
@@ -143,7 +201,8 @@ def _augment(spec: str | None, pre, X_train: np.ndarray):
         return None
     n = X_train.shape[0]
     sample = X_train[np.sort(np.random.default_rng(0).choice(n, min(n, 5000), replace=False))]
-    return augment_from_spec(spec, common.prepare(pre, sample))
+    with common.option("--augment"):
+        return augment_from_spec(spec, common.prepare(pre, sample))
 
 
 def ema_decay(decay: float, n_train: int, a: argparse.Namespace) -> float:
@@ -156,9 +215,9 @@ def ema_decay(decay: float, n_train: int, a: argparse.Namespace) -> float:
 def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     device = common.resolve_device(getattr(a, "device", None))  # (older runs: none, the cpu)
-    data = common.load_data(a.data, a.data_dir, a.subsample)
-    info = common.data_info(data)
+    data = common.load_data(a.data, a.data_dir, a.subsample, download=getattr(a, "download", False))
     pre = common.fit_preprocess(a.preprocess, data.X_train)  # on the training split only
+    info = common.data_info(data, pre)
     augment = _augment(a.augment, pre, data.X_train)
     ema = EMA(ema_decay(a.ema, data.X_train.shape[0], a)) if getattr(a, "ema", 0) else None  # (older runs: none)
     callbacks = ([ema] if ema else []) + [JSONLLogger(run_dir / "metrics.jsonl")]  # EMA first: logged
@@ -173,10 +232,15 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         solver = Solver.resume(args.resume, data, num_epochs=a.epochs, **common_kw)
         print(f"Resuming {run_dir} from epoch {solver.epoch}, iteration {solver.step} ({args.resume})")
     else:
-        extra = json.loads(a.model_args) if a.model_args else {}
+        extra = _model_args(a.model_args)
         manual_seed(a.seed)  # the model's initial weights come from the seed too
         shape = common.prepare(pre, data.X_train[:1]).shape[1:]
-        model = models.build_for(a.model, data, input_shape=shape, **extra)
+        with common.option("--model" if not extra else "--model/--model-args"):
+            try:
+                model = models.build_for(a.model, data, input_shape=shape, **extra)
+            except TypeError as e:  # an argument the builder does not take
+                raise CLIError(f"--model-args: {e}") from None
+        _check_optimizer(a, model)
         solver = Solver(model, data, optimizer=a.optimizer, lr=a.lr, weight_decay=a.weight_decay,
                         lr_schedule=None if a.lr_schedule == "none" else a.lr_schedule,
                         batch_size=a.batch_size, num_epochs=a.epochs, preprocess=pre,

@@ -143,7 +143,7 @@ LAYER_CASES: list[GradCase] = [
 
 LOSS_CASES: list[GradCase] = [
     GradCase("CrossEntropyLoss", "loss", _loss(nn.CrossEntropyLoss(), (4, 5))),
-    GradCase("NLLLoss", "loss", _loss(nn.NLLLoss(reduction="sum"), (4, 5))),
+    GradCase("NLLLoss(sum)", "loss", _loss(nn.NLLLoss(reduction="sum"), (4, 5))),  # (issue 21: two rows, two names)
     GradCase("SVMLoss", "loss", _svm_setup),
     GradCase("MSELoss", "loss", _loss(nn.MSELoss(), (3, 4), target="value")),
     GradCase("NLLLoss", "loss", _loss(nn.NLLLoss(), (4, 5))),
