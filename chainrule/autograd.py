@@ -255,3 +255,8 @@ def _propagate(node: Node, g: np.ndarray, grads: dict[int, np.ndarray], retain_g
             grads[id(inp)] = prev + ig
     if not retain_graph:
         node.release()
+
+
+def __getattr__(name: str):  # `cr.autograd.functional` (issue 26) lives in autograd_functional.py
+    if name == "functional": from . import autograd_functional; return autograd_functional  # noqa: E702
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

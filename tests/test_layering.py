@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chainrule"
 # first name under chainrule/ -> layer
 LAYER = {
     "backend": "autograd", "cuda": "autograd",
-    "tensor": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
+    "tensor": "autograd", "autograd": "autograd", "autograd_functional": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",
@@ -21,7 +21,7 @@ LAYER = {
     "models": "models",
     "checkpoint": "io", "serialization": "io",
     "solver": "solver", "callbacks": "solver", "resume": "solver", "interrupt": "solver",
-    "tune": "tools", "viz": "tools", "diagnostics": "tools", "classifiers": "tools", "onnx": "tools",
+    "tune": "tools", "viz": "tools", "diagnostics": "tools", "classifiers": "tools", "onnx": "tools", "features": "tools",
     "commands": "commands", "cli": "commands", "__main__": "commands",
 }
 TOOLS = {"autograd", "ops", "nn", "optim", "data", "models", "io", "solver", "tools", "package"}
