@@ -139,7 +139,7 @@ def test_nin_parameters_shapes_and_torch():
 
 
 def test_maxout_layer_gradcheck_and_torch():
-    mx = cr.models.Maxout(3)
+    mx = cr.models.GroupMax(3)
     x = cr.randn(2, 6, 4, 3, dtype="float64", requires_grad=True)
     assert mx(x).shape == (2, 2, 4, 3)
     assert cr.gradcheck(lambda a: mx(a), [x])
@@ -149,7 +149,7 @@ def test_maxout_layer_gradcheck_and_torch():
     with pytest.raises(ValueError, match="multiple of 3"):
         mx(cr.zeros(2, 4))
     with pytest.raises(ValueError, match="pieces"):
-        cr.models.Maxout(1)
+        cr.models.GroupMax(1)
 
 
 def test_maxout_in_fc_net_and_small_cnn():
@@ -177,7 +177,7 @@ def test_maxout_from_the_cli(tmp_path, capsys):
     assert main(["train", "--model", "fc_net", "--model-args", '{"hidden_dims": [16], "activation": "maxout"}',
                  "--subsample", "200", "--epochs", "1", "--batch-size", "50", "--quiet", "--out", str(out)]) == 0
     m = cr.load(out / "model.safetensors")
-    assert any(isinstance(layer, cr.models.Maxout) for layer in m.modules())
+    assert any(isinstance(layer, cr.models.GroupMax) for layer in m.modules())
 
 
 def test_registry_registers_by_decorator_alone():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import nn
-from .maxout import Maxout, parse_activation
+from .maxout import GroupMax, parse_activation
 from .registry import register_model
 
 _ACTIVATIONS = {
@@ -26,7 +26,7 @@ def activation_layer(name: str) -> nn.Module:
     A maxout layer needs k times the features from the layer before: see `activation_pieces`."""
     base, pieces = parse_activation(name)
     if base == "maxout":
-        return Maxout(pieces)
+        return GroupMax(pieces)
     try:
         return _ACTIVATIONS[name]()
     except KeyError:
@@ -56,7 +56,7 @@ def fc_net(input_dim: int = 3 * 32 * 32, hidden_dims: Sequence[int] = (100, 100)
     (assignment 2's FullyConnectedNet). x: (N, input_dim) -> (N, num_classes).
 
     activation="maxout" (or "maxout:k"): each hidden affine layer computes k pieces per unit
-    (k * hidden_dim outputs) and Maxout keeps their max, so hidden_dims stay the layer widths."""
+    (k * hidden_dim outputs) and GroupMax keeps their max, so hidden_dims stay the layer widths."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"fc_net: dropout must be in [0, 1), got {dropout}")
     k = activation_pieces(activation)
