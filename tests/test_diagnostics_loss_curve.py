@@ -54,3 +54,8 @@ def test_the_report_shows_the_loss_shape(tmp_path):
     html = render_report([rec])
     assert 'class="verdict v-bad_init"' in html and "bad initialisation" in html
     assert ".v-bad_init" in html  # the badge has a colour (white text on no colour would vanish)
+
+
+def test_a_good_curve_near_zero_is_not_noisy():
+    x = noisy(0.02 + 2.2 * np.exp(-t / 30), level=0.5)  # noise of half the level, but the level is tiny
+    assert diagnose_loss(x).codes == ["ok"]

@@ -59,8 +59,8 @@ def diagnose_loss(loss_history: Sequence[float], *, explode: float = 1.5, flat_f
     linear_r2: a decreasing curve that a straight line fits this well (R^2), and whose second half
         falls at least 60% as much as its first half (a good rate falls fast, then levels off), is
         lr_too_low.
-    noise: the residual around the trend in the second half, relative to the trend's level, above
-        this is noisy.
+    noise: the residual around the trend in the second half, relative to the trend's level (at least
+        a tenth of the curve's fall), above this is noisy.
     min_points: fewer losses than this: no reading (["too_short"]).
     """
     x = np.asarray(loss_history, dtype=np.float64)
@@ -98,7 +98,10 @@ def diagnose_loss(loss_history: Sequence[float], *, explode: float = 1.5, flat_f
     # noise: the raw losses around the trend, second half
     trend = np.interp(np.arange(x.size), np.arange(s.size) + (w - 1) / 2, s)
     tail = slice(x.size // 2, None)
-    rel = float(np.std(x[tail] - trend[tail]) / max(abs(float(np.mean(trend[tail]))), 1e-12))
+    # relative to the trend's level, but never to less than a tenth of the fall (a loss near 0 with a
+    # little noise is a good curve, not a noisy one)
+    level = max(abs(float(np.mean(trend[tail]))), 0.1 * (start - low), 1e-12)
+    rel = float(np.std(x[tail] - trend[tail]) / level)
     lines.append(f"  noise around the trend (second half): {rel:.2f} of its level")
     if rel > noise and "lr_too_high" not in codes:
         codes.append("noisy")
