@@ -60,3 +60,12 @@ def test_cli_searches_depth_and_hidden_dims(tmp_path, capsys):
                "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert rc == 2 and "takes no argument 'layers'" in err and "depth" in err
+
+
+def test_without_optuna_the_error_names_the_install():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['optuna'] = None\n"
+            "try:\n    import chainrule.tune\nexcept ImportError as e:\n    print('ERR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "ERR chainrule.tune (hyperparameter search) needs optuna" in out and "pip install 'chainrule[tune]'" in out
