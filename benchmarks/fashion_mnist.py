@@ -87,7 +87,10 @@ def run_torch(args) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from chainrule.data import DataLoader
+    try:  # the array loader's own name (DataLoader(X, y) now takes a Dataset, as PyTorch's)
+        from chainrule.data import ArrayLoader as DataLoader
+    except ImportError:  # before the data API change
+        from chainrule.data import DataLoader
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -230,10 +230,27 @@ def _worker(framework: str, kind: str, mode: str, steps: int, warmup: int, threa
     import resource
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    res = {"times": times, "cpu": cpu, "flops": flops, "rss_mb": rss_mb, "batch": batch, "threads": nthreads}
+    res = {"times": times, "cpu": cpu, "flops": flops, "rss_mb": rss_mb, "batch": batch, "threads": nthreads,
+           "blas": _blas_info()}
+    if not framework.startswith("torch"):
+        from chainrule.ops import autotune, jit
+
+        res.update(jit=jit.is_enabled(), autotune=autotune.get_mode(), choices=autotune.choices())
     if device != "cpu":
         res["gpu_mb"] = _gpu_memory_mb(framework)
     return res
+
+
+def _blas_info() -> str:
+    """The BLAS this process loaded, with OpenBLAS's kernel set (threadpoolctl's `architecture`):
+    the same CPU runs SkylakeX or Haswell kernels depending on OPENBLAS_CORETYPE."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (no threadpoolctl)"
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+                     f"{i.get('num_threads')} threads" for i in blas) or "none loaded"
 
 
 def _gpu_memory_mb(framework: str) -> float:
@@ -329,6 +346,8 @@ def _env(framework: str, args) -> dict:
     env = dict(os.environ, PYTHONPATH=tree + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if framework in ("chainrule", "baseline") and args.threads:
         env["CHAINRULE_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(args.threads)
+    if framework == "baseline":
+        env.update(kv.split("=", 1) for kv in args.baseline_env)
     if framework in ("chainrule", "baseline") and args.cr_blas_threads:
         env["OPENBLAS_NUM_THREADS"] = str(args.cr_blas_threads)
         env.setdefault("CHAINRULE_NUM_THREADS", str(os.cpu_count() or 1))
@@ -386,6 +405,7 @@ def _summary(runs: list[dict], flops_fwd: float | None, mode: str) -> dict:
     flops = None if flops_fwd is None else flops_fwd * (3 if mode == "train" else 1)
     return {"ms": ms, "images_per_s": batch / ms * 1000, "gflops": None if flops is None else flops / ms / 1e6,
             "peak_rss_mb": max(r["rss_mb"] for r in runs), "threads": runs[0]["threads"],
+            **{k: runs[0][k] for k in ("blas", "jit", "autotune", "choices") if k in runs[0]},
             "cpu_ms": 1000 * statistics.median([t for r in runs for t in r["cpu"]]),
             "ms_all": [1000 * t for t in times],
             **({"gpu_mb": max(r["gpu_mb"] for r in runs)} if "gpu_mb" in runs[0] else {}),
@@ -415,12 +435,16 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None, help="(d): Fashion-MNIST IDX files (default: fashion_mnist.py's)")
     p.add_argument("--baseline", default=None, metavar="TREE",
                    help="also time chainrule from this source tree (e.g. a checkout of main), alternating")
+    p.add_argument("--baseline-env", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="environment of the baseline only, e.g. CHAINRULE_JIT=0 CHAINRULE_AUTOTUNE=frozen")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "steps.json"))
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WORKLOAD", "MODE"), help=argparse.SUPPRESS)
     p.add_argument("--worker-epoch", metavar="FRAMEWORK", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.frameworks is None:
         args.frameworks = ["chainrule", "torch"] + (["torch-tf32"] if args.device != "cpu" else [])
+    if args.baseline_env and not args.baseline:
+        args.baseline = str(ROOT)  # the same tree under another environment
     if args.baseline:
         args.frameworks = [*args.frameworks, "baseline"]
     if args.worker:
@@ -460,7 +484,11 @@ def main(argv=None) -> int:
         rows.append(row)
     meta = {"load_before": load_before, "load_after": os.getloadavg(), "cpus": os.cpu_count(),
             "wall_s": time.perf_counter() - t_start, "args": {k: v for k, v in vars(args).items() if k != "worker"},
-            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                                            "OPENBLAS_NUM_THREADS")},
+            "blas": {fw: v.get("blas") for row in rows for fw, v in row.items()
+                     if isinstance(v, dict) and v.get("blas")}}
     if args.device != "cpu":
         meta.update(_device_meta())
     _print(rows, meta)
@@ -510,7 +538,11 @@ def _epoch_main(args) -> int:
     res = {fw: _spawn_epoch(fw, args) for fw in frameworks}
     meta = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "wall_s": time.perf_counter() - t_start,
             "device": args.device, "images": args.epoch_images, "batch": TRAIN_BATCH,
-            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                                            "OPENBLAS_NUM_THREADS")},
+            "blas": {fw: v.get("blas") for row in rows for fw, v in row.items()
+                     if isinstance(v, dict) and v.get("blas")}}
     if args.device != "cpu":
         meta.update(_device_meta())
     print(f"| ResNet-20 epoch, {args.epoch_images} synthetic 32x32x3 images, batch {TRAIN_BATCH}, {args.device} "
@@ -571,6 +603,9 @@ def _print(rows: list[dict], meta: dict) -> None:
         print(f"{meta['gpu']}; float32; PyTorch TF32 off (on in the 'PyTorch TF32' column); "
               f"CuPy TF32 {'on' if meta['cupy_tf32'] else 'off'} (CUPY_TF32={os.environ.get('CUPY_TF32', 'unset')}); "
               "each step timed to a device synchronisation; memory column: GPU MB")
+    for fw, blas in meta.get("blas", {}).items():
+        print(f"{fw}: {blas}")
+    print("environment: " + ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in meta["openblas_env"].items()))
     la, lb = meta["load_before"], meta["load_after"]
     print(f"load average {la[0]:.2f} before, {lb[0]:.2f} after; {meta['cpus']} CPUs; {meta['wall_s']:.0f} s")
 

@@ -3,7 +3,7 @@
     import chainrule as cr
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()
-    x.grad  # array([2., 4.], dtype=float32)
+    x.grad  # tensor([2., 4.])
 """
 from .tensor import (  # noqa: F401
     Tensor, arange, bool_, float32, float64, get_default_dtype, int32, int64, ones, ones_like, rand,
@@ -29,6 +29,12 @@ from .solver import Solver  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import callbacks  # noqa: F401
 from . import metrics  # noqa: F401
+# issue 23 (h-23data): torch.utils.data's API, and torch.Generator
+from . import utils  # noqa: F401
+from .utils.data.generator import Generator  # noqa: F401
+
+# PyTorch's device checks (issue 22): cr.accelerator.is_available(), cr.backends.mps/cudnn
+from . import accelerator, backends  # noqa: F401
 
 __version__ = "0.1.0"
 

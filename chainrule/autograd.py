@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend
-from .tensor import Tensor
+from .tensor import Tensor, wrap
 
 _grad_enabled = True
 
@@ -132,12 +132,7 @@ class Function:
         out = cls.forward(ctx, *raw, **kwargs)
         if not isinstance(out, np.ndarray) and not backend.is_device_array(out):
             out = np.asarray(out)
-        result = Tensor.__new__(Tensor)
-        result.data = out
-        result.grad = None
-        result._retain_grad = False
-        result.requires_grad = False
-        result.grad_fn = None
+        result = wrap(out)
         if _grad_enabled and any(needs):
             result.requires_grad = True
             result.grad_fn = Node(cls, ctx, args)
@@ -223,11 +218,21 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         if g is None:
             continue
         if t.grad_fn is None:  # a leaf: accumulate
-            t.grad = _own(g) if t.grad is None else t.grad + g
+            _accumulate(t, _own(g) if t.grad is None else g)
             continue
         if t._retain_grad:
-            t.grad = g.copy() if t.grad is None else t.grad + g
+            _accumulate(t, g.copy() if t.grad is None else g)
         _propagate(t.grad_fn, g, grads, retain_graph)
+
+
+def _accumulate(t: Tensor, g: np.ndarray) -> None:
+    """Add g into t.grad: the first gradient becomes a new Tensor around g (the caller owns g);
+    later ones replace the data of the same Tensor with the sum (so `x.grad` keeps its identity
+    across backward calls, as PyTorch's, and an array a user took from it is never written)."""
+    if t.grad is None:
+        t.grad = wrap(g)
+    else:
+        t.grad.data = t.grad.data + g
 
 
 def _propagate(node: Node, g: np.ndarray, grads: dict[int, np.ndarray], retain_graph: bool) -> None:

@@ -57,7 +57,9 @@ class Device:
 
     __slots__ = ("type", "index")
 
-    def __init__(self, type: str, index: int | None = None):  # noqa: A002 (PyTorch's name)
+    def __init__(self, type: "str | Device", index: int | None = None):  # noqa: A002 (PyTorch's name)
+        if isinstance(type, Device):  # torch.device(torch.device("cpu")) is allowed
+            type, index = str(type), index
         if ":" in type:
             if index is not None:
                 raise ValueError(f"device {type!r} already names an index; got index={index} too")

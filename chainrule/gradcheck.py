@@ -89,7 +89,7 @@ def compare_gradients(fn: Callable[[], Tensor], tensors: Sequence[Tensor], eps: 
 
     pairs = []
     for x in tensors:
-        analytic = backend.to_host(x.grad) if x.grad is not None else np.zeros(x.shape, x.dtype)
+        analytic = backend.to_host(x.grad.data) if x.grad is not None else np.zeros(x.shape, x.dtype)
         numeric = np.zeros(x.shape, x.dtype)
         flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
         on_device = backend.is_device_array(flat)

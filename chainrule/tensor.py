@@ -64,11 +64,11 @@ def _to_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
 class Tensor:
     """An n-dimensional array with automatic differentiation.
 
-    Attributes: `data` (the ndarray), `grad` (ndarray of `data.shape` or None),
+    Attributes: `data` (the ndarray), `grad` (a Tensor of `data.shape`, or None),
     `requires_grad`, `grad_fn` (the node that made it, None for leaves).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_retain_grad", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "grad_fn", "_retain_grad", "__weakref__")
     # Make NumPy defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
 
@@ -76,7 +76,7 @@ class Tensor:
         self.data: np.ndarray = _to_array(data, dtype)
         if device is not None:
             self.data = _backend.to_device(self.data, device)
-        self.grad: np.ndarray | None = None
+        self._grad: Tensor | None = None
         self.grad_fn = None
         self._retain_grad = False
         self.requires_grad = False
@@ -120,6 +120,26 @@ class Tensor:
         return self.grad_fn is None
 
     # ------------------------------------------------------------- autograd
+    @property
+    def grad(self) -> "Tensor | None":
+        """The gradient backward accumulated here: a Tensor of this shape (its `.data` the array),
+        or None before any backward."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        # A bare array is accepted and wrapped (chainrule's arrays are its tensors' data);
+        # anything else is an error, as in PyTorch.
+        if value is not None:
+            if not isinstance(value, Tensor):
+                if not (isinstance(value, np.ndarray) or _backend.is_device_array(value)):
+                    raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+                value = wrap(value)
+            if value.data.shape != self.data.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: {value.data.shape} "
+                                   f"for a tensor of shape {self.data.shape}")
+        self._grad = value
+
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
@@ -194,6 +214,15 @@ class Tensor:
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError("only integer tensors of one element can be converted to an index")
         return int(self.data.item())
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __format__(self, spec: str) -> str:
+        # a 0-d tensor formats as its number (f"{loss:.4f}"), as in PyTorch
+        return format(self.item(), spec) if self.data.ndim == 0 else format(repr(self), spec)
 
     __hash__ = object.__hash__
 
@@ -272,6 +301,11 @@ class Tensor:
             raise RuntimeError("in-place operation on a tensor that requires grad; wrap it in cr.no_grad()")
         return self
 
+    def zero_(self) -> "Tensor":
+        """Fill with zeros in place (`x.grad.zero_()`)."""
+        self._inplace().data[...] = 0
+        return self
+
     def __iadd__(self, other):
         self._inplace().data += _unwrap(other)
         return self
@@ -334,6 +368,14 @@ class Tensor:
         return self.var(axis, keepdims, dim=dim, keepdim=keepdim,
                         correction=correction, unbiased=unbiased).sqrt()
 
+    def all(self, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None) -> "Tensor":
+        """Whether every element (along `dim`) is nonzero: a bool tensor."""
+        return _logical_reduce(self, "all", axis, keepdims, dim, keepdim, out)
+
+    def any(self, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None) -> "Tensor":
+        """Whether some element (along `dim`) is nonzero: a bool tensor."""
+        return _logical_reduce(self, "any", axis, keepdims, dim, keepdim, out)
+
     def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> "Tensor":
         axis = dim if dim is not None else axis
         keepdims = keepdim if keepdim is not None else keepdims
@@ -377,6 +419,17 @@ class Tensor:
         return _ops.getitem(self, index)
 
 
+def wrap(array: Any) -> Tensor:
+    """A tensor around `array` as it is (no copy, no dtype rule): for arrays the library made."""
+    t = Tensor.__new__(Tensor)
+    t.data = array
+    t._grad = None
+    t._retain_grad = False
+    t.requires_grad = False
+    t.grad_fn = None
+    return t
+
+
 def to_arguments(args: tuple, device: Any = None, dtype: Any = None) -> tuple[Any, Any]:
     """(device, dtype) named by the positional arguments of PyTorch's `to(...)` (a device, a dtype,
     both, or a tensor whose device and dtype are meant), over the keywords' values."""
@@ -388,6 +441,15 @@ def to_arguments(args: tuple, device: Any = None, dtype: Any = None) -> tuple[An
         else:
             dtype = a
     return device, dtype
+
+
+def _logical_reduce(t: Tensor, how: str, axis, keepdims, dim, keepdim, out) -> Tensor:
+    if out is not None:  # NumPy's np.all(t) passes out=None; a real out= is not supported here
+        raise TypeError(f"{how}(): out= is not supported")
+    axis = dim if dim is not None else axis
+    keepdims = keepdim if keepdim is not None else keepdims
+    xp = _backend.array_module(t.data)
+    return Tensor(getattr(xp, how)(t.data, axis=axis, keepdims=bool(keepdims)))
 
 
 def _grad_enabled() -> bool:

@@ -12,7 +12,7 @@ digits with only 1,000 labelled images.
 4. Train the same network from scratch on those 1,000 images.
 
 All three are scored on the MNIST test set. The training loop is kept minimal on
-purpose (cr.optim + cr.data.DataLoader); chainrule's Solver does the same with
+purpose (cr.optim + chainrule.utils.data.DataLoader); chainrule's Solver does the same with
 checkpoints and logging.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
+from chainrule.utils.data import DataLoader, TensorDataset
 
 
 def make_cnn(num_classes: int = 10) -> nn.Sequential:
@@ -62,12 +63,13 @@ def normalise(X: np.ndarray, mean: float, std: float) -> np.ndarray:
 def train(model: nn.Module, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
           seed: int) -> None:
     """The minimal loop: shuffled batches, forward, cross-entropy, backward, step."""
-    loader = cr.data.DataLoader(X, y, batch_size=batch_size, shuffle=True, seed=seed)
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True,
+                        generator=cr.Generator().manual_seed(seed))
     model.train()
     for _ in range(epochs):
-        for xb, yb in loader:
+        for xb, yb in loader:  # Tensors
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(cr.tensor(xb)), yb)
+            loss = F.cross_entropy(model(xb), yb)
             loss.backward()
             optimizer.step()
 
@@ -107,7 +109,7 @@ def run(data_dir: str | None = None, fashion_train: int = 12000, fashion_test: i
     results["fashion_test_acc"] = accuracy(net, Xf_test, yf_test)
     say(f"pretrained on {len(yf)} Fashion-MNIST images, {pretrain_epochs} epochs "
         f"({results['pretrain_s']:.0f} s): Fashion-MNIST test accuracy {results['fashion_test_acc']:.3f}")
-    pretrained = {k: v.copy() for k, v in net.state_dict().items()}
+    pretrained = {k: v.clone() for k, v in net.state_dict().items()}
 
     # The MNIST subset, normalised as the pretraining data was (the body expects that scale).
     Xm, ym, Xm_test, ym_test = load("mnist", data_dir, None, mnist_test, seed + 1)

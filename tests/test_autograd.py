@@ -261,14 +261,14 @@ def test_leaf_gradients_never_alias_each_other_or_the_callers_array():
     s = a + b
     g = np.ones((1, 2), dtype=np.float32)
     s.backward(g)
-    assert not np.shares_memory(a.grad, b.grad) and not np.shares_memory(a.grad, g)
+    assert not np.shares_memory(a.grad.data, b.grad.data) and not np.shares_memory(a.grad.data, g)
     a.grad *= 0  # e.g. gradient clipping in place
     np.testing.assert_array_equal(b.grad, [[1.0, 1.0]])
     np.testing.assert_array_equal(g, [[1.0, 1.0]])
     # a leaf whose gradient is a fresh array takes it over (no copy), and it is writeable
     x = cr.randn(3, 4, requires_grad=True)
     (x * 2.0).sum().backward()
-    assert x.grad.flags.writeable and x.grad.flags.owndata
+    assert x.grad.data.flags.writeable and x.grad.data.flags.owndata
     np.testing.assert_array_equal(x.grad, np.full((3, 4), 2.0))
 
 
@@ -299,3 +299,53 @@ def test_keep_freed_memory_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("CHAINRULE_KEEP_FREED_MEMORY", "0")
     assert memory.keep_freed_memory() is False
     assert isinstance(memory.KEPT, bool)
+
+
+# ------------------------------------------------------------ .grad is a Tensor (issue 22)
+def test_grad_is_a_tensor_that_numpy_reads_and_zero_clears():
+    x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    assert isinstance(x.grad, cr.Tensor) and not x.grad.requires_grad and x.grad.grad_fn is None
+    np.testing.assert_array_equal(np.asarray(x.grad), [2.0, 4.0, 6.0])
+    assert repr(x.grad) == "tensor([2., 4., 6.])"
+    g = x.grad
+    (x * 3.0).sum().backward()  # accumulates into the same Tensor, as PyTorch's
+    assert x.grad is g
+    np.testing.assert_array_equal(g.data, [5.0, 7.0, 9.0])
+    assert x.grad.zero_() is g
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
+
+
+def test_the_old_sgd_idiom_on_data_still_works():
+    w = cr.tensor([1.0, -2.0], requires_grad=True)
+    (w * w).sum().backward()
+    w.data -= 0.25 * w.grad.data
+    np.testing.assert_array_equal(w.data, [0.5, -1.0])
+    with cr.no_grad():
+        w -= 0.25 * w.grad  # the Tensor form, under no_grad
+    np.testing.assert_array_equal(w.data, [0.0, 0.0])
+
+
+def test_assigning_grad_wraps_arrays_and_checks_type_and_shape():
+    p = cr.tensor([1.0, 2.0], requires_grad=True)
+    p.grad = np.array([0.5, 0.5], np.float32)
+    assert isinstance(p.grad, cr.Tensor)
+    np.testing.assert_array_equal(p.grad.data, [0.5, 0.5])
+    with pytest.raises(RuntimeError, match="different size"):
+        p.grad = cr.zeros(3)
+    with pytest.raises(TypeError, match="Tensor or None"):
+        p.grad = [1.0, 2.0]
+    p.grad = None
+    assert p.grad is None
+
+
+def test_grad_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = cr.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True)
+    xt = torch.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True)
+    for a in (x, xt):
+        (a * a * a).sum().backward()
+        a.grad.zero_()
+        (a * 2.0).sum().backward()
+    assert type(xt.grad).__name__ == "Tensor" and type(x.grad).__name__ == "Tensor"
+    np.testing.assert_array_equal(np.asarray(x.grad), xt.grad.numpy())

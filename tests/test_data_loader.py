@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from chainrule.data import DataLoader
+from chainrule.data import ArrayLoader as DataLoader
 from chainrule.data import transforms as T
 
 

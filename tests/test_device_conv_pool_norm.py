@@ -17,7 +17,7 @@ import pytest
 import chainrule as cr
 from chainrule import backend
 from chainrule.nn import functional as F
-from chainrule.ops import conv_device, norm_device
+from chainrule.ops import conv_device, dispatch, norm_device
 
 import cupy_as_c
 import fake_cupy
@@ -251,7 +251,7 @@ def cp_as_c():
 def test_conv_kernels_match_the_plain_path(cp_as_c, monkeypatch):
     from chainrule.ops.geometry import conv_geometry
 
-    monkeypatch.setattr(conv_device, "_kernels", {})  # never mix these with a real GPU's kernels
+    monkeypatch.setattr(dispatch, "kernels", dispatch.KernelCache())  # never mix these with a real GPU's kernels
     rng = np.random.default_rng(7)
     for (N, C, H, W), (Fo, KH, KW), stride, padding, _ in [CONV_CASES[i] for i in (1, 2, 4, 7, 8, 9)]:
         g = conv_geometry((N, C, H, W), (Fo, C, KH, KW), None, stride, padding)._replace(F=0)
@@ -278,7 +278,7 @@ def test_batch_norm_kernels_match_the_plain_path(cp_as_c, dtype, monkeypatch):
     """Training forward (running stats tracked or not, affine or not) and backward, and eval forward.
     float32 input takes the one-pass kernels; the emulation computes in double either way."""
     rng = np.random.default_rng(8)
-    monkeypatch.setattr(norm_device, "_cache", {})  # never mix these with a real GPU's kernels
+    monkeypatch.setattr(dispatch, "kernels", dispatch.KernelCache())  # never mix these with a real GPU's kernels
     monkeypatch.setattr(norm_device, "_use_kernels", lambda xp: False)  # the reference: plain xp
     for shape, affine, track in [((4, 3), True, True), ((3, 4, 5, 6), True, True), ((3, 4, 5), False, False),
                                  ((3, 4, 5, 6), True, False)]:
@@ -307,7 +307,7 @@ def test_max_pool_kernels_match_the_plain_path(cp_as_c, monkeypatch):
     """Max and first argmax of each window forward, the gather backward, for every max-pool case."""
     from chainrule.ops import pool, pool_device
 
-    monkeypatch.setattr(pool_device, "_kernels", {})  # never mix these with a real GPU's kernels
+    monkeypatch.setattr(dispatch, "kernels", dispatch.KernelCache())  # never mix these with a real GPU's kernels
     rng = np.random.default_rng(9)
     for shape in [(2, 3, 8, 8), (2, 2, 7, 9)]:
         for op, kwargs in POOL_CASES:

@@ -50,8 +50,8 @@ def _run(fn, arrays, device, dtype, grad_seed=1):
     grads = []
     for x in xs:
         if x.grad is not None:
-            assert backend.is_device_array(x.grad) == (device == "cuda")
-        grads.append(None if x.grad is None else backend.to_host(x.grad))
+            assert backend.is_device_array(x.grad.data) == (device == "cuda")
+        grads.append(None if x.grad is None else backend.to_host(x.grad.data))
     return backend.to_host(out.data), grads
 
 

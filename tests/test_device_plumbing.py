@@ -60,25 +60,25 @@ def mlp(seed: int = 0) -> nn.Module:
 
 
 def on_gpu(a) -> bool:
-    return backend.is_device_array(a)
+    return backend.is_device_array(a.data if isinstance(a, cr.Tensor) else a)
 
 
 def host(a):
-    return backend.to_host(a)
+    return backend.to_host(a.data if isinstance(a, cr.Tensor) else a)
 
 
 # ------------------------------------------------------------------ Module.to
 def test_module_to_moves_everything_in_place_and_the_optimizer_follows(gpu):
     m = mlp()
     params = list(m.parameters())
-    before = {k: v.copy() for k, v in m.state_dict().items()}
+    before = {k: v.clone() for k, v in m.state_dict().items()}
     opt = cr.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
     for p in params:
         p.grad = np.ones_like(p.data)
     assert m.to("cuda") is m
     assert [id(p) for p in m.parameters()] == [id(p) for p in params]  # the same Parameter objects
     assert next(m.parameters()).device == "cuda:0" and cr.nn.module.module_device(m) == "cuda"
-    assert all(on_gpu(p.data) and on_gpu(p.grad) for p in params)
+    assert all(on_gpu(p.data) and on_gpu(p.grad.data) for p in params)
     bn = m[1]
     assert on_gpu(bn.running_mean) and on_gpu(bn.running_var) and on_gpu(bn.num_batches_tracked)
     assert bn.num_batches_tracked.dtype == np.int64
@@ -114,7 +114,7 @@ def test_state_dict_and_load_across_devices(gpu):
     sd = a.state_dict()
     assert all(on_gpu(v) for v in sd.values())  # copies on the model's device, as in PyTorch
     b.load_state_dict(sd)  # GPU arrays into a CPU model: copied to the host
-    assert all(isinstance(v, np.ndarray) for v in b.state_dict().values())
+    assert all(isinstance(v.data, np.ndarray) for v in b.state_dict().values())
     for k, v in b.state_dict().items():
         np.testing.assert_array_equal(v, host(sd[k]))
     c = mlp(2).to("cuda")
@@ -376,7 +376,7 @@ def test_clip_grad_norm_matches_torch(norm_type):
     nn.utils.clip_grad_value_(ps, 0.01)
     torch.nn.utils.clip_grad_value_(tps, 0.01)
     for p, t in zip(ps, tps):
-        assert np.abs(p.grad).max() == 0.01
+        assert np.abs(p.grad.data).max() == 0.01
         np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
@@ -392,8 +392,8 @@ def test_clip_grad_on_the_device_equals_the_cpu(gpu):
     nn.utils.clip_grad_value_(dev, 0.1)
     nn.utils.clip_grad_value_(cpu, 0.1)
     for a, b in zip(cpu, dev):
-        assert on_gpu(b.grad)
-        np.testing.assert_array_equal(host(b.grad), a.grad)
+        assert on_gpu(b.grad.data)
+        np.testing.assert_array_equal(host(b.grad.data), a.grad)
     with pytest.raises(RuntimeError, match="nan"):
         dev[0].grad = dev[0].grad * float("nan")
         nn.utils.clip_grad_norm_(dev, 1.0, error_if_nonfinite=True)

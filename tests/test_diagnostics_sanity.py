@@ -31,7 +31,7 @@ def test_expected_initial_loss():
 @pytest.mark.parametrize("loss", ["cross_entropy", "svm"])
 def test_good_model_passes_and_is_untouched(digits, loss):
     model = mlp()
-    before = {k: v.copy() for k, v in model.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     report = sanity_check(model, digits, loss=loss)
     assert report.passed, str(report)
     assert [c.name for c in report.checks] == ["initial loss", "initial loss, small final weights",

@@ -82,7 +82,7 @@ def test_ensemble_equals_torch_mean_of_softmax():
     tms = []
     for m in ms:
         t = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).double()
-        t.load_state_dict({k: torch.tensor(v) for k, v in m.state_dict().items()})
+        t.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in m.state_dict().items()})
         tms.append(t)
     ref = torch.log(torch.stack([torch.softmax(t(torch.tensor(x)), 1) for t in tms]).mean(0))
     np.testing.assert_allclose(Ensemble(ms)(cr.tensor(x)).data, ref.detach().numpy(), rtol=1e-12)

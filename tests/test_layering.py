@@ -12,12 +12,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chainrule"
 
 # first name under chainrule/ -> layer
 LAYER = {
-    "backend": "autograd", "cuda": "autograd",
-    "tensor": "autograd", "autograd": "autograd", "autograd_functional": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
+    "backend": "autograd", "cuda": "autograd", "accelerator": "autograd", "backends": "autograd",
+    "tensor": "autograd", "autograd": "autograd", "autograd_functional": "autograd", "rng": "autograd",
+    "gradcheck": "autograd", "graph": "autograd",
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",
-    "data": "data",
+    "data": "data", "utils": "data",
     "models": "models",
     "checkpoint": "io", "serialization": "io",
     "solver": "solver", "callbacks": "solver", "resume": "solver", "interrupt": "solver",

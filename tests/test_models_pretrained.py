@@ -10,7 +10,7 @@ from chainrule.cli import main
 
 
 def _weights_of(model):
-    return {k: v for k, v in model.state_dict().items()}
+    return {k: np.asarray(v) for k, v in model.state_dict().items()}
 
 
 def test_load_pretrained_round_trip(tmp_path, capsys):
@@ -82,7 +82,7 @@ def test_freeze_body_train_head_with_param_groups():
     m = cr.models.small_cnn(in_channels=1, num_classes=10)
     m.requires_grad_(False)
     head = cr.models.reset_classifier(m, 3)
-    body_before = {k: v.copy() for k, v in m.state_dict().items() if not k.startswith("12.")}
+    body_before = {k: v.clone() for k, v in m.state_dict().items() if not k.startswith("12.")}
     opt = cr.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1)
     x, y = cr.randn(4, 1, 8, 8), np.array([0, 1, 2, 0])
     m.eval()  # frozen BN statistics too
@@ -102,7 +102,7 @@ def test_freeze_body_train_head_with_param_groups():
     m.zero_grad()
     cr.nn.functional.cross_entropy(m.train()(x), y).backward()
     w0, h0 = m[0].weight.data.copy(), head.weight.data.copy()
-    g0, gh = m[0].weight.grad.copy(), head.weight.grad.copy()
+    g0, gh = m[0].weight.grad.data.copy(), head.weight.grad.data.copy()
     opt.step()
     np.testing.assert_allclose(m[0].weight.data, w0 - 0.01 * g0, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(head.weight.data, h0 - 0.1 * gh, rtol=1e-6, atol=1e-7)

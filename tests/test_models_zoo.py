@@ -121,7 +121,7 @@ def test_small_models_forward_backward(name, kwargs, shape):
     assert np.isfinite(loss.item())
     for pname, p in m.named_parameters():
         assert p.grad is not None and p.grad.shape == p.shape, pname
-        assert np.isfinite(p.grad).all(), pname
+        assert np.isfinite(p.grad.data).all(), pname
     # a small SGD step on the same batch lowers the loss: the gradients point downhill
     cr.optim.SGD(m.parameters(), lr=0.01).step()
     cr.manual_seed(1)
@@ -219,4 +219,4 @@ def test_imagenet_models_train_step_on_a_tiny_batch(name):
     out, loss = _train_step(m, x, np.array([1, 4]))
     assert out.shape == (2, 5) and np.isfinite(loss.item())
     for pname, p in m.named_parameters():
-        assert p.grad is not None and np.isfinite(p.grad).all(), pname
+        assert p.grad is not None and np.isfinite(p.grad.data).all(), pname

@@ -182,8 +182,12 @@ def test_loss_bad_targets(fn, name):
         fn(s, np.zeros((4, 1), dtype=np.int64))
     with pytest.raises(ValueError, match=rf"{name}: expected target of integer class indices.*float32"):
         fn(s, cr.zeros(4))
-    with pytest.raises(ValueError, match=rf"{name}: expected scores of shape \(N, C\), got shape \(4, 3, 2\)"):
-        fn(cr.randn(4, 3, 2), np.zeros(4, dtype=np.int64))
+    if name == "cross_entropy":  # (N, C, d1) scores are PyTorch's spatial form: targets (N, d1)
+        with pytest.raises(ValueError, match=r"cross_entropy: expected target of shape \(4, 2\), got \(4,\)"):
+            fn(cr.randn(4, 3, 2), np.zeros(4, dtype=np.int64))
+    else:
+        with pytest.raises(ValueError, match=rf"{name}: expected scores of shape \(N, C\), got shape \(4, 3, 2\)"):
+            fn(cr.randn(4, 3, 2), np.zeros(4, dtype=np.int64))
     with pytest.raises(ValueError, match=rf"{name}: reduction must be one of"):
         fn(s, np.zeros(4, dtype=np.int64), reduction="avg")
 

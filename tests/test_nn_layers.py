@@ -12,7 +12,7 @@ from chainrule.ops.pool import max_pool2d_naive
 
 
 def _to_torch_sd(torch, m):
-    return {k: torch.tensor(v) for k, v in m.state_dict().items()}
+    return {k: torch.tensor(np.asarray(v)) for k, v in m.state_dict().items()}
 
 
 def _check_layer(ours, make_theirs, shape, seed=0, atol=1e-10):

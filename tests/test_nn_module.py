@@ -68,7 +68,7 @@ def test_train_eval_zero_grad_requires_grad():
     out.backward()
     assert all(p.grad is not None for p in m.parameters())
     m.zero_grad(set_to_none=False)
-    assert all(np.all(p.grad == 0) for p in m.parameters())
+    assert all(np.all(p.grad.data == 0) for p in m.parameters())
     m.zero_grad()
     assert all(p.grad is None for p in m.parameters())
     m[0].requires_grad_(False)  # freeze the first layer
@@ -114,7 +114,7 @@ def test_state_dict_roundtrip_and_copies():
     cr.manual_seed(0)
     a, b = TwoLayer(4, 6, 3), TwoLayer(4, 6, 3)
     sd = a.state_dict()
-    sd["fc1.weight"][...] = 0  # a copy: the model is untouched
+    sd["fc1.weight"].data[...] = 0  # a copy: the model is untouched
     assert not np.all(a.fc1.weight.data == 0)
     w_before = b.fc1.weight  # load copies in place: the Parameter objects stay the same
     res = b.load_state_dict(a.state_dict())

@@ -28,7 +28,7 @@ def test_batchnorm_matches_torch_over_steps(cls, shape, kw):
         ours.weight.data[...] = rng.uniform(0.5, 1.5, c)
         if ours.bias is not None:
             ours.bias.data[...] = rng.standard_normal(c)
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in ours.state_dict().items()})
     for step in range(3):
         a = rng.standard_normal(shape) * (step + 1) + step
         x, xt = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)

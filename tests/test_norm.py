@@ -124,9 +124,9 @@ def test_batch_norm_in_chunks_and_threads_matches_torch(shape, dtype, tol, monke
     # one example per chunk and 2 threads even for tiny inputs: chunk and block
     # boundaries (and an odd number of examples) are exercised
     torch = pytest.importorskip("torch")
-    from chainrule.ops import norm as norm_module
+    from chainrule.ops import norm_cpu
 
-    monkeypatch.setattr(norm_module, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(norm_cpu, "_CHUNK_BYTES", 1)
     from chainrule.ops import parallel
 
     monkeypatch.setattr(parallel, "num_parts", lambda n, work: min(2, n))

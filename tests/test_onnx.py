@@ -228,6 +228,9 @@ LAYER_CASES = {
                                   nn.LocalResponseNorm(4, alpha=0.3), nn.Flatten()), (3, 4, 4)),
     "custom_forward": (Custom, (3, 8, 8)),
     "misc_ops": (Misc, (6,)),
+    "conv_same_valid": (lambda: nn.Sequential(nn.Conv2d(3, 4, 4, padding="same"), nn.ReLU(),
+                                              nn.Conv2d(4, 2, (2, 3), padding="same"),
+                                              nn.Conv2d(2, 2, 3, padding="valid"), nn.Flatten()), (3, 6, 5)),
 }
 
 
@@ -243,6 +246,38 @@ def test_layer_exports_and_matches(case, opset, tmp_path):
     if bns:
         _calibrate(model, bns, np.concatenate([x, x[::-1] * 0.5]))
     _assert_exports(model, x, tmp_path, opset=opset, probabilities=False)
+
+
+class Add(cr.Function):
+    """A user's op that shares a name with chainrule's Add: it must not borrow Add's converter."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + 2 * b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, 2 * g
+
+
+def test_converters_are_keyed_by_function_class():
+    pytest.importorskip("onnx")
+    from chainrule.onnx.converters import CONVERTERS
+    from chainrule.ops import conv, elementwise, reduce
+
+    assert all(isinstance(k, type) and issubclass(k, cr.Function) for k in CONVERTERS)
+    assert conv.Conv2d in CONVERTERS and nn.Conv2d not in CONVERTERS
+    assert CONVERTERS[reduce.Min] is not CONVERTERS[reduce.Max]  # Min subclasses Max: no inheritance
+
+    class UsesOwnAdd(nn.Module):
+        def forward(self, x):
+            return Add.apply(x, x)
+
+    assert elementwise.Add in CONVERTERS and Add not in CONVERTERS
+    with pytest.raises(cr.onnx.UnsupportedOpError, match="no converter for it"):
+        cr.onnx.to_onnx(UsesOwnAdd(), np.zeros((1, 3), np.float32))
+    with pytest.raises(TypeError, match="Function classes"):
+        cr.onnx.converters.converter("Add")
 
 
 def test_graph_names_batch_axis_and_restored_mode():

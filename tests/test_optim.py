@@ -37,6 +37,9 @@ CONFIGS = [
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
     ("AdamW", dict(lr=0.01, betas=(0.8, 0.9), maximize=True)),
+    ("Adadelta", dict(lr=1.0)),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1)),
+    ("Adadelta", dict(lr=2.0, rho=0.95, weight_decay=0.05, maximize=True)),
 ]
 
 
@@ -101,8 +104,8 @@ def test_trajectory_equals_torch(name, settings):
                 np.testing.assert_allclose(cs[key], tv.numpy(), rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("name,settings", [CONFIGS[3], CONFIGS[9], CONFIGS[13], CONFIGS[17], CONFIGS[19]],
-                         ids=["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"])
+@pytest.mark.parametrize("name,settings", [CONFIGS[3], CONFIGS[9], CONFIGS[13], CONFIGS[17], CONFIGS[19], CONFIGS[22]],
+                         ids=["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adadelta"])
 def test_float32_stays_float32_and_matches_torch(name, settings):
     _, cps, tps, copt, _ = _run_pair(name, settings, dtype=np.float32)
     for cp, tp in zip(cps, tps):
@@ -140,6 +143,10 @@ HAND = [
     ("AdamW", dict(lr=0.1, eps=0.0, weight_decay=0.5),
      (0.95 - 0.1) * 0.95 - 0.1 * ((0.9 * 0.05 - 0.1) / (1 - 0.9 ** 2))
      / np.sqrt((0.999 * 0.00025 + 0.001) / (1 - 0.999 ** 2))),
+    # square_avg 0.025 then 0.1225; delta1 = sqrt(eps)/sqrt(0.025+eps)*0.5, acc = 0.1*delta1^2
+    ("Adadelta", dict(lr=1.0, rho=0.9, eps=0.01),
+     (lambda d1: 1 - d1 + np.sqrt(0.1 * d1 * d1 + 0.01) / np.sqrt(0.1225 + 0.01) * 1.0)(
+         np.sqrt(0.01) / np.sqrt(0.035) * 0.5)),
 ]
 
 
@@ -273,7 +280,7 @@ def test_error_messages_are_torchs():
     """Same text as torch.optim for the same mistakes."""
     torch = pytest.importorskip("torch")
     for name, kw in [("SGD", dict(lr=-1)), ("SGD", dict(nesterov=True)), ("Adam", dict(betas=(1.0, 0.9))),
-                     ("RMSprop", dict(alpha=-1)), ("Adagrad", dict(eps=-1))]:
+                     ("RMSprop", dict(alpha=-1)), ("Adagrad", dict(eps=-1)), ("Adadelta", dict(rho=1.5))]:
         with pytest.raises(ValueError) as ours:
             getattr(optim, name)([Parameter(np.zeros(1))], **kw)
         with pytest.raises(ValueError) as theirs:

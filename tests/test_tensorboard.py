@@ -160,7 +160,7 @@ def test_graph_of_a_resnet():
 
     cr.manual_seed(0)
     model = cr.models.get("resnet20", in_channels=3, num_classes=10)
-    before = {k: v.copy() for k, v in model.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     g = model_graph(model, np.zeros((1, 3, 16, 16), np.float32))
     assert sum(n.op == "Conv2d" for n in g.node) == sum(type(m).__name__ == "Conv2d" for m in model.modules())
     assert any(n.name.startswith("layer2/0/") for n in g.node)

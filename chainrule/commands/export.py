@@ -14,7 +14,7 @@ import numpy as np
 from ..metrics import predict_scores
 from ..ops.activation import softmax_array
 from ..serialization import load
-from . import CLIError, common
+from . import CLIError, common, runfolder
 
 HELP = "export a trained run's model (with its preprocessing) as an ONNX file"
 FORMATS = ("onnx",)
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     info = getattr(model, "info", None) or {}
     if "input_shape" not in info:
         raise CLIError(f"{args.run}: the saved model does not record its input shape")
-    out = Path(args.out) if args.out else default_out
+    out = runfolder.check_output(args.out if args.out else default_out)  # before the work
     meta = {"classes": model.classes, "input_shape": info["input_shape"], "dtype": info.get("dtype", "float32"),
             "value_range": info.get("value_range"), "source": str(args.run)}
     pre = getattr(model, "preprocess", None)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import CLIError
-from . import common
+from . import common, runfolder
 
 HELP = "write an HTML report (curves, verdict, per-class accuracy, filters, mistakes) of one or more runs"
 
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_eval < 0:
         raise CLIError(f"--max-eval must be 0 (all) or positive, got {args.max_eval}")
     runs = [common.read_config(r)[0] for r in args.runs]
+    runfolder.check_output(args.out)  # before the runs are evaluated; written atomically (write_report)
     cache: dict[tuple, object] = {}  # runs trained on the same data load it once
     datas = [None if args.no_data else _data_of(run, args.data_dir, cache) for run in runs]
     out = write_report(runs, args.out, data=datas, max_eval=args.max_eval or None, title=args.title)

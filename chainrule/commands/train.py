@@ -24,7 +24,7 @@ from ..optim.swa_utils import EMA
 from ..rng import manual_seed
 from ..serialization import save
 from ..solver import NonFiniteLossError, Solver, TrainingInterrupted
-from . import CLIError, common
+from . import CLIError, common, runfolder
 
 HELP = "train a model (default: a small CNN on the built-in digits) into a run folder"
 
@@ -75,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir, cfg = _resume_config(args)
     else:
+        if args.out:  # a file, a name too long, no write permission: one line before anything else
+            runfolder.check_writable(Path(args.out))
         run_dir, cfg = _new_run(args)
     a = argparse.Namespace(**cfg["args"])
-    with common.threads(args.threads):
+    # one run per folder; checked writable before anything is written; a full disk said in words
+    with runfolder.claim(run_dir, "train", fresh=not args.resume), common.threads(args.threads):
         return _train(run_dir, cfg, a, args)
 
 

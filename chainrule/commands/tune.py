@@ -9,7 +9,7 @@ import sys
 import warnings
 from typing import Any
 
-from . import CLIError, common
+from . import CLIError, common, runfolder
 
 HELP = "search hyperparameters (random/TPE/grid, coarse-to-fine, pruning) on one machine or many"
 
@@ -122,6 +122,11 @@ def _fixed(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    with runfolder.claim(_names(args)[1], "tune"):  # one command per --out folder, checked writable first
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from chainrule.tune import coarse_to_fine, search
     from chainrule.tune import storage as st
     from chainrule.tune.report import TuneBorderWarning
@@ -167,7 +172,6 @@ def run(args: argparse.Namespace) -> int:
             objective.check_names(space)
         except ValueError as e:
             raise CLIError(f"--space/--set: {e}") from None
-    os.makedirs(out, exist_ok=True)
     print(f"tuning {args.model or args.objective}{' on ' + args.data if args.data else ''}: "
           f"{args.trials} trials{f' x {args.rounds} rounds' if args.rounds > 1 else ''}, "
           f"sampler {args.sampler}, pruner {args.pruner}, {args.workers} worker(s), "
@@ -197,10 +201,12 @@ def run(args: argparse.Namespace) -> int:
         print("\nno trial completed")
     for msg in border:
         print(f"WARNING (border): {msg}")
-    paths = [result.to_csv(os.path.join(out, "trials.csv")), result.to_json(os.path.join(out, "trials.json"))]
+    paths = [runfolder.write_atomically(os.path.join(out, "trials.csv"), result.to_csv),
+             runfolder.write_atomically(os.path.join(out, "trials.json"), result.to_json)]
     if len(space) >= 2:
         try:
-            paths.append(result.plot(os.path.join(out, "scatter.png"), x=args.plot_x, y=args.plot_y))
+            paths.append(runfolder.write_atomically(os.path.join(out, "scatter.png"),
+                                                    lambda tmp: result.plot(tmp, x=args.plot_x, y=args.plot_y)))
         except ValueError as e:
             raise CLIError(str(e)) from None
     print("wrote " + ", ".join(paths))

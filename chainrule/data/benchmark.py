@@ -25,7 +25,7 @@ def _best(fn, repeat):
 
 
 def main(argv=None) -> int:
-    from . import DataLoader, load_cifar10, load_digits, load_fashion_mnist, load_mnist
+    from . import ArrayLoader, load_cifar10, load_digits, load_fashion_mnist, load_mnist
     from . import transforms as T
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,8 +65,8 @@ def main(argv=None) -> int:
         for label, t in (("crop+flip", tf), ("scale+flip+jitter+lighting", heavy)):
             for work in (False, True):
                 for prefetch in (False, True):
-                    loader = DataLoader(X, np.zeros(len(X), np.int64), 128, transform=t,
-                                        prefetch=prefetch)
+                    loader = ArrayLoader(X, np.zeros(len(X), np.int64), 128, transform=t,
+                                         prefetch=prefetch)
                     t0 = time.perf_counter()
                     n = 0
                     for xb, _ in loader:

@@ -4,8 +4,9 @@
     root/cat/x.jpg
     root/dog/a.jpeg
 
-Every PNG/JPEG is decoded with Pillow, converted to RGB, resized to `size` and
-stacked into uint8 (N, 3, H, W). Classes are the sub-folder names, sorted.
+`load_image_folder` decodes every image into memory: uint8 (N, 3, H, W) resized to `size`, for
+folders that fit in memory. `ImageFolder` (chainrule.data.folder) streams instead.
+Classes are the sub-folder names, sorted.
 """
 from __future__ import annotations
 
@@ -13,31 +14,27 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFileError
+from .decode import open_image
 from .transforms.base import image_size
 from .splits import Splits, make_splits, stratified_split
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-def read_image(path: str | Path, size, channels: int = 3) -> np.ndarray:
-    """One image file -> uint8 (channels, H, W): RGB for 3 channels, grey for 1, resized
-    (bilinear, aspect ratio not kept). FileNotFoundError / DataFileError name the file."""
-    from PIL import Image, UnidentifiedImageError
+def read_image(path: str | Path, size, channels: int = 3, background=None) -> np.ndarray:
+    """One image file -> uint8 (channels, H, W): RGB for 3 channels, grey for 1, upright (EXIF),
+    any bit depth or mode (see chainrule.data.decode; alpha dropped unless `background`), resized
+    (bilinear, aspect ratio not kept; a large JPEG is decoded at a reduced size first).
+    FileNotFoundError / DataFileError name the file."""
+    from PIL import Image
 
     if channels not in (1, 3):
         raise ValueError(f"read_image: channels must be 1 (grey) or 3 (RGB), got {channels}")
     h, w = image_size(size, "read_image")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB" if channels == 3 else "L")
-            if im.size != (w, h):
-                im = im.resize((w, h), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataFileError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from e
+    im = open_image(path, "RGB" if channels == 3 else "L", background, draft=(w, h))
+    if im.size != (w, h):
+        im = im.resize((w, h), Image.Resampling.BILINEAR)
+    arr = np.asarray(im, dtype=np.uint8)
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 

@@ -1,4 +1,8 @@
-"""`DataLoader`: shuffled minibatches of in-memory arrays, reproducible and resumable.
+"""`ArrayLoader` (chainrule's first `DataLoader`): shuffled minibatches of in-memory arrays X, y,
+reproducible and resumable. PyTorch's DataLoader (datasets, samplers, worker processes) is
+`chainrule.utils.data.DataLoader`, also `cr.data.DataLoader`; there, `DataLoader(X, y, ...)`
+still builds this class, with a FutureWarning. The name `DataLoader` in this module stays until the
+Solver moves to the new one.
 
 Randomness, all from the loader's own `np.random.Generator(PCG64(seed))`:
 - each epoch draws a fresh permutation (every example exactly once, no replacement)
@@ -31,7 +35,7 @@ def accepts_rng(fn: Callable) -> bool:
     return any(p.name == "rng" or p.kind is p.VAR_KEYWORD for p in params)
 
 
-class DataLoader:
+class ArrayLoader:
     """Iterate over (X_batch, y_batch) minibatches of arrays X (N, ...) and y (N,).
 
     batch_size: examples per batch. shuffle: a new permutation every epoch (else in order).
@@ -170,6 +174,9 @@ class DataLoader:
         self._running = None
 
     def __repr__(self) -> str:
-        return (f"DataLoader(N={self.X.shape[0]}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+        return (f"ArrayLoader(N={self.X.shape[0]}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, seed={self.seed}, prefetch={self.prefetch}, "
                 f"epoch={self.epoch})")
+
+
+DataLoader = ArrayLoader  # what the Solver imports today (chainrule.data.loader.DataLoader)

@@ -68,6 +68,15 @@ class Splits(Mapping):
     def __len__(self) -> int:
         return len(KEYS)
 
+    def dataset(self, part: str = "train", transform=None, target_transform=None):
+        """One split as a map-style Dataset: sample i = (X_part[i] (C, H, W), int label), each passed
+        through `transform` / `target_transform` if given (for DataLoader)."""
+        from .datasets import ArrayDataset
+        if part not in ("train", "val", "test"):
+            raise ValueError(f"Splits.dataset: part must be 'train', 'val' or 'test', got {part!r}")
+        return ArrayDataset(self._arrays["X_" + part], self._arrays["y_" + part], self.classes,
+                            transform, target_transform)
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)

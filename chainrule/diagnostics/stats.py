@@ -183,7 +183,7 @@ class ActivationStats(Callback):
         for name, (kind, out) in self._outputs.items():
             row = {"step": int(step), "layer": name, "kind": kind, "shape": list(out.shape)}
             row.update(activation_summary(backend.to_host(out.data), kind))
-            g = None if out.grad is None else backend.to_host(out.grad)
+            g = None if out.grad is None else backend.to_host(out.grad.data)
             row["grad_mean"] = float(np.mean(g)) if g is not None else float("nan")
             row["grad_std"] = float(np.std(g)) if g is not None else float("nan")
             rows.append(row)
@@ -271,7 +271,7 @@ class UpdateRatio(Callback):
             w = np.asarray(backend.to_host(p.data), np.float64)
             wn, un = float(np.linalg.norm(w0)), float(np.linalg.norm(w - w0))
             ratio = un / wn if wn > 0 else float("nan")
-            gn = float(np.linalg.norm(backend.to_host(p.grad))) if p.grad is not None else float("nan")
+            gn = float(np.linalg.norm(backend.to_host(p.grad.data))) if p.grad is not None else float("nan")
             rows.append({"step": int(step), "param": name, "ratio": ratio, "update_norm": un,
                          "weight_norm": wn, "grad_norm": gn, "lr": float(lr)})
             if p.data.ndim >= 2 and np.isfinite(ratio):

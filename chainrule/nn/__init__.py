@@ -8,12 +8,12 @@
 from .parameter import Parameter  # noqa: F401
 from .module import IncompatibleKeys, Module, RemovableHandle, StateDictError  # noqa: F401
 from .container import ModuleDict, ModuleList, Sequential  # noqa: F401
-from .linear import Flatten, Identity, Linear, Maxout  # noqa: F401
+from .linear import Flatten, Identity, Linear, Maxout, Unflatten  # noqa: F401
 from .activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
 from .conv import Conv2d  # noqa: F401
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm  # noqa: F401
-from .dropout import Dropout  # noqa: F401
+from .dropout import Dropout, Dropout2d  # noqa: F401
 from .loss import CrossEntropyLoss, MSELoss, SVMLoss  # noqa: F401
 from .loss import BCEWithLogitsLoss, NLLLoss  # noqa: F401
 from . import config, functional, init, utils  # noqa: F401

@@ -98,6 +98,36 @@ class ModuleList(_ChildList):
     def _config_args(self) -> tuple[tuple, dict]:
         return (list(self._modules.values()),), {}
 
+    def _renumber(self, items: list[Module]) -> None:
+        """Children become "0", "1", ... in this order (PyTorch's names after an insert/delete)."""
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self._modules[str(i)] = m
+
+    def insert(self, index: int, module: Module) -> None:
+        """Insert `module` before position `index` (PyTorch's ModuleList.insert)."""
+        items = list(self._modules.values())
+        items.insert(index, _check_module(module, "ModuleList.insert"))
+        self._renumber(items)
+
+    def pop(self, index: int = -1) -> Module:
+        """Remove and return the module at `index`."""
+        self._index(index)  # IndexError naming the length when out of range
+        items = list(self._modules.values())
+        out = items.pop(index)
+        self._renumber(items)
+        return out
+
+    def __delitem__(self, idx: int | slice) -> None:
+        if not isinstance(idx, slice):
+            self._index(idx)
+        items = list(self._modules.values())
+        del items[idx]
+        self._renumber(items)
+
+    def __iadd__(self, modules: Iterable[Module]) -> "ModuleList":
+        return self.extend(modules)
+
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
             return ModuleList(list(self._modules.values())[idx])

@@ -18,6 +18,9 @@ from .parameter import Parameter
 class Conv2d(Module):
     """x: (N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = (H + 2 pad - KH) // stride + 1.
 
+    padding: an int, an (h, w) pair, "valid" (0) or "same" (OH = H, OW = W; stride 1 only; an even
+    kernel's extra zero row/column goes at the bottom/right, as PyTorch).
+
     weight: (out_channels, in_channels, KH, KW), bias: (out_channels,), initialised as in PyTorch
     (kaiming_uniform_(a=sqrt(5)); bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))). dilation and groups
     other than 1 are not supported.
@@ -35,7 +38,11 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
-        self.padding = pair(padding, "padding", "Conv2d")
+        if isinstance(padding, str):
+            F.string_padding(padding, self.kernel_size, self.stride)  # checks the string and the stride
+            self.padding = padding  # kept as given, as PyTorch does
+        else:
+            self.padding = pair(padding, "padding", "Conv2d")
         dt = get_default_dtype()
         self.weight = Parameter(np.empty((self.out_channels, self.in_channels, *self.kernel_size), dtype=dt))
         self.register_parameter("bias", Parameter(np.empty(self.out_channels, dtype=dt)) if bias else None)
@@ -55,8 +62,11 @@ class Conv2d(Module):
                 f"{layer_name(self)}: expected input of shape (N, {self.in_channels}, H, W), got {shape}"
             )
         kh, kw = self.kernel_size
-        ph, pw = self.padding
-        if shape[2] + 2 * ph < kh or shape[3] + 2 * pw < kw:
+        if isinstance(self.padding, str):
+            (ph, pw), (eh, ew) = F.string_padding(self.padding, self.kernel_size, self.stride)
+        else:
+            (ph, pw), (eh, ew) = self.padding, (0, 0)
+        if shape[2] + 2 * ph + eh < kh or shape[3] + 2 * pw + ew < kw:
             raise ValueError(
                 f"{layer_name(self)}: input of spatial size {shape[2:]} (padded by {self.padding}) "
                 f"is smaller than the kernel {self.kernel_size}"
@@ -65,7 +75,9 @@ class Conv2d(Module):
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
+        if isinstance(self.padding, str):
+            s += f", padding={self.padding}"
+        elif self.padding != (0, 0):
             s += f", padding={self.padding}"
         if self.bias is None:
             s += ", bias=False"

@@ -1,4 +1,4 @@
-"""`Dropout`: inverted dropout at train time, the identity in eval mode."""
+"""`Dropout`, `Dropout2d`: inverted dropout at train time, the identity in eval mode."""
 from __future__ import annotations
 
 from ..tensor import Tensor
@@ -21,3 +21,12 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels: each (example, channel) map of x: (N, C, H, W) is dropped
+    with probability p and the rest scaled by 1/(1-p) while training (neighbouring pixels are
+    correlated, so dropping single ones regularises little); identity after `.eval()`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)

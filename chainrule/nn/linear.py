@@ -53,6 +53,27 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
+class Unflatten(Module):
+    """Split dimension `dim` into `unflattened_size`: (N, 12) -> (N, 3, 2, 2) with
+    Unflatten(1, (3, 2, 2)); the inverse of Flatten."""
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...]):
+        super().__init__()
+        self.dim, self.unflattened_size = int(dim), tuple(int(s) for s in unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = tuple(np.shape(x))
+        d = self.dim % len(shape)
+        known = int(np.prod([s for s in self.unflattened_size if s != -1]))
+        if (-1 not in self.unflattened_size and known != shape[d]) or (known and shape[d] % known):
+            raise ValueError(f"{layer_name(self)}: cannot unflatten dimension {self.dim} of size {shape[d]} "
+                             f"into {self.unflattened_size}")
+        return x.reshape(*shape[:d], *self.unflattened_size, *shape[d + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
 class Linear(Module):
     """y = x W^T + b. x: (N, in_features) (or (N, ..., in_features)) -> (N, out_features).
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from ..tensor import Tensor
 from . import functional as F
+from .class_losses import legacy_reduction
 from .module import Module
 
 
@@ -15,15 +16,33 @@ class _Loss(Module):
         super().__init__()
         self.reduction = reduction
 
+
+class _WeightedLoss(_Loss):
+    """A class-index loss with PyTorch's options: per-class `weight` (C,), `ignore_index`, and the
+    deprecated size_average / reduce flags (turned into `reduction`)."""
+
+    def __init__(self, weight: Any = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        self.weight, self.ignore_index = weight, int(ignore_index)
+
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
 
 
-class CrossEntropyLoss(_Loss):
-    """`loss = CrossEntropyLoss()(logits, target)`: softmax cross-entropy (see F.cross_entropy)."""
+class CrossEntropyLoss(_WeightedLoss):
+    """`loss = CrossEntropyLoss()(logits, target)`: softmax cross-entropy (see F.cross_entropy):
+    weight, ignore_index, reduction and label_smoothing as PyTorch; targets class indices or
+    class probabilities."""
+
+    def __init__(self, weight: Any = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits: Tensor, target: Any) -> Tensor:
-        return F.cross_entropy(logits, target, reduction=self.reduction)
+        return F.cross_entropy(logits, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class SVMLoss(_Loss):
@@ -61,9 +80,11 @@ class BCEWithLogitsLoss(_Loss):
                                                   reduction=self.reduction, pos_weight=self.pos_weight)
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of log-probabilities (see F.nll_loss): LogSoftmax + NLLLoss
-    = CrossEntropyLoss; also the loss of a cr.models.Ensemble's output."""
+    = CrossEntropyLoss; also the loss of a cr.models.Ensemble's output. weight, ignore_index and
+    reduction as PyTorch."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
-        return F.nll_loss(input, target, reduction=self.reduction)
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)

@@ -332,7 +332,7 @@ class Module(metaclass=_ModuleMeta):
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = np.zeros_like(p.data)
+                p.grad.data[...] = 0
 
     def apply(self, fn: Callable[["Module"], Any]) -> "Module":
         """Call fn on every sub-module (children first) and on self, e.g. custom init."""
@@ -355,7 +355,7 @@ class Module(metaclass=_ModuleMeta):
                 if p is not None and not keep(p.data):
                     p.data = fn(p.data)
                     if p.grad is not None:
-                        p.grad = fn(p.grad)
+                        p.grad = fn(p.grad.data)
             for name, b in m._buffers.items():
                 if not keep(b):
                     m._buffers[name] = fn(b)
@@ -406,11 +406,12 @@ class Module(metaclass=_ModuleMeta):
         return self if device is None else self._move(device)
 
     # --------------------------------------------------------- state dicts
-    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, np.ndarray]":
-        """Name -> ndarray for every parameter and persistent buffer, with PyTorch's key names.
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        """Name -> Tensor for every parameter and persistent buffer, with PyTorch's key names.
 
-        The arrays are copies, so a saved state_dict does not change as training goes on
-        (keep_vars=True gives the Parameters and buffer arrays themselves).
+        The values are Tensors (not requiring grad) holding copies, so a saved state_dict does not
+        change as training goes on; `np.asarray(value)` gives the array. keep_vars=True gives the
+        Parameters and buffer arrays themselves.
         """
         out: OrderedDict[str, Any] = OrderedDict()
         self._save_to(out, prefix, keep_vars)
@@ -419,10 +420,10 @@ class Module(metaclass=_ModuleMeta):
     def _save_to(self, out: dict, prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
             if p is not None:
-                out[prefix + name] = p if keep_vars else p.data.copy()
+                out[prefix + name] = p if keep_vars else Tensor(p.data.copy())
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent:
-                out[prefix + name] = b if keep_vars else b.copy()
+                out[prefix + name] = b if keep_vars else Tensor(b.copy())
         for name, m in self._modules.items():
             if m is not None:
                 m._save_to(out, prefix + name + ".", keep_vars)

@@ -44,15 +44,15 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
     ps = _with_grads(parameters)
     if not ps:
         return Tensor(0.0)
-    xp = backend.array_module(ps[0].grad)
-    norms = xp.stack([_norm(p.grad, norm_type).astype(ps[0].grad.dtype) for p in ps])
+    xp = backend.array_module(ps[0].grad.data)
+    norms = xp.stack([_norm(p.grad.data, norm_type).astype(ps[0].grad.dtype) for p in ps])
     total = _norm(norms, norm_type)
     if error_if_nonfinite and not math.isfinite(float(total)):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
                            f"{float(total)}, so they cannot be clipped (error_if_nonfinite=True)")
     coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for p in ps:
-        p.grad = p.grad * coef.astype(p.grad.dtype)  # a new array: a gradient may be shared
+        p.grad = p.grad.data * coef.astype(p.grad.dtype)  # a new array: a gradient may be shared
     return Tensor(total)
 
 
@@ -60,4 +60,4 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -
     """Clip every gradient entry of `parameters` into [-clip_value, clip_value]."""
     clip_value = float(clip_value)
     for p in _with_grads(parameters):
-        p.grad = p.grad.clip(-clip_value, clip_value)
+        p.grad = p.grad.data.clip(-clip_value, clip_value)

@@ -1,4 +1,4 @@
-"""One converter per chainrule op (`Function` class name): its recorded arguments -> ONNX nodes.
+"""One converter per chainrule op (its `Function` class): its recorded arguments -> ONNX nodes.
 
 A converter is `fn(g, args, out) -> name`: `g` the GraphBuilder, `args` the
 positional arguments the op was applied to (as `Node.inputs` records them),
@@ -12,30 +12,39 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..autograd import Function
+from ..ops import activation, conv, dropout, elementwise, norm, pool, reduce, shape
+from ..ops.matmul import MatMul  # by name: the package's `matmul` is the function
 from ..ops.geometry import pair, pool_output_size
 # PyTorch's average-pool divisors and adaptive bins, as chainrule's kernels compute them
-from ..ops.pool import _avg_divisor, _bin_matrix
+from ..ops.pool import avg_divisor, bin_matrix
 from ..tensor import Tensor
 from .errors import ExportError
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
-CONVERTERS: dict[str, Callable] = {}
+# Keyed by the Function class itself: two ops may share a name (ops.conv.Conv2d and the nn.Conv2d
+# layer), and a class defined elsewhere under a known name must not borrow a converter.
+CONVERTERS: dict[type, Callable] = {}
 
 
-def converter(*names: str):
-    """Decorator: register fn(g, args, out) -> name as the ONNX converter of the Function classes `names`."""
+def converter(*ops: type):
+    """Decorator: register fn(g, args, out) -> name as the ONNX converter of the Function classes `ops`."""
+    for op in ops:
+        if not (isinstance(op, type) and issubclass(op, Function)):
+            raise TypeError(f"converter expects Function classes, got {op!r}")
+
     def register(fn):
-        for n in names:
-            CONVERTERS[n] = fn
+        for op in ops:
+            CONVERTERS[op] = fn
         return fn
     return register
 
 
 def supported_ops() -> list[str]:
     """The chainrule ops (Function class names) that export to ONNX."""
-    return sorted(CONVERTERS)
+    return sorted({op.__name__ for op in CONVERTERS})
 
 
 def default_batch(g, args, out: Tensor) -> int | None:
@@ -54,9 +63,10 @@ def _shape(v: Any) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------ elementwise
-_SAME = {"Sub": "Sub", "Mul": "Mul", "Div": "Div", "Maximum": "Max", "Minimum": "Min",
-         "Neg": "Neg", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Abs": "Abs", "ReLU": "Relu",
-         "Sigmoid": "Sigmoid", "Tanh": "Tanh"}
+_SAME = {elementwise.Sub: "Sub", elementwise.Mul: "Mul", elementwise.Div: "Div", elementwise.Maximum: "Max",
+         elementwise.Minimum: "Min", elementwise.Neg: "Neg", elementwise.Exp: "Exp", elementwise.Log: "Log",
+         elementwise.Sqrt: "Sqrt", elementwise.Abs: "Abs", elementwise.ReLU: "Relu",
+         elementwise.Sigmoid: "Sigmoid", elementwise.Tanh: "Tanh"}
 
 
 def _operand(g, a: Any, out: Tensor) -> str:
@@ -73,11 +83,11 @@ def _elementwise(onnx_op: str):
     return convert
 
 
-for _name, _op in _SAME.items():
-    CONVERTERS[_name] = _elementwise(_op)
+for _fn, _op in _SAME.items():
+    converter(_fn)(_elementwise(_op))
 
 
-@converter("Add")
+@converter(elementwise.Add)
 def _add(g, args, out):
     """Add; `Gemm + bias` (Linear) becomes one Gemm with the bias as its C input."""
     for p, q in (args, args[::-1]):
@@ -87,26 +97,26 @@ def _add(g, args, out):
     return g.node("Add", [_operand(g, a, out) for a in args])
 
 
-@converter("Pow")
+@converter(elementwise.Pow)
 def _pow(g, args, out):
     a, p = args
     return g.node("Pow", [g.value(a), g.const(np.float32(p), "exponent")])
 
 
-@converter("RPow")
+@converter(elementwise.RPow)
 def _rpow(g, args, out):
     c, a = args
     return g.node("Pow", [g.const(np.float32(c), "base"), g.value(a)])
 
 
-@converter("Clip")
+@converter(elementwise.Clip)
 def _clip(g, args, out):
     a, lo, hi = args
     ends = [g.const(np.float32(v), "clip") if v is not None else "" for v in (lo, hi)]
     return g.node("Clip", [g.value(a), *ends])
 
 
-@converter("Where")
+@converter(elementwise.Where)
 def _where(g, args, out):
     cond, a, b = args
     batch = default_batch(g, (a, b), out)
@@ -116,7 +126,7 @@ def _where(g, args, out):
     return g.node("Where", [g.const(np.asarray(cond, dtype=bool), "condition"), g.value(a), g.value(b)])
 
 
-@converter("Cast")
+@converter(elementwise.Cast)
 def _cast(g, args, out):
     a, dtype = args[0], np.dtype(args[1])
     if dtype.kind == "f":  # the graph is float32 throughout
@@ -125,19 +135,19 @@ def _cast(g, args, out):
     return g.node("Cast", [g.value(a)], to=to)
 
 
-@converter("Dropout")
+@converter(dropout.Dropout)
 def _dropout(g, args, out):
     # Inverted dropout's expected value is the identity: what inference computes.
     return g.node("Identity", [g.value(args[0])])
 
 
 # ------------------------------------------------------------ activations
-@converter("LeakyReLU")
+@converter(activation.LeakyReLU)
 def _leaky_relu(g, args, out):
     return g.node("LeakyRelu", [g.value(args[0])], alpha=float(args[1]))
 
 
-@converter("ELU")
+@converter(activation.ELU)
 def _elu(g, args, out):
     return g.node("Elu", [g.value(args[0])], alpha=float(args[1]))
 
@@ -148,21 +158,21 @@ def _softmax_like(onnx_op: str):
     return convert
 
 
-CONVERTERS["Softmax"] = _softmax_like("Softmax")
-CONVERTERS["LogSoftmax"] = _softmax_like("LogSoftmax")
+converter(activation.Softmax)(_softmax_like("Softmax"))
+converter(activation.LogSoftmax)(_softmax_like("LogSoftmax"))
 
 
 # ----------------------------------------------------------------- linear
 def _transposed_parameter(g, b) -> Any:
     """W if b is W.T for a 2-D leaf W (Linear's `x @ weight.T`), else None."""
     fn = b.grad_fn if isinstance(b, Tensor) else None
-    if fn is None or fn.fn.__name__ != "Permute" or tuple(fn.inputs[1]) != (1, 0):
+    if fn is None or fn.fn is not shape.Permute or tuple(fn.inputs[1]) != (1, 0):
         return None
     w = fn.inputs[0]
     return w if isinstance(w, Tensor) and w.grad_fn is None and w.ndim == 2 else None
 
 
-@converter("MatMul")
+@converter(MatMul)
 def _matmul(g, args, out):
     a, b = args
     axis = g.batch_axis(a)
@@ -180,7 +190,7 @@ def _matmul(g, args, out):
 
 
 # ------------------------------------------------------------------ shape
-@converter("Reshape")
+@converter(shape.Reshape)
 def _reshape(g, args, out):
     a = args[0]
     target = list(out.shape)
@@ -202,7 +212,7 @@ def _reshape(g, args, out):
     return name
 
 
-@converter("Permute")
+@converter(shape.Permute)
 def _permute(g, args, out):
     a, axes = args[0], [int(x) % max(out.ndim, 1) for x in args[1]]
     name = g.node("Transpose", [g.value(a)], perm=axes)
@@ -211,7 +221,7 @@ def _permute(g, args, out):
     return name
 
 
-@converter("Cat")
+@converter(shape.Cat)
 def _cat(g, args, out):
     axis, parts = int(args[0]), args[1:]
     name = g.node("Concat", [g.value(p) for p in parts], axis=axis)
@@ -220,7 +230,7 @@ def _cat(g, args, out):
     return name
 
 
-@converter("Stack")
+@converter(shape.Stack)
 def _stack(g, args, out):
     axis, parts = int(args[0]), args[1:]
     name = g.node("Concat", [g.unsqueeze(g.value(p), [axis]) for p in parts], axis=axis)
@@ -229,7 +239,7 @@ def _stack(g, args, out):
     return name
 
 
-@converter("Pad")
+@converter(shape.Pad)
 def _pad(g, args, out):
     a, widths, value = args
     pads = [int(lo) for lo, _ in widths] + [int(hi) for _, hi in widths]
@@ -237,7 +247,7 @@ def _pad(g, args, out):
                   mode="constant")
 
 
-@converter("GetItem")
+@converter(shape.GetItem)
 def _getitem(g, args, out):
     """Basic indexing (ints, slices, None, ...): one Slice, then Squeeze for the ints and
     Unsqueeze for the Nones. Slices keep their own start/stop, so they follow the batch."""
@@ -309,11 +319,12 @@ def _reduced_batch(axis: int | None, axes, keepdims: bool) -> int | None:
     return axis if keepdims else axis - sum(x < axis for x in axes)
 
 
-for _name, _op in {"Sum": "ReduceSum", "Mean": "ReduceMean", "Max": "ReduceMax", "Min": "ReduceMin"}.items():
-    CONVERTERS[_name] = _reduction(_op)
+for _fn, _op in {reduce.Sum: "ReduceSum", reduce.Mean: "ReduceMean", reduce.Max: "ReduceMax",
+                 reduce.Min: "ReduceMin"}.items():
+    converter(_fn)(_reduction(_op))
 
 
-@converter("Var")
+@converter(reduce.Var)
 def _var(g, args, out):
     a, axes, keepdims, correction = args
     axes = None if axes is None else list(axes)
@@ -330,7 +341,7 @@ def _var(g, args, out):
 
 
 # -------------------------------------------------------- convolution, pool
-@converter("Conv2d")
+@converter(conv.Conv2d)
 def _conv2d(g, args, out):
     x, w, b, stride, padding = args[:5]
     # Optional PyTorch-style dilation and groups, if the op ever records them.
@@ -358,7 +369,7 @@ def _pool_geometry(x, kernel_size, stride, padding, ceil_mode):
     return [kh, kw], [sh, sw], [ph, pw, *ends], extra
 
 
-@converter("MaxPool2d")
+@converter(pool.MaxPool2d)
 def _max_pool(g, args, out):
     x, kernel_size, stride, padding, ceil_mode = args
     k, s, pads, _ = _pool_geometry(x, kernel_size, stride, padding, ceil_mode)
@@ -366,7 +377,7 @@ def _max_pool(g, args, out):
     return g.node("MaxPool", [g.value(x)], kernel_shape=k, strides=s, pads=pads)
 
 
-@converter("AvgPool2d")
+@converter(pool.AvgPool2d)
 def _avg_pool(g, args, out):
     x, kernel_size, stride, padding, ceil_mode, count_include_pad = args
     k, s, pads, extra = _pool_geometry(x, kernel_size, stride, padding, ceil_mode)
@@ -379,12 +390,12 @@ def _avg_pool(g, args, out):
     if count_include_pad and any(pads[:2]):
         H, W = _shape(x)[2:]
         geom = (*k, *s, *pads[:2], *out.shape[2:])
-        ratio = _avg_divisor(geom, H, W, False, np.float64) / _avg_divisor(geom, H, W, True, np.float64)
+        ratio = avg_divisor(geom, H, W, False, np.float64) / avg_divisor(geom, H, W, True, np.float64)
         name = g.node("Mul", [name, g.const(ratio.astype(np.float32), "divisor_ratio")])
     return name
 
 
-@converter("AdaptiveAvgPool2d")
+@converter(pool.AdaptiveAvgPool2d)
 def _adaptive_avg_pool(g, args, out):
     """GlobalAveragePool for a 1x1 output, AveragePool when the bins tile the input evenly,
     else the bin matrices (rows, then columns) as two MatMuls, as chainrule computes it."""
@@ -396,12 +407,12 @@ def _adaptive_avg_pool(g, args, out):
     if H % oh == 0 and W % ow == 0:
         k = [H // oh, W // ow]
         return g.node("AveragePool", [g.value(x)], kernel_shape=k, strides=k)
-    rows = g.node("MatMul", [g.const(_bin_matrix(H, oh, np.float32), "bins_h"), g.value(x)])
-    return g.node("MatMul", [rows, g.const(_bin_matrix(W, ow, np.float32).T, "bins_w")])
+    rows = g.node("MatMul", [g.const(bin_matrix(H, oh, np.float32), "bins_h"), g.value(x)])
+    return g.node("MatMul", [rows, g.const(bin_matrix(W, ow, np.float32).T, "bins_w")])
 
 
 # ---------------------------------------------------------- normalisation
-@converter("BatchNorm")
+@converter(norm.BatchNorm)
 def _batch_norm(g, args, out):
     x, weight, bias, running_mean, running_var, training, momentum, eps = args
     if training:
@@ -414,7 +425,7 @@ def _batch_norm(g, args, out):
                                          g.value(running_var)], epsilon=float(eps))
 
 
-@converter("LocalResponseNorm")
+@converter(norm.LocalResponseNorm)
 def _lrn(g, args, out):
     x, size, alpha, beta, k = args
     size = int(size)

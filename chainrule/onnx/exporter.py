@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import backend
+from ..checkpoint import atomic_write_bytes
 from ..nn.module import Module, module_device
 from ..tensor import Tensor
 from .builder import GraphBuilder
@@ -25,7 +26,7 @@ _PROTOBUF_LIMIT = 2_000_000_000  # bytes: models near it keep their weights in a
 def _convert(g: GraphBuilder, tr: Trace) -> None:
     for t in tr.nodes:
         op = t.grad_fn.fn.__name__
-        fn = CONVERTERS.get(op)
+        fn = CONVERTERS.get(t.grad_fn.fn)
         if fn is None:
             raise UnsupportedOpError(
                 f"cannot export op {op} in {tr.where(t)} to ONNX: there is no converter for it "
@@ -183,7 +184,10 @@ def export(model: Module, example_input: Any, path: str | os.PathLike, opset: in
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     big = _too_big(onnx, proto)
-    onnx.save_model(proto, str(path), save_as_external_data=big, location=path.name + ".data" if big else None)
+    if big:  # the weights go beside it, to PATH.data (protobuf's 2 GB limit)
+        onnx.save_model(proto, str(path), save_as_external_data=True, location=path.name + ".data")
+    else:  # atomically, as checkpoints are: a crash or a full disk never leaves half a file
+        atomic_write_bytes(path, proto.SerializeToString())
     if big and kwargs.get("check", True):
         onnx.checker.check_model(str(path))
     return path

@@ -2,7 +2,8 @@
 
 The lecture's method (5/7) is im2col + a matrix product; backward is two more
 products and col2im, its adjoint. The GEMMs run near BLAS peak, so the time
-goes to the copies around them; three files hold the three ways to compute it:
+goes to the copies around them. `dispatch` picks the implementation (`conv_cpu` for NumPy
+arrays, `conv_device` for CuPy arrays); these files hold the ways to compute it:
 
 - `conv_wide`: stride-1 convolutions on "wide rows", where every row of the
   column matrix is one contiguous slice of the padded input, so im2col and
@@ -22,14 +23,10 @@ cache (a fresh multi-MB array costs a page fault per 4 KiB on every call).
 """
 from __future__ import annotations
 
-import numpy as np
-
-from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from . import conv_device, conv_im2col, conv_wide
+from . import dispatch
 from .conv_naive import conv2d_naive, conv2d_naive_backward
-from .geometry import conv_geometry
 
 __all__ = ["Conv2d", "conv2d", "conv2d_naive", "conv2d_naive_backward"]
 
@@ -37,37 +34,15 @@ __all__ = ["Conv2d", "conv2d", "conv2d_naive", "conv2d_naive_backward"]
 class Conv2d(Function):
     """x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) or None -> (N, F, OH, OW).
 
-    Stride-1 convolutions take the wide-row path, others im2col; the geometry
-    (a `ConvGeometry`) is computed and checked once, in forward, and kept on ctx."""
+    Where it runs (NumPy's `conv_cpu`, CuPy's `conv_device`) is `dispatch`'s choice."""
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
-        ctx.device = backend.array_module(x) is not np
-        if ctx.device:  # CuPy arrays: conv_device
-            return conv_device.forward(ctx, x, w, b, stride, padding)
-        g = conv_geometry(np.shape(x), np.shape(w), None if b is None else np.shape(b), stride, padding)
-        dtype = np.result_type(x, w) if b is None else np.result_type(x, w, b)
-        x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-        bias = None if b is None else b.astype(dtype, copy=False)[:, None]
-        ctx.save_for_backward(x, w)
-        ctx.geom = g
-        path = conv_wide if g.sh == g.sw == 1 else conv_im2col
-        return path.forward(g, x, w, bias)
+        return dispatch.forward("conv2d", ctx, x, w, b, stride, padding)
 
     @staticmethod
     def backward(ctx, dout):
-        if ctx.device:
-            return conv_device.backward(ctx, dout)
-        x, w = ctx.saved_tensors
-        g = ctx.geom
-        dout = dout.astype(w.dtype, copy=False)
-        needs = ctx.needs_input_grad[:3]
-        if g.sh == g.sw == 1:
-            by_conv = conv_wide.can_backward_by_conv(g)
-            dx, dw, db = (conv_wide.backward_by_conv if by_conv else conv_wide.backward)(g, dout, x, w, *needs)
-        else:
-            dx, dw, db = conv_im2col.backward(g, dout, x, w, *needs)
-        return dx, dw, db, None, None
+        return dispatch.backward(ctx, dout)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from . import dispatch
 from .geometry import ConvGeometry, conv_geometry
 
 __all__ = ["forward", "backward", "im2col", "col2im", "padded"]
@@ -122,9 +123,6 @@ _SOURCES = {
         dx = acc;
         """),
 }
-_kernels: dict = {}
-
-
 def geometry_defines(g: ConvGeometry) -> str:
     """The G_* constants of one geometry (all but N), as C #defines."""
     names = ("C", "H", "W", "KH", "KW", "SH", "SW", "PH", "PW", "OH", "OW")
@@ -135,15 +133,11 @@ def geometry_defines(g: ConvGeometry) -> str:
 def _kernel(cp: Any, name: str, g: ConvGeometry, largest: int) -> Any:
     """The ElementwiseKernel `name` for geometry g, 32-bit indices when the largest array allows."""
     idx = "int" if largest < 2 ** 31 - 1 else "long long"
-    key = (name, idx) + g[1:]
-    k = _kernels.get(key)
-    if k is None:
-        params, out, body = _SOURCES[name]
-        tag = "_".join(str(v) for v in g[1:])
-        k = _kernels[key] = cp.ElementwiseKernel(
-            params, out, body, f"chainrule_{name}_{idx.replace(' ', '')}_{tag}",
-            preamble=f"typedef {idx} IDX;\n" + geometry_defines(g))
-    return k
+    params, out, body = _SOURCES[name]
+    tag = "_".join(str(v) for v in g[1:])
+    return dispatch.kernels.get(("conv2d", name, idx) + g[1:], lambda: cp.ElementwiseKernel(
+        params, out, body, f"chainrule_{name}_{idx.replace(' ', '')}_{tag}",
+        preamble=f"typedef {idx} IDX;\n" + geometry_defines(g)))
 
 
 def _to_nchw(prod: Any, N: int, F: int, OH: int, OW: int, bias: Any = None) -> Any:

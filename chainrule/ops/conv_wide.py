@@ -44,12 +44,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import gemm, parallel
+from . import autotune, conv_jit, gemm, parallel
 from .conv_im2col import add_weight_grad
 from .geometry import ConvGeometry
 
 __all__ = ["row_pitch", "wide_im2col", "wide_col2im", "conv", "forward", "backward",
-           "backward_by_conv", "can_backward_by_conv"]
+           "can_backward_by_conv"]
 
 
 def row_pitch(g: ConvGeometry) -> int:
@@ -161,14 +161,13 @@ def _conv_by_taps(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: in
     return out
 
 
-def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: int, Wq: int) -> np.ndarray:
-    """The convolution of the flat padded input xf: (N, C, L) with row pitch Wq
-    -> (N, F, OH, OW); bias: (F, 1) or None, added in the copy that drops the junk."""
+def _conv_by_columns(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: int, Wq: int,
+                     chunked: bool = True) -> np.ndarray:
+    """`conv` by wide im2col columns and GEMMs; `chunked`: products cut into column chunks for
+    OpenBLAS's small-matrix kernels (`gemm.product`), else whole."""
     N, C = xf.shape[:2]
     F, _, KH, KW = w.shape
     Q, K = OH * Wq, C * KH * KW
-    if _by_taps(C, F, Q):
-        return _conv_by_taps(xf, w, bias, OH, OW, Wq)
     w2 = w.reshape(F, K)
     out = np.empty((N, F, OH, OW), xf.dtype)
     work = N * K * Q
@@ -184,16 +183,40 @@ def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: in
             n = e - s
             if one_gemm:
                 cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], K, n * Q))
-                prod = gemm.product(w2, cols, parallel.piece(prod_bufs[i], F, n * Q))
+                prod = gemm.product(w2, cols, parallel.piece(prod_bufs[i], F, n * Q), chunked)
                 valid = prod.reshape(F, n, OH, Wq)[..., :OW].transpose(1, 0, 2, 3)  # drop the junk columns
             else:
                 cols = wide_im2col(xf[s:e], KH, KW, Wq, Q, parallel.piece(cols_bufs[i], n, K, Q), False)
-                prod = gemm.product(w2, cols, parallel.piece(prod_bufs[i], n, F, Q))
+                prod = gemm.product(w2, cols, parallel.piece(prod_bufs[i], n, F, Q), chunked)
                 valid = prod.reshape(n, F, OH, Wq)[..., :OW]
             _store(out[s:e], valid, bias)
 
     parallel.blocks(block, N, work)
     return out
+
+
+def conv(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: int, Wq: int) -> np.ndarray:
+    """The convolution of the flat padded input xf: (N, C, L) with row pitch Wq
+    -> (N, F, OH, OW); bias: (F, 1) or None, added in the copy that drops the junk.
+
+    The algorithm is timed per geometry on this machine (`autotune`): "columns" (wide
+    im2col, products chunked for the small-matrix kernels), "columns-whole" (the same,
+    unchunked), "taps" (one product per kernel offset, no columns), "taps-blas" (the same as one
+    compiled loop with BLAS adding each product in place, `conv_jit`). Frozen: `_by_taps`'s rule."""
+    N, C = xf.shape[:2]
+    F, _, KH, KW = w.shape
+    Q = OH * Wq
+    candidates = {
+        "columns": lambda: _conv_by_columns(xf, w, bias, OH, OW, Wq),
+        "taps": lambda: _conv_by_taps(xf, w, bias, OH, OW, Wq),
+    }
+    if gemm.chunks(F, C * KH * KW, N * Q):  # the chunked products differ from whole ones here
+        candidates["columns-whole"] = lambda: _conv_by_columns(xf, w, bias, OH, OW, Wq, chunked=False)
+    if conv_jit.available(xf.dtype) and xf.flags.c_contiguous:
+        candidates["taps-blas"] = lambda: conv_jit.conv_taps(xf, w, bias, OH, OW, Wq, _store)
+    default = "taps" if _by_taps(C, F, Q) else "columns"
+    key = (N, C, F, KH, KW, OH, OW, Wq, xf.dtype.str)
+    return autotune.run("conv2d.wide", key, candidates, default, N * F * C * KH * KW * OH * OW)
 
 
 def forward(g: ConvGeometry, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -247,19 +270,22 @@ def _weight_grad_by_taps(g: ConvGeometry) -> bool:
     return g.C >= 16 and gemm.is_small(g.C, g.F, g.OH * row_pitch(g))
 
 
-def _weight_and_bias_grads_by_taps(g: ConvGeometry, xf, dout, Wq: int, need_b: bool, dtype) -> tuple:
+def _weight_and_bias_grads_by_taps(g: ConvGeometry, xf, dout, Wq: int, need_b: bool, dtype,
+                                   blas_loop: bool = False) -> tuple:
     """(dw, db) without im2col: for each kernel offset (kh, kw) the columns' rows are the flat
     input shifted by kh*Wq + kw, a strided view, so
 
         dW[:, :, kh, kw]^T = sum_n xf[n, :, off:off + Q] @ doutT[n],   off = kh*Wq + kw
 
     with doutT[n]: (Q, F), dout on the wide grid (junk rows zero), laid out transposed once
-    per sub-block. One batched product per offset (NumPy loops over the examples in C)."""
+    per sub-block. One batched product per offset (NumPy loops over the examples in C), or with
+    `blas_loop` one compiled loop in which BLAS adds every product into dW in place (`conv_jit`)."""
     Q = g.OH * Wq
     work = g.N * g.C * g.KH * g.KW * Q
     nb = parallel.examples_per_sub_block(g.F * Q * dtype.itemsize, g.N)
     parts = parallel.num_parts(g.N, work)
     gt_bufs = parallel.scratch("conv.gbt", parts, nb * Q * g.F, dtype)
+    compiled = conv_jit.weight_taps(dtype) if blas_loop else None
 
     def block(i, lo, hi):
         acc = np.zeros((g.KH * g.KW, g.C, g.F), dtype)
@@ -272,6 +298,9 @@ def _weight_and_bias_grads_by_taps(g: ConvGeometry, xf, dout, Wq: int, need_b: b
             grid = gt.reshape(n, g.OH, Wq, g.F)
             np.copyto(grid[:, :, :g.OW], dout[s:e].transpose(0, 2, 3, 1))
             grid[:, :, g.OW:] = 0
+            if compiled is not None:
+                compiled(xf, gt, acc, s, e, Q, Wq, g.KW)
+                continue
             for kh in range(g.KH):
                 for kw in range(g.KW):
                     off = kh * Wq + kw
@@ -284,64 +313,74 @@ def _weight_and_bias_grads_by_taps(g: ConvGeometry, xf, dout, Wq: int, need_b: b
 
 
 def _weight_and_bias(g: ConvGeometry, x, dout, Wq: int, need_w: bool, need_b: bool, dtype) -> tuple:
-    """(dw, db), None where not needed: by kernel offsets where that pays, else by columns."""
-    if need_w and _weight_grad_by_taps(g):
-        return _weight_and_bias_grads_by_taps(g, _flat_input(g, x, Wq), dout, Wq, need_b, dtype)
-    if need_w or need_b:
-        xf = _flat_input(g, x, Wq) if need_w else None
-        return _weight_and_bias_grads(g, xf, dout, Wq, need_w, need_b, dtype)
-    return None, None
+    """(dw, db), None where not needed. dW by kernel offsets ("taps") or by columns, timed per
+    geometry (`autotune`); frozen: `_weight_grad_by_taps`'s rule."""
+    if not need_w:
+        return _weight_and_bias_grads(g, None, dout, Wq, False, need_b, dtype) if need_b else (None, None)
+    candidates = {
+        "taps": lambda: _weight_and_bias_grads_by_taps(g, _flat_input(g, x, Wq), dout, Wq, need_b, dtype),
+        "columns": lambda: _weight_and_bias_grads(g, _flat_input(g, x, Wq), dout, Wq, True, need_b, dtype),
+    }
+    if conv_jit.available(dtype):
+        candidates["taps-blas"] = lambda: _weight_and_bias_grads_by_taps(g, _flat_input(g, x, Wq), dout, Wq,
+                                                                         need_b, dtype, blas_loop=True)
+    default = "taps" if _weight_grad_by_taps(g) else "columns"
+    key = g[:7] + (g.ph, g.pw, np.dtype(dtype).str, need_b)
+    return autotune.run("conv2d.dw", key, candidates, default, g.N * g.F * g.C * g.KH * g.KW * g.OH * g.OW)
 
 
-def backward_by_conv(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
-                     need_x: bool, need_w: bool, need_b: bool) -> tuple:
-    """Backward when `can_backward_by_conv(g)`: (dx, dw, db), None where not needed.
-
-    dx is itself a stride-1 convolution: of dout, zero-padded by (KH-1-ph, KW-1-pw),
-    with the kernel flipped in space and transposed to (C, F, KH, KW); its padded
-    dout has the same row pitch Wq as x's. So backward is two im2col + GEMM passes
-    (dW, then dx), and no col2im at all."""
+def _dx_by_conv(g: ConvGeometry, dout: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """dx as a stride-1 convolution (needs ph <= KH - 1, pw <= KW - 1): of dout, zero-padded by
+    (KH-1-ph, KW-1-pw), with the kernel flipped in space and transposed to (C, F, KH, KW); its
+    padded dout has the same row pitch Wq as x's. No col2im at all."""
     Wq = g.W + g.pw  # = row_pitch(g) here, and = OW + (KW-1-pw)
-    dx = None
-    dw, db = _weight_and_bias(g, x, dout, Wq, need_w, need_b, w.dtype)
-    if need_x:
-        qh, qw = g.KH - 1 - g.ph, g.KW - 1 - g.pw  # dout's padding for the dx convolution
-        gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=_extra_rows(g.KW, Wq), width=Wq)
-        gf = gf.reshape(g.N, g.F, -1)
-        w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
-        dx = conv(gf, w_flip, None, g.H, g.W, Wq)
-    return dx, dw, db
+    qh, qw = g.KH - 1 - g.ph, g.KW - 1 - g.pw  # dout's padding for the dx convolution
+    gf = parallel.padded(dout, qh, qw, "conv.gwide", extra_rows=_extra_rows(g.KW, Wq), width=Wq)
+    gf = gf.reshape(g.N, g.F, -1)
+    w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
+    return conv(gf, w_flip, None, g.H, g.W, Wq)
+
+
+def _dx_by_col2im(g: ConvGeometry, dout: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """dx by dcols = W2^T @ dout on the wide grid and wide col2im (any padding)."""
+    Wq, Hp = row_pitch(g), g.H + 2 * g.ph
+    Q, K = g.OH * Wq, g.C * g.KH * g.KW
+    dtype = w.dtype
+    dx = np.empty((g.N, g.C, g.H, g.W), dtype)
+    w2 = w.reshape(g.F, K)
+    work = g.N * K * Q
+    nb = parallel.examples_per_sub_block((K + g.F) * Q * dtype.itemsize, g.N)
+    parts = parallel.num_parts(g.N, work)
+    cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, dtype)
+    rows = Hp + _extra_rows(g.KW, Wq)  # col2im adds up to KW - 1 values past Hp*Wq
+    dxf_bufs = parallel.scratch("conv.dxwide", parts, nb * g.C * rows * Wq, dtype)
+    gb_bufs = parallel.scratch("conv.gb", parts, nb * g.F * Q, dtype)
+
+    def block(i, lo, hi):
+        for s, e in parallel.sub_blocks(lo, hi, nb):
+            n = e - s
+            gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
+            cols = gemm.product(w2.T, gb, parallel.piece(cols_bufs[i], K, n * Q))  # dcols
+            dxf = parallel.piece(dxf_bufs[i], n, g.C, rows * Wq)
+            dxf.fill(0)
+            wide_col2im(cols, dxf, g.KH, g.KW, Wq, Q)
+            dx[s:e] = dxf.reshape(n, g.C, rows, Wq)[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W]
+
+    parallel.blocks(block, g.N, work)
+    return dx
 
 
 def backward(g: ConvGeometry, dout: np.ndarray, x: np.ndarray, w: np.ndarray,
              need_x: bool, need_w: bool, need_b: bool) -> tuple:
-    """Backward by col2im (any padding, and F > 2*C): (dx, dw, db), None where not needed."""
-    Wq, Hp = row_pitch(g), g.H + 2 * g.ph
-    Q, K = g.OH * Wq, g.C * g.KH * g.KW
-    dtype = w.dtype
+    """(dx, dw, db), None where not needed. dx by convolution (no col2im) or by col2im, timed
+    per geometry (`autotune`); frozen: `can_backward_by_conv`'s rule."""
+    dw, db = _weight_and_bias(g, x, dout, row_pitch(g), need_w, need_b, w.dtype)
     dx = None
-    dw, db = _weight_and_bias(g, x, dout, Wq, need_w, need_b, dtype)
     if need_x:
-        dx = np.empty((g.N, g.C, g.H, g.W), dtype)
-        w2 = w.reshape(g.F, K)
-        work = g.N * K * Q
-        nb = parallel.examples_per_sub_block((K + g.F) * Q * x.itemsize, g.N)
-        parts = parallel.num_parts(g.N, work)
-        cols_bufs = parallel.scratch("conv.cols", parts, nb * K * Q, dtype)
-        rows = Hp + _extra_rows(g.KW, Wq)  # col2im adds up to KW - 1 values past Hp*Wq
-        dxf_bufs = parallel.scratch("conv.dxwide", parts, nb * g.C * rows * Wq, dtype)
-
-        gb_bufs = parallel.scratch("conv.gb", parts, nb * g.F * Q, dtype)
-
-        def block(i, lo, hi):
-            for s, e in parallel.sub_blocks(lo, hi, nb):
-                n = e - s
-                gb = _dout_side_by_side(dout[s:e], Wq, parallel.piece(gb_bufs[i], g.F, n * Q))
-                cols = gemm.product(w2.T, gb, parallel.piece(cols_bufs[i], K, n * Q))  # dcols
-                dxf = parallel.piece(dxf_bufs[i], n, g.C, rows * Wq)
-                dxf.fill(0)
-                wide_col2im(cols, dxf, g.KH, g.KW, Wq, Q)
-                dx[s:e] = dxf.reshape(n, g.C, rows, Wq)[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W]
-
-        parallel.blocks(block, g.N, work)
+        candidates = {"col2im": lambda: _dx_by_col2im(g, dout, w)}
+        if g.ph <= g.KH - 1 and g.pw <= g.KW - 1:
+            candidates["conv"] = lambda: _dx_by_conv(g, dout, w)
+        default = "conv" if can_backward_by_conv(g) else "col2im"
+        key = g[:7] + (g.ph, g.pw, w.dtype.str)
+        dx = autotune.run("conv2d.dx", key, candidates, default, g.N * g.F * g.C * g.KH * g.KW * g.OH * g.OW)
     return dx, dw, db

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["product", "is_small"]
+__all__ = ["product", "is_small", "chunks"]
 
 _SMALL_GEMM, _MIN_CHUNK = 1_000_000, 64
 
@@ -35,11 +35,17 @@ def _columns_per_product(F: int, K: int) -> int:
     return chunk if chunk >= _MIN_CHUNK else 0
 
 
-def product(w2: np.ndarray, cols: np.ndarray, out: np.ndarray) -> np.ndarray:
+def chunks(F: int, K: int, P: int) -> bool:
+    """Whether `product` cuts an (F, K) @ (K, P) product into column chunks."""
+    most = _columns_per_product(F, K)
+    return bool(most) and most < P
+
+
+def product(w2: np.ndarray, cols: np.ndarray, out: np.ndarray, chunked: bool = True) -> np.ndarray:
     """out = w2 @ cols: (F, K) @ (..., K, P) -> (..., F, P), cut into column chunks for the
-    small-matrix kernels where that pays."""
+    small-matrix kernels where that pays (and `chunked`; the autotuner times both)."""
     P, most = cols.shape[-1], _columns_per_product(*w2.shape)
-    if not most or most >= P:
+    if not chunked or not most or most >= P:
         return np.matmul(w2, cols, out=out)
     pieces = -(-P // most)
     chunk = -(-P // pieces // 16) * 16  # even pieces: 1056 columns as 3 x 352, not 432 + 432 + 192

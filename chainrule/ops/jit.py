@@ -10,9 +10,10 @@ Numba on first use (`cache=True`: once per machine, not per process).
 They release the GIL (`nogil=True`) and run inside `parallel.blocks`, one block
 of examples per thread, exactly as the NumPy passes do: no second thread pool.
 
-Numba is optional (`pip install "chainrule[fast]"`). Without it, or with
-`CHAINRULE_JIT=0` in the environment, or after `set_enabled(False)`, every op
-takes its NumPy path; the tests compare the two.
+Numba is a core dependency, so this is the default path. With
+`CHAINRULE_JIT=0` in the environment, after `set_enabled(False)`, or where
+Numba cannot be imported (a broken llvmlite, a platform without wheels), every
+op takes its NumPy reference path; the tests compare the two.
 
     cr.ops.jit.is_available()        # Numba importable?
     cr.ops.jit.set_enabled(False)    # NumPy paths only
@@ -29,7 +30,7 @@ from typing import Any, Callable, Iterator
 
 __all__ = ["is_available", "is_enabled", "set_enabled", "enabled", "kernel", "require"]
 
-INSTALL = 'pip install "chainrule[fast]"  (or: pip install numba)'
+INSTALL = "pip install numba  (a dependency of chainrule; this environment lacks it)"
 
 
 @functools.lru_cache(maxsize=None)

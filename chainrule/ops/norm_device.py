@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from . import dispatch
 
 __all__ = ["batch_norm_forward", "batch_norm_backward"]
 
@@ -129,8 +130,6 @@ def batch_norm_backward(ctx: Any, g: Any) -> tuple:
 # imaginary parts of a complex128 (CuPy reduces complex numbers natively), so training
 # takes 3 launches forward (float64 input: 5, two passes, no E[x^2] - mean^2) and 3
 # backward; eval 2 forward.
-_cache: dict = {}
-
 _STATS_TAIL = """
 invstd = 1.0 / sqrt(var + eps);
 const double sc = has_w ? invstd * (double)w[i] : invstd;
@@ -167,49 +166,53 @@ _STATS_PARAMS = "int32 N, int32 C, float64 m, float64 mom, float64 eps, int32 tr
 
 
 def _kernels(cp: Any) -> dict:
-    """The kernels, compiled on first use (real CuPy only)."""
-    if not _cache:
-        # CuPy substitutes a ReductionKernel's parameter names inside its expressions as
-        # plain text (a parameter `x` turned `complex` into `complein0`), so no name may
-        # occur inside another word there.
-        def red(ins, out, expr, name):  # per-row sums over the last axis
-            return cp.ReductionKernel(ins, out, expr, "a + b", "rowsum = a", "0", name)
+    """The kernels, compiled on first use (real CuPy only), one entry of `dispatch.kernels`."""
+    return dispatch.kernels.get(("batch_norm", "all"), lambda: _build(cp))
 
-        _cache["sum"] = red("T xval", "float64 rowsum", "(double)xval", "chainrule_bn_sum")
-        _cache["sqdev"] = red("T xval, float64 mean_c", "float64 rowsum",
-                              "((double)xval - mean_c) * ((double)xval - mean_c)", "chainrule_bn_sqdev")
-        _cache["sum_sq"] = red("T xval", "complex128 rowsum",
-                               "complex<double>((double)xval, (double)xval * (double)xval)", "chainrule_bn_sum_sq")
-        _cache["sum_dot"] = red("T dyval, T xval, float64 mean_c", "complex128 rowsum",
-                                "complex<double>((double)dyval, (double)dyval * ((double)xval - mean_c))",
-                                "chainrule_bn_sum_dot")
-        _cache["mean"] = cp.ElementwiseKernel(
-            "raw float64 s, int32 N, int32 C, float64 m", "float64 mean",
-            "double acc = 0; for (int n = 0; n < N; ++n) acc += s[n * C + i]; mean = acc / m;",
-            "chainrule_bn_mean")
-        _cache["stats"] = cp.ElementwiseKernel(
-            "raw float64 s2, " + _STATS_PARAMS + ", float64 mean",
-            "float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS_TWO_PASS, "chainrule_bn_stats")
-        _cache["stats1"] = cp.ElementwiseKernel(
-            "raw complex128 s, " + _STATS_PARAMS,
-            "float64 mean, float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS_ONE_PASS,
-            "chainrule_bn_stats1")
-        _cache["evalstats"] = cp.ElementwiseKernel(
-            "R rm, R rv, raw W w, raw B b, int32 has_w, int32 has_b, float64 eps",
-            "float64 mean, float64 invstd, float64 scale, float64 shift", """
-            mean = (double)rm;
-            invstd = 1.0 / sqrt((double)rv + eps);
-            scale = has_w ? invstd * (double)w[i] : invstd;
-            shift = (has_b ? (double)b[i] : 0.0) - mean * scale;
-            """, "chainrule_bn_evalstats")
-        _cache["affine"] = cp.ElementwiseKernel(
-            "T x, float64 scale, float64 shift", "T y", "y = (T)((double)x * scale + shift);", "chainrule_bn_affine")
-        _cache["coef"] = cp.ElementwiseKernel(
-            "raw complex128 s, int32 N, int32 C, float64 m, float64 invstd, raw W w, int32 has_w",
-            "float64 dw, float64 db, float64 a, float64 b, float64 c", _COEF, "chainrule_bn_coef")
-        _cache["dx"] = cp.ElementwiseKernel(
-            "T dy, T x, float64 mu, float64 a, float64 b, float64 c", "T dx",
-            "dx = (T)((double)dy * a + ((double)x - mu) * b + c);", "chainrule_bn_dx")
+
+def _build(cp: Any) -> dict:
+    _cache: dict = {}
+    # CuPy substitutes a ReductionKernel's parameter names inside its expressions as
+    # plain text (a parameter `x` turned `complex` into `complein0`), so no name may
+    # occur inside another word there.
+    def red(ins, out, expr, name):  # per-row sums over the last axis
+        return cp.ReductionKernel(ins, out, expr, "a + b", "rowsum = a", "0", name)
+
+    _cache["sum"] = red("T xval", "float64 rowsum", "(double)xval", "chainrule_bn_sum")
+    _cache["sqdev"] = red("T xval, float64 mean_c", "float64 rowsum",
+                          "((double)xval - mean_c) * ((double)xval - mean_c)", "chainrule_bn_sqdev")
+    _cache["sum_sq"] = red("T xval", "complex128 rowsum",
+                           "complex<double>((double)xval, (double)xval * (double)xval)", "chainrule_bn_sum_sq")
+    _cache["sum_dot"] = red("T dyval, T xval, float64 mean_c", "complex128 rowsum",
+                            "complex<double>((double)dyval, (double)dyval * ((double)xval - mean_c))",
+                            "chainrule_bn_sum_dot")
+    _cache["mean"] = cp.ElementwiseKernel(
+        "raw float64 s, int32 N, int32 C, float64 m", "float64 mean",
+        "double acc = 0; for (int n = 0; n < N; ++n) acc += s[n * C + i]; mean = acc / m;",
+        "chainrule_bn_mean")
+    _cache["stats"] = cp.ElementwiseKernel(
+        "raw float64 s2, " + _STATS_PARAMS + ", float64 mean",
+        "float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS_TWO_PASS, "chainrule_bn_stats")
+    _cache["stats1"] = cp.ElementwiseKernel(
+        "raw complex128 s, " + _STATS_PARAMS,
+        "float64 mean, float64 invstd, float64 scale, float64 shift, R rm, R rv", _STATS_ONE_PASS,
+        "chainrule_bn_stats1")
+    _cache["evalstats"] = cp.ElementwiseKernel(
+        "R rm, R rv, raw W w, raw B b, int32 has_w, int32 has_b, float64 eps",
+        "float64 mean, float64 invstd, float64 scale, float64 shift", """
+        mean = (double)rm;
+        invstd = 1.0 / sqrt((double)rv + eps);
+        scale = has_w ? invstd * (double)w[i] : invstd;
+        shift = (has_b ? (double)b[i] : 0.0) - mean * scale;
+        """, "chainrule_bn_evalstats")
+    _cache["affine"] = cp.ElementwiseKernel(
+        "T x, float64 scale, float64 shift", "T y", "y = (T)((double)x * scale + shift);", "chainrule_bn_affine")
+    _cache["coef"] = cp.ElementwiseKernel(
+        "raw complex128 s, int32 N, int32 C, float64 m, float64 invstd, raw W w, int32 has_w",
+        "float64 dw, float64 db, float64 a, float64 b, float64 c", _COEF, "chainrule_bn_coef")
+    _cache["dx"] = cp.ElementwiseKernel(
+        "T dy, T x, float64 mu, float64 a, float64 b, float64 c", "T dx",
+        "dx = (T)((double)dy * a + ((double)x - mu) * b + c);", "chainrule_bn_dx")
     return _cache
 
 

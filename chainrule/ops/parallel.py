@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 __all__ = ["buffers", "set_num_threads", "get_num_threads", "threads", "single_threaded_blas",
-           "num_parts", "blocks", "block_sums", "scratch", "piece", "padded",
+           "reset_blas_control", "num_parts", "blocks", "block_sums", "scratch", "piece", "padded",
            "examples_per_sub_block", "sub_blocks"]
 
 
@@ -167,6 +167,13 @@ def single_threaded_blas():
         from threadpoolctl import ThreadpoolController
         _blas = ThreadpoolController()
     return _blas.limit(limits=1, user_api="blas")
+
+
+def reset_blas_control() -> None:
+    """Forget the threadpoolctl controller, so that the next `single_threaded_blas` also limits a
+    BLAS library loaded since (threadpoolctl sees the libraries loaded when it is made)."""
+    global _blas
+    _blas = None
 
 
 def num_parts(n: int, work: int) -> int:

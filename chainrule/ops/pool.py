@@ -5,9 +5,9 @@ windows at once is the strided view xpad[:, :, kh::sh, kw::sw], so max pooling
 is a running np.maximum over KH*KW views (for 2x2/2 a 4-way maximum, far faster
 than x.max(axis=(3, 5)) on a reshaped array). Max-pool backward routes each
 window's gradient to its first maximum (PyTorch's rule on ties), found by
-comparing the views with the output in the same order. On CuPy arrays every
-op takes pool_device's path instead (one window copy and reduction, or one
-kernel each way for max pooling).
+comparing the views with the output in the same order (`pool_cpu`). On CuPy
+arrays every op takes pool_device's path instead (one window copy and
+reduction, or one kernel each way for max pooling); `dispatch` chooses.
 
 Output size (PyTorch's rule, per axis):
 
@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from . import pool_device
+from . import dispatch
 from .geometry import pair as _pair, pool_output_size  # noqa: F401
-from .parallel import blocks as _blocks
-
-_CHUNK_BYTES = 1 << 19  # max-pool backward works on ~512 KiB of input at a time (L2-sized)
 
 
 def _geometry(op: str, x: np.ndarray, kernel_size, stride, padding, ceil_mode) -> tuple:
@@ -53,93 +49,18 @@ def _geometry(op: str, x: np.ndarray, kernel_size, stride, padding, ceil_mode) -
     return kh, kw, sh, sw, ph, pw, oh, ow
 
 
-def _pad_for_windows(x: np.ndarray, g: tuple, value: float) -> np.ndarray:
-    """x padded so that every window lies inside: `pad` on the top/left and as
-    much as the last (ceil_mode) window needs on the bottom/right."""
-    kh, kw, sh, sw, ph, pw, oh, ow = g
-    N, C, H, W = x.shape
-    Hp, Wp = max(H + ph, (oh - 1) * sh + kh), max(W + pw, (ow - 1) * sw + kw)
-    if ph == 0 and pw == 0 and Hp == H and Wp == W:
-        return x
-    xp = np.full((N, C, Hp, Wp), value, x.dtype)
-    xp[:, :, ph:ph + H, pw:pw + W] = x
-    return xp
-
-
-def _view(a: np.ndarray, i: int, j: int, g: tuple) -> np.ndarray:
-    """Offset (i, j) of every window: a (N, C, oh, ow) strided view."""
-    kh, kw, sh, sw, ph, pw, oh, ow = g
-    return a[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-
-
-def _offsets(g: tuple):
-    return ((i, j) for i in range(g[0]) for j in range(g[1]))
-
-
 # ---------------------------------------------------------------------- max
 class MaxPool2d(Function):
-    """The examples are split between threads (each block does all its window offsets)."""
+    """Where it runs (`pool_cpu`, `pool_device`) is `dispatch`'s choice."""
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode):
         g = _geometry("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
-        ctx.device = backend.array_module(x) is not np
-        if ctx.device:  # CuPy arrays: pool_device
-            return pool_device.max_forward(ctx, x, g)
-        xp = _pad_for_windows(x, g, -np.inf)  # padding never wins a max
-        offs = list(_offsets(g))
-        out = np.empty(x.shape[:2] + g[6:], x.dtype)
-
-        def block(i, lo, hi):
-            xb, ob = xp[lo:hi], out[lo:hi]
-            np.copyto(ob, _view(xb, *offs[0], g))
-            for o in offs[1:]:
-                np.maximum(ob, _view(xb, *o, g), out=ob)
-
-        _blocks(block, x.shape[0], x.size)
-        ctx.save_for_backward(xp, out)
-        ctx.geom, ctx.xshape = g, x.shape
-        return out
+        return dispatch.forward("max_pool2d", ctx, x, g)
 
     @staticmethod
     def backward(ctx, gout):
-        if ctx.device:
-            return pool_device.max_backward(ctx, gout), None, None, None, None
-        xp, out = ctx.saved_tensors
-        g = ctx.geom
-        kh, kw, sh, sw, ph, pw, oh, ow = g
-        N, C, H, W = ctx.xshape
-        tiled = sh == kh and sw == kw  # windows tile the input: no overlap, no gaps
-        dxp = (np.empty if tiled else np.zeros)(xp.shape, gout.dtype)
-        offs = list(_offsets(g))
-
-        def chunk(s):  # a few examples: their KH*KW strided passes run from the cache
-            xb, ob, gb, db = xp[s], out[s], gout[s], dxp[s]
-            if tiled:
-                db[:, :, oh * kh:] = 0  # rows/cols no window covers
-                db[:, :, :, ow * kw:] = 0
-            taken = np.zeros(ob.shape, bool)  # window already routed (first max wins)
-            hit = np.empty(ob.shape, bool)
-            for n, o in enumerate(offs):
-                np.equal(_view(xb, *o, g), ob, out=hit)
-                if n:
-                    np.greater(hit, taken, out=hit)  # hit and not taken
-                if n < len(offs) - 1:
-                    np.logical_or(taken, hit, out=taken)
-                d = _view(db, *o, g)
-                if not tiled:
-                    d += gb * hit
-                else:  # each input cell is in exactly one window: assign, no add
-                    np.multiply(gb, hit, out=d)
-
-        step = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
-
-        def block(i, lo, hi):
-            for a in range(lo, hi, step):
-                chunk(slice(a, min(a + step, hi)))
-
-        _blocks(block, N, xp.size)
-        return dxp[:, :, ph:ph + H, pw:pw + W], None, None, None, None
+        return dispatch.backward(ctx, gout), None, None, None, None
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False) -> Tensor:
@@ -168,32 +89,12 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad):
         g = _geometry("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
-        ctx.device = backend.array_module(x) is not np
-        if ctx.device:
-            div = _avg_divisor(g, x.shape[2], x.shape[3], count_include_pad, x.dtype)
-            return pool_device.avg_forward(ctx, x, g, div)
-        xp = _pad_for_windows(x, g, 0.0)
-        offs = list(_offsets(g))
-        out = np.array(_view(xp, *offs[0], g), copy=True)
-        for o in offs[1:]:
-            out += _view(xp, *o, g)
         div = _avg_divisor(g, x.shape[2], x.shape[3], count_include_pad, x.dtype)
-        out /= div
-        ctx.geom, ctx.xshape, ctx.pshape, ctx.div = g, x.shape, xp.shape, div
-        return out
+        return dispatch.forward("avg_pool2d", ctx, x, g, div)
 
     @staticmethod
     def backward(ctx, gout):
-        if ctx.device:
-            return pool_device.avg_backward(ctx, gout), None, None, None, None, None
-        g = ctx.geom
-        kh, kw, sh, sw, ph, pw, oh, ow = g
-        N, C, H, W = ctx.xshape
-        gd = gout / ctx.div
-        dxp = np.zeros(ctx.pshape, gd.dtype)
-        for o in _offsets(g):
-            _view(dxp, *o, g)[...] += gd
-        return dxp[:, :, ph:ph + H, pw:pw + W], None, None, None, None, None
+        return dispatch.backward(ctx, gout), None, None, None, None, None
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -231,17 +132,11 @@ class AdaptiveAvgPool2d(Function):
         if oh <= 0 or ow <= 0:
             raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {output_size!r}")
         ph, pw = _bin_matrix(H, oh, x.dtype), _bin_matrix(W, ow, x.dtype)
-        ctx.device = backend.array_module(x) is not np
-        if ctx.device:
-            return pool_device.adaptive_forward(ctx, x, ph, pw)
-        ctx.ph, ctx.pw = ph, pw
-        return np.matmul(np.matmul(ph, x), pw.T)
+        return dispatch.forward("adaptive_avg_pool2d", ctx, x, ph, pw)
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.device:
-            return pool_device.adaptive_backward(ctx, g), None
-        return np.matmul(np.matmul(ctx.ph.T, g), ctx.pw), None
+        return dispatch.backward(ctx, g), None
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
@@ -266,3 +161,7 @@ def max_pool2d_naive(x, kernel_size, stride=None, padding=0, ceil_mode: bool = F
                     window = x[n, c, max(h0, 0):min(h0 + kh, H), max(w0, 0):min(w0 + kw, W)]
                     out[n, c, i, j] = window.max()
     return out
+
+
+# Public names for the ONNX exporter, which writes PyTorch's divisors and bins as constants.
+avg_divisor, bin_matrix = _avg_divisor, _bin_matrix

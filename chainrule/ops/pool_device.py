@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from . import dispatch
 
 USE_KERNELS = True  # real CuPy: max pooling as one ElementwiseKernel each way (False: plain xp)
 
@@ -164,9 +165,6 @@ _SOURCES = {
         dx = acc;
         """),
 }
-_kernels: dict = {}
-
-
 def pool_defines(g: tuple, xshape: tuple) -> str:
     """The P_* constants of one pooling geometry, as C #defines."""
     names = ("KH", "KW", "SH", "SW", "PH", "PW", "OH", "OW", "H", "W")
@@ -177,14 +175,11 @@ def _kernel(cp: Any, name: str, g: tuple, xshape: tuple, largest: int) -> Any:
     """The ElementwiseKernel `name` for geometry g and input (N, C, H, W)."""
     idx = "int" if largest < 2 ** 31 - 1 else "long long"
     key = (name, idx) + tuple(g) + tuple(xshape[2:])
-    k = _kernels.get(key)
-    if k is None:
-        params, out, body = _SOURCES[name]
-        tag = "_".join(str(v) for v in key[2:])
-        k = _kernels[key] = cp.ElementwiseKernel(
-            params, out, body, f"chainrule_{name}_{idx.replace(' ', '')}_{tag}",
-            preamble=f"typedef {idx} IDX;\n" + pool_defines(g, xshape))
-    return k
+    params, out, body = _SOURCES[name]
+    tag = "_".join(str(v) for v in key[2:])
+    return dispatch.kernels.get(("pool",) + key, lambda: cp.ElementwiseKernel(
+        params, out, body, f"chainrule_{name}_{idx.replace(' ', '')}_{tag}",
+        preamble=f"typedef {idx} IDX;\n" + pool_defines(g, xshape)))
 
 
 # ---------------------------------------------------------------------- avg

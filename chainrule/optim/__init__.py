@@ -15,6 +15,7 @@ and `lr_scheduler.from_spec("step:30:0.1", opt, epochs=90)`.
 from .optimizer import Optimizer  # noqa: F401
 from .sgd import SGD  # noqa: F401
 from .adagrad import Adagrad  # noqa: F401
+from .adadelta import Adadelta  # noqa: F401
 from .rmsprop import RMSprop  # noqa: F401
 from .adam import Adam, AdamW  # noqa: F401
 from . import factory  # noqa: F401
@@ -22,4 +23,4 @@ from .factory import create  # noqa: F401
 from . import lr_scheduler  # noqa: F401
 from . import swa_utils  # noqa: F401
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "create", "lr_scheduler", "swa_utils"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "create", "lr_scheduler", "swa_utils"]

@@ -123,7 +123,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad[...] = 0
+                    p.grad.data[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient (a `.grad` of None is skipped).
@@ -168,7 +168,7 @@ class Optimizer:
         for p in group["params"]:
             if p.grad is None:
                 continue
-            g = p.grad
+            g = p.grad.data
             if g.shape != p.data.shape:
                 raise ValueError(f"gradient of shape {g.shape} does not match its parameter's "
                                  f"shape {p.data.shape}")

@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..checkpoint import atomic_write_bytes
+
 __all__ = ["RunRecord", "Evaluation", "load_run", "evaluate_run", "write_report", "images_per_second"]
 
 
@@ -269,8 +271,4 @@ def write_report(runs: Sequence[str | os.PathLike | RunRecord], out: str | os.Pa
         raise ValueError(f"write_report: {len(runs)} runs but {len(datas)} data entries")
     records = [r if isinstance(r, RunRecord) else load_run(r, d, max_eval=max_eval) for r, d in zip(runs, datas)]
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(render_report(records, title=title), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write_bytes(out, render_report(records, title=title).encode("utf-8"))  # never half a page

@@ -281,7 +281,7 @@ class TensorBoard(Callback):
             for name, p in self.solver.model.named_parameters():
                 w.add_histogram(f"weights/{name}", backend.to_host(p.data), epoch)
                 if p.grad is not None:
-                    w.add_histogram(f"grads/{name}", backend.to_host(p.grad), epoch)
+                    w.add_histogram(f"grads/{name}", backend.to_host(p.grad.data), epoch)
             self._filters(epoch)
         w.flush()
 

@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
     err = max(max(abs(hand1[k] - auto1[k]) for k in hand1),
               abs(hand2["f"] - auto2["f"]), np.abs(np.subtract(hand2["dw"], auto2["dw"])).max(),
               np.abs(np.subtract(hand2["dx"], auto2["dx"])).max(),
-              abs(hand3["f"] - f3.item()), np.abs(hand3["dW"] - W.grad).max(), np.abs(hand3["dx"] - xv.grad).max())
+              abs(hand3["f"] - f3.item()), np.abs(hand3["dW"] - W.grad.data).max(), np.abs(hand3["dx"] - xv.grad.data).max())
     print(f"  largest difference between hand and autograd: {err:.1e}")
     note(f"Every gradient is computed twice, by the lecture's hand rules (add gate distributes, multiply gate "
          f"swaps, sigmoid gate (1 - s) s, dW = 2 q x^T) and by backward(): the largest difference is {err:.1e}.")
