@@ -109,8 +109,8 @@ def test_factorized_block_gradcheck_torch_and_its_saving():
                              torch.nn.BatchNorm2d(4, eps=1e-3), torch.nn.ReLU()).double()
     sd = blk.state_dict()
     with torch.no_grad():
-        tb[0].weight.copy_(torch.tensor(sd["conv_a.conv.weight"]))
-        tb[3].weight.copy_(torch.tensor(sd["conv_b.conv.weight"]))
+        tb[0].weight.copy_(torch.tensor(np.asarray(sd["conv_a.conv.weight"])))
+        tb[3].weight.copy_(torch.tensor(np.asarray(sd["conv_b.conv.weight"])))
     blk.train()
     np.testing.assert_allclose(blk(cr.tensor(x.data)).data, tb(torch.tensor(x.data)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
