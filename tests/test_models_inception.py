@@ -195,3 +195,14 @@ def test_registry_registers_by_decorator_alone():
                 decorated.add(node.name)
     assert decorated <= set(cr.models.list_models())
     assert {"inception_v3", "nin"} <= decorated
+
+
+def test_summary_and_receptive_field_read_string_paddings():
+    """h-22surface's Conv2d keeps padding='same' / 'valid' as given (as PyTorch): the shape walk of
+    cr.summary and receptive_field must read them (here set on the layer directly)."""
+    net = nn.Sequential(nn.Conv2d(1, 2, 4), nn.Conv2d(2, 2, 5), nn.Conv2d(2, 2, 3))
+    net[0].padding, net[1].padding, net[2].padding = "same", "same", "valid"
+    rows = cr.summary(net, (1, 9, 9), print_table=False, shapes_only=True)
+    assert [tuple(r["output_shape"]) for r in rows if r["type"] == "Conv2d"] == [(2, 9, 9), (2, 9, 9), (2, 7, 7)]
+    rf = cr.models.receptive_field(net, (1, 9, 9))
+    assert rf.size == (4 + 4 + 2, 4 + 4 + 2)  # 4, then +4, then +2
