@@ -205,8 +205,8 @@ def _gradient(func: Callable, xs: list[np.ndarray], strict: bool, fn: str) -> li
     leaves = tuple(Tensor(x, requires_grad=True) for x in xs)
     out = _scalar_output(func, leaves, fn)
     if not out.requires_grad and strict:
-        raise RuntimeError(f"The output of the user-provided function is independent of the inputs. "
-                           f"This is not allowed in strict mode.")
+        raise RuntimeError("The output of the user-provided function is independent of the inputs. "
+                           "This is not allowed in strict mode.")
     return _pull(out, np.ones(out.shape), leaves, 0, strict, fn)
 
 

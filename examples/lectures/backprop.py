@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 import chainrule as cr
-from _common import done, note, parse, save, table
+from _common import done, note, parse, table
 
 
 def f64(v, grad: bool = True) -> cr.Tensor:

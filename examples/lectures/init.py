@@ -10,7 +10,7 @@ variance at every layer, and He (std sqrt(2/fan_in)) fixes that.
 from __future__ import annotations
 
 from chainrule.diagnostics.init_experiment import init_experiment
-from _common import done, note, parse, plt, save, table
+from _common import done, parse, plt, save, table
 
 RUNS = [("tanh", "small"), ("tanh", "xavier"), ("relu", "xavier"), ("relu", "he")]
 

@@ -15,7 +15,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import nn
-from _common import done, note, parse, plt, save, table
+from _common import done, parse, plt, save, table
 
 
 def collapse(depth: int = 10, width: int = 32, seed: int = 0) -> tuple[float, nn.Linear]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from _common import done, note, parse, plt, save, table
+from _common import done, parse, plt, save, table
 
 
 def g(x: np.ndarray, peak: float) -> np.ndarray:
