@@ -73,3 +73,6 @@ def __getattr__(name: str):
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+# issue 26: cr.features (HOG and colour-histogram image features) also loads on first use
+_LAZY |= {"features"}

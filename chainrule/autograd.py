@@ -456,3 +456,8 @@ def modified_message(dtype: Any, shape: tuple, vc: Version, role: str, seq: int)
             f"operation: [{dtype} {list(shape)}], which is {role}, is at version {now}; expected "
             f"version {now - vc.since(seq)} instead. Hint: clone() it before the in-place change, "
             "or use the out-of-place form (x = x + y instead of x += y).")
+
+
+def __getattr__(name: str):  # `cr.autograd.functional` (issue 26) lives in autograd_functional.py
+    if name == "functional": from . import autograd_functional; return autograd_functional  # noqa: E702
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
