@@ -54,6 +54,11 @@ from .utils.data.generator import Generator  # noqa: F401
 
 # PyTorch's device checks (issue 22): cr.accelerator.is_available(), cr.backends.mps/cudnn
 from . import accelerator, backends  # noqa: F401
+# data parallelism over MPI (issue 24): cr.distributed, cr.nn.parallel (mpi4py is imported only when used)
+from . import distributed  # noqa: F401
+from .nn import parallel as _nn_parallel  # noqa: F401
+# issue 21 (h-21cli): the error a user can fix (the CLI prints it as one line); optional dependencies
+from .errors import MissingDependencyError, UsageError  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -68,3 +73,6 @@ def __getattr__(name: str):
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+# issue 26: cr.features (HOG and colour-histogram image features) also loads on first use
+_LAZY |= {"features"}

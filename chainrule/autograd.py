@@ -303,6 +303,16 @@ def topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
+# ---- callbacks queued during a backward pass (torch's Variable._execution_engine.queue_callback):
+# DistributedDataParallel averages the gradients once they are all accumulated
+_queued: list[Callable[[], None]] = []
+
+
+def queue_callback(fn: Callable[[], None]) -> None:
+    """Run fn() once, when the backward pass now running ends (call it from a Function's backward)."""
+    _queued.append(fn)
+
+
 # ------------------------------------------------------------ the backward pass
 # The engine owns its gradients explicitly. `grads` maps each tensor to the gradient summed so
 # far; `owned` holds the tensors whose array the engine itself allocated (a sum, an unbroadcast,
@@ -311,6 +321,15 @@ def topological_order(root: Tensor) -> list[Tensor]:
 # view of an input, so it is copied before anything writes to it or a leaf keeps it.
 def backward(root: Tensor, gradient: Any = None, retain_graph: bool | None = None) -> None:
     """Backpropagate from `root` (see `Tensor.backward`)."""
+    try:
+        _backward(root, gradient, retain_graph)
+    finally:  # (an error mid-way drops the queue: half-accumulated gradients are not synchronised)
+        queued, _queued[:] = list(_queued), []
+    for fn in queued:
+        fn()
+
+
+def _backward(root: Tensor, gradient: Any, retain_graph: bool | None) -> None:
     if not root.requires_grad:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn "
                            "(backward() on a tensor with no graph behind it)")
@@ -437,3 +456,8 @@ def modified_message(dtype: Any, shape: tuple, vc: Version, role: str, seq: int)
             f"operation: [{dtype} {list(shape)}], which is {role}, is at version {now}; expected "
             f"version {now - vc.since(seq)} instead. Hint: clone() it before the in-place change, "
             "or use the out-of-place form (x = x + y instead of x += y).")
+
+
+def __getattr__(name: str):  # `cr.autograd.functional` (issue 26) lives in autograd_functional.py
+    if name == "functional": from . import autograd_functional; return autograd_functional  # noqa: E702
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

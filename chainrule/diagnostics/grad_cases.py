@@ -143,7 +143,7 @@ LAYER_CASES: list[GradCase] = [
 
 LOSS_CASES: list[GradCase] = [
     GradCase("CrossEntropyLoss", "loss", _loss(nn.CrossEntropyLoss(), (4, 5))),
-    GradCase("NLLLoss", "loss", _loss(nn.NLLLoss(reduction="sum"), (4, 5))),
+    GradCase("NLLLoss(sum)", "loss", _loss(nn.NLLLoss(reduction="sum"), (4, 5))),  # (issue 21: two rows, two names)
     GradCase("SVMLoss", "loss", _svm_setup),
     GradCase("MSELoss", "loss", _loss(nn.MSELoss(), (3, 4), target="value")),
     GradCase("NLLLoss", "loss", _loss(nn.NLLLoss(), (4, 5))),
@@ -296,6 +296,19 @@ OP_CASES: list[OpCase] = [
            [(2, 3)]),
     OpCase("inplace_on_view", lambda a: _view_mul(a * 1), lambda a: _view_mul(a * 1), [(3, 4)]),
     OpCase("clamp_relu_inplace", *_same(lambda a: (a * 1).clamp_(-0.5, 0.5).relu_() * a), [(3, 4)], away_from=0.5),
+]
+
+# issue 22 (h-22surface): the PyTorch-surface layers and loss options
+LAYER_CASES += [
+    GradCase("Conv2d(padding='same', even kernel)", "layer", _layer(lambda: nn.Conv2d(2, 2, 4, padding="same"),
+                                                                    (1, 2, 5, 4))),
+    GradCase("Dropout2d", "layer", _layer(lambda: nn.Dropout2d(0.5), (3, 4, 2, 2), reseed=True)),
+    GradCase("Unflatten", "layer", _layer(lambda: nn.Unflatten(1, (2, 3)), (2, 6))),
+]
+LOSS_CASES += [
+    GradCase("CrossEntropyLoss(weight, ignore_index, label_smoothing)", "loss",
+             _loss(nn.CrossEntropyLoss(weight=np.array([0.5, 1.0, 2.0, 1.5, 0.25]), ignore_index=1,
+                                       label_smoothing=0.1), (4, 5))),
 ]
 
 CASES: list[GradCase] = LAYER_CASES + LOSS_CASES + [op.grad_case() for op in OP_CASES]
