@@ -33,8 +33,8 @@ from .ops import (  # noqa: F401,E402
 )
 from .ops.reduce import norm  # noqa: F401,E402
 from .ops.functions import (  # noqa: F401,E402
-    add, argmax, argmin, bmm, clone, div, dot, log_softmax, max, min, mm, mul, neg, pow, softmax, std, sub,
-    t, all, any,
+    add, argmax, argmin, bmm, clone, div, dot, log_softmax, matmul, max, min, mm, mul, neg, pow, softmax, std,
+    sub, t, all, any,
 )
 from .gradcheck import GradcheckError, gradcheck, numerical_gradient  # noqa: F401
 from .graph import graph_dot  # noqa: F401

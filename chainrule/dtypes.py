@@ -65,11 +65,13 @@ _BY_NUMPY = {d.dtype: d for d in (float16, float32, float64, uint8, int8, int16,
 
 def as_dtype(d: Any) -> dtype:
     """The chainrule dtype of a NumPy dtype, type or name."""
-    nd = d.dtype if isinstance(d, dtype) else np.dtype(d)
+    if isinstance(d, dtype):
+        return d
+    nd = np.dtype(d)
     try:
         return _BY_NUMPY[nd]
-    except KeyError:
-        raise TypeError(f"no chainrule dtype for {nd}") from None
+    except KeyError:  # a NumPy dtype without a PyTorch name (uint16, complex, ...): named as NumPy does
+        return _BY_NUMPY.setdefault(nd, dtype(nd, nd.name))
 
 
 class Size(tuple):

@@ -98,8 +98,10 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
+    def dtype(self) -> "_dtypes.dtype":
+        """The element type as PyTorch names it (`chainrule.float32`); it equals the NumPy dtype
+        and NumPy takes it as one."""
+        return _dtypes.as_dtype(self.data.dtype)
 
     def size(self, dim: int | None = None):
         """PyTorch's `size()`: the shape as a `Size` (a tuple), or one dimension of it."""
@@ -279,7 +281,7 @@ class Tensor:
         body = np.array2string(_backend.to_host(self.data), separator=", ", prefix="tensor(", precision=4)
         extras = [f"device='{self.device}'"] if self.is_cuda else []
         if self.data.dtype not in (_default_dtype, int64, bool_):
-            extras.append(f"dtype={self.data.dtype}")
+            extras.append(f"dtype={self.dtype!r}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:

@@ -174,6 +174,8 @@ def test_out_argument_and_its_refusal_with_grad():
     vals, idx = cr.zeros(2), cr.zeros(2, dtype=cr.long)
     cr.max(cr.tensor([[1.0, 3.0], [5.0, 2.0]]), 1, out=(vals, idx))
     assert vals.tolist() == [3.0, 5.0] and idx.tolist() == [1, 0]
+    y = cr.zeros(2, 2)
+    assert cr.matmul(cr.eye(2), cr.tensor([[1.0, 2.0], [3.0, 4.0]]), out=y) is y and y.tolist() == [[1, 2], [3, 4]]
     with pytest.raises(RuntimeError, match="out=... arguments don't support automatic differentiation"):
         cr.mul(cr.tensor([1.0], requires_grad=True), 2.0, out=cr.zeros(1))
 

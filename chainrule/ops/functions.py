@@ -7,7 +7,8 @@ from typing import Any
 
 from ..autograd import is_grad_enabled, no_grad
 from ..tensor import Tensor, tensor
-from . import elementwise, matmul as _matmul
+from . import elementwise
+from .matmul import matmul as _matmul_op
 
 
 def _as_t(x: Any) -> Tensor:
@@ -72,4 +73,4 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def matmul(input, other, *, out=None):
-    return into(out, _matmul.matmul(input, other))
+    return into(out, _matmul_op(input, other))

@@ -26,10 +26,14 @@ def _grid(index: Any, dim: int) -> tuple:
 
 
 class Gather(Function):
-    """out[i][j] = a[i][index[i][j]] (dim=1), any number of dims, index of a's ndim."""
+    """out[i][j] = a[i][index[i][j]] (dim=1), any number of dims, index of a's ndim.
+
+    source says where index came from, for exporters (the index itself is data computed at
+    trace time): ("gather",) a user's index; ("max" | "min", dim) the arg-max/min of a, kept
+    dims; ("sort", dim, descending); ("topk", dim, k, largest)."""
 
     @staticmethod
-    def forward(ctx, a, index, dim):
+    def forward(ctx, a, index, dim, source=("gather",)):
         ctx.shape, ctx.index, ctx.dim = a.shape, index, dim
         return backend.array_module(a).take_along_axis(a, index, axis=dim)
 
@@ -37,7 +41,7 @@ class Gather(Function):
     def backward(ctx, g):
         out = backend.array_module(g).zeros(ctx.shape, dtype=g.dtype)
         backend.scatter_add(out, _grid(ctx.index, ctx.dim), g)
-        return out, None, None
+        return out, None, None, None
 
 
 def _dim(a: Any, dim: int) -> int:
@@ -61,11 +65,11 @@ def gather(a: Tensor, dim: int, index: Any) -> Tensor:
         index = backend.to_device(index, a.device)
     if index.ndim != np.ndim(a):
         raise RuntimeError(f"gather(): index has {index.ndim} dims, the input {np.ndim(a)}; they must match")
-    return Gather.apply(a, index, _dim(a, dim))
+    return Gather.apply(a, index, _dim(a, dim), ("gather",))
 
 
-def _along(a: Tensor, index: Any, dim: int) -> Tensor:
-    return Gather.apply(a, index, dim)
+def _along(a: Tensor, index: Any, dim: int, source: tuple) -> Tensor:
+    return Gather.apply(a, index, dim, source)
 
 
 def _named(name: str):
@@ -90,7 +94,7 @@ def _reduce_dim(a: Tensor, dim: int, keepdim: bool, how: str):
         return (max_result if how == "max" else min_result)(a, wrap(idx))
     idx = getattr(xp, "argmax" if how == "max" else "argmin")(x, axis=d)
     idx = xp.expand_dims(idx.astype(np.int64), d)
-    values = _along(a, idx, d)
+    values = _along(a, idx, d, (how, d))
     if not keepdim:
         from .shape import squeeze
         values, idx = squeeze(values, d), xp.squeeze(idx, axis=d)
@@ -127,7 +131,8 @@ def sort(a: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     idx = argsort(a, dim, descending)
     if np.ndim(a) == 0:
         return sort_result(a, idx)
-    return sort_result(_along(a, idx.data, _dim(a, dim)), idx)
+    d = _dim(a, dim)
+    return sort_result(_along(a, idx.data, d, ("sort", d, bool(descending))), idx)
 
 
 def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
@@ -138,4 +143,4 @@ def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         raise RuntimeError(f"topk(): k ({k}) is out of range for a dimension of size {n}")
     idx = argsort(a, d, descending=largest).data
     idx = idx[(slice(None),) * d + (slice(0, k),)] if np.ndim(a) else idx
-    return topk_result(_along(a, idx, d) if np.ndim(a) else a, wrap(idx))
+    return topk_result(_along(a, idx, d, ("topk", d, int(k), bool(largest))) if np.ndim(a) else a, wrap(idx))
