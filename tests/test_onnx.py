@@ -207,6 +207,22 @@ class Misc(nn.Module):
         return (v.double().float() * s.sum(axis=2)[:, :, None]).flatten(1)    # (N, 27)
 
 
+class TensorSurface(nn.Module):
+    """Issue 22's tensor ops in a forward: trig, a tensor exponent, expand, repeat, prod."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        h = self.fc(x)                                                  # (N, 4)
+        t = h.sin() + cr.cos(h) * 0.5 + (h * 0.3).tan()
+        p = (h.sigmoid() + 0.5) ** (t * 0.2)                            # tensor exponent
+        e = p[:, None, :].expand(-1, 3, 4) * cr.tensor([[1.0], [2.0], [3.0]])  # (N, 3, 4)
+        r = e.repeat(1, 1, 2)                                           # (N, 3, 8)
+        return r.flatten(1) + (p + 0.5).prod(1, keepdim=True)
+
+
 LAYER_CASES = {
     "activations": (lambda: nn.Sequential(nn.Linear(6, 8), nn.LeakyReLU(0.2), nn.Linear(8, 8), nn.ELU(0.7),
                                           nn.Linear(8, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.Tanh(),
@@ -230,6 +246,7 @@ LAYER_CASES = {
                                   nn.LocalResponseNorm(4, alpha=0.3), nn.Flatten()), (3, 4, 4)),
     "custom_forward": (Custom, (3, 8, 8)),
     "misc_ops": (Misc, (6,)),
+    "tensor_surface": (TensorSurface, (6,)),
     "conv_same_valid": (lambda: nn.Sequential(nn.Conv2d(3, 4, 4, padding="same"), nn.ReLU(),
                                               nn.Conv2d(4, 2, (2, 3), padding="same"),
                                               nn.Conv2d(2, 2, 3, padding="valid"), nn.Flatten()), (3, 6, 5)),

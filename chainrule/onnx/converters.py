@@ -83,6 +83,10 @@ def _elementwise(onnx_op: str):
     return convert
 
 
+# issue 22's tensor surface: trigonometry and a tensor exponent (x ** t)
+_SAME.update({elementwise.Sin: "Sin", elementwise.Cos: "Cos", elementwise.Tan: "Tan",
+              elementwise.PowTensor: "Pow"})
+
 for _fn, _op in _SAME.items():
     converter(_fn)(_elementwise(_op))
 
@@ -221,6 +225,33 @@ def _permute(g, args, out):
     return name
 
 
+@converter(shape.Expand)
+def _expand(g, args, out):
+    a, axis = args[0], g.batch_axis(args[0])
+    target = list(out.shape)
+    new_axis = None if axis is None else axis + out.ndim - a.ndim
+    if new_axis is not None:
+        target[new_axis] = 1  # ONNX Expand broadcasts: a 1 keeps the input's (dynamic) batch size
+    name = g.node("Expand", [g.value(a), g.ints(target)])
+    g.bind(out, name, new_axis)
+    return name
+
+
+@converter(shape.Repeat)
+def _repeat(g, args, out):
+    a, reps = args[0], [int(r) for r in args[1]]
+    name, axis = g.value(a), g.batch_axis(a)
+    if len(reps) > a.ndim:  # torch's repeat adds leading axes
+        name = g.unsqueeze(name, list(range(len(reps) - a.ndim)))
+        axis = None if axis is None else axis + len(reps) - a.ndim
+    if axis is not None and reps[axis] != 1:
+        raise ExportError("repeat along the batch axis changes the batch size, so the batch cannot stay "
+                          "dynamic; export with dynamic_batch=False")
+    name = g.node("Tile", [name, g.ints(reps)])
+    g.bind(out, name, axis)
+    return name
+
+
 @converter(shape.Cat)
 def _cat(g, args, out):
     axis, parts = int(args[0]), args[1:]
@@ -322,6 +353,15 @@ def _reduced_batch(axis: int | None, axes, keepdims: bool) -> int | None:
 for _fn, _op in {reduce.Sum: "ReduceSum", reduce.Mean: "ReduceMean", reduce.Max: "ReduceMax",
                  reduce.Min: "ReduceMin"}.items():
     converter(_fn)(_reduction(_op))
+
+
+@converter(reduce.Prod)
+def _prod(g, args, out):
+    a, axis, keepdims = args[0], args[1], bool(args[2])  # one axis (an int) or None, as torch.prod
+    axes = None if axis is None else [int(axis) % a.ndim]
+    name = g.reduce("ReduceProd", g.value(a), axes, keepdims)
+    g.bind(out, name, _reduced_batch(g.batch_axis(a), axes, keepdims))
+    return name
 
 
 @converter(reduce.Var)
