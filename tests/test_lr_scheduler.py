@@ -139,8 +139,10 @@ def test_cosine_closed_form():
 
 
 PLATEAU = {
-    "max-rel-default": (dict(patience=2), dict(mode="max", patience=2)),
-    "max-cooldown": (dict(patience=1, cooldown=2, factor=0.5), dict(mode="max", patience=1, cooldown=2, factor=0.5)),
+    "max-rel": (dict(mode="max", patience=2), dict(mode="max", patience=2)),
+    "max-cooldown": (dict(mode="max", patience=1, cooldown=2, factor=0.5),
+                     dict(mode="max", patience=1, cooldown=2, factor=0.5)),
+    "min-default": (dict(patience=2), dict(patience=2)),
     "min-abs-min_lr": (dict(mode="min", patience=1, threshold=0.01, threshold_mode="abs", min_lr=[0.02, 0.0]),
                        dict(mode="min", patience=1, threshold=0.01, threshold_mode="abs", min_lr=[0.02, 0.0])),
     "min-rel-eps": (dict(mode="min", patience=0, factor=0.1, eps=1e-3), dict(mode="min", patience=0, eps=1e-3)),
@@ -153,7 +155,7 @@ ACCURACY = [0.10, 0.30, 0.40, 0.40, 0.41, 0.41, 0.41, 0.41, 0.410001, 0.45, 0.45
 @pytest.mark.parametrize("name", list(PLATEAU))
 def test_reduce_on_plateau_equals_torch(name):
     ours_kw, torch_kw = PLATEAU[name]
-    metrics = ACCURACY if ours_kw.get("mode", "max") == "max" else [1 - a for a in ACCURACY]
+    metrics = ACCURACY if ours_kw.get("mode", "min") == "max" else [1 - a for a in ACCURACY]
     T = _torch_schedulers()
     opt, topt = _cr_opt(), _torch_opt()
     ours = _sequence(opt, S.ReduceLROnPlateau(opt, **ours_kw), metrics)
@@ -162,14 +164,14 @@ def test_reduce_on_plateau_equals_torch(name):
     assert len(np.unique(ours[:, 0])) > 1
 
 
-def test_reduce_on_plateau_defaults_to_max_mode():
+def test_reduce_on_plateau_defaults_to_min_mode_as_torch():
     opt = _cr_opt()
     sched = S.ReduceLROnPlateau(opt, patience=0)
-    assert sched.mode == "max"
+    assert sched.mode == "min"
     sched.step(0.5)
-    sched.step(0.6)  # accuracy went up: no change
+    sched.step(0.4)  # the loss went down: no change
     assert sched.get_last_lr() == list(LRS)
-    sched.step(0.55)  # went down: divide by 10
+    sched.step(0.45)  # went up: divide by 10
     assert sched.get_last_lr() == [LRS[0] * 0.1, LRS[1] * 0.1]
 
 

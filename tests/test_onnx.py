@@ -207,6 +207,40 @@ class Misc(nn.Module):
         return (v.double().float() * s.sum(axis=2)[:, :, None]).flatten(1)    # (N, 27)
 
 
+class TensorSurface(nn.Module):
+    """Issue 22's tensor ops in a forward: trig, a tensor exponent, expand, repeat, prod."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        h = self.fc(x)                                                  # (N, 4)
+        t = h.sin() + cr.cos(h) * 0.5 + (h * 0.3).tan()
+        p = (h.sigmoid() + 0.5) ** (t * 0.2)                            # tensor exponent
+        e = p[:, None, :].expand(-1, 3, 4) * cr.tensor([[1.0], [2.0], [3.0]])  # (N, 3, 4)
+        r = e.repeat(1, 1, 2)                                           # (N, 3, 8)
+        return r.flatten(1) + (p + 0.5).prod(1, keepdim=True)
+
+
+class InPlace(nn.Module):
+    """torchvision's residual `out += identity`, an in-place scale and item assignment in a forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        identity = x
+        out = self.conv(x)
+        out += identity
+        out = out.relu()
+        out.mul_(2.0)
+        out[:, 1] = 0.5                 # a constant into one channel of every example
+        out[:, 0, 1:3] = out[:, 0, :2]  # a traced value into a slice
+        return out.flatten(1)
+
+
 LAYER_CASES = {
     "activations": (lambda: nn.Sequential(nn.Linear(6, 8), nn.LeakyReLU(0.2), nn.Linear(8, 8), nn.ELU(0.7),
                                           nn.Linear(8, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.Tanh(),
@@ -230,6 +264,8 @@ LAYER_CASES = {
                                   nn.LocalResponseNorm(4, alpha=0.3), nn.Flatten()), (3, 4, 4)),
     "custom_forward": (Custom, (3, 8, 8)),
     "misc_ops": (Misc, (6,)),
+    "tensor_surface": (TensorSurface, (6,)),
+    "inplace": (InPlace, (2, 4, 4)),
     "conv_same_valid": (lambda: nn.Sequential(nn.Conv2d(3, 4, 4, padding="same"), nn.ReLU(),
                                               nn.Conv2d(4, 2, (2, 3), padding="same"),
                                               nn.Conv2d(2, 2, 3, padding="valid"), nn.Flatten()), (3, 6, 5)),
@@ -282,6 +318,19 @@ def test_converters_are_keyed_by_function_class():
         cr.onnx.to_onnx(UsesOwnAdd(), np.zeros((1, 3), np.float32))
     with pytest.raises(TypeError, match="Function classes"):
         cr.onnx.converters.converter("Add")
+
+
+def test_item_assignment_that_picks_examples_is_refused_with_a_dynamic_batch():
+    pytest.importorskip("onnx")
+
+    class FirstExample(nn.Module):
+        def forward(self, x):
+            y = x * 1.0
+            y[0] = 0.0
+            return y
+
+    with pytest.raises(cr.onnx.ExportError, match="picks examples of the batch"):
+        cr.onnx.to_onnx(FirstExample(), np.ones((2, 3), np.float32))
 
 
 def test_graph_names_batch_axis_and_restored_mode():

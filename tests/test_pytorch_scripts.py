@@ -109,7 +109,7 @@ def quickstart(lib, weights, tmp_path):
             for X, Y in _batches(xt, yt, 64, lib):
                 pred = model(X)
                 test_loss += loss_fn(pred, Y).item()
-                correct += (pred.argmax(1) == Y).float().sum().item()
+                correct += (pred.argmax(1) == Y).type(lib.float).sum().item()
                 num_batches += 1
         return test_loss / num_batches, correct / len(xt)
 
@@ -312,14 +312,16 @@ def cifar_classifier(lib, weights, tmp_path):
     lib.save(net.state_dict(), PATH)
     net = Net()
     net.load_state_dict(lib.load(PATH, weights_only=True))
-    correct, total = 0, 0
+    correct, total, per_class = 0, 0, [0] * 10
     with lib.no_grad():
         for images, labels in _batches(x, y, 16, lib):
             outputs = net(images)
-            predicted = outputs.argmax(1)
+            _, predicted = lib.max(outputs, 1)
             total += labels.size(0)
             correct += (predicted == labels).sum().item()
-    return {"weights": weights, "running": running, "accuracy": correct / total}
+            for label, prediction in zip(labels, predicted):  # the tutorial's per-class count
+                per_class[int(label)] += int(label == prediction)
+    return {"weights": weights, "running": running, "accuracy": correct / total, "per_class": per_class}
 
 
 def test_cifar_classifier_matches_torch(tmp_path):
@@ -327,7 +329,7 @@ def test_cifar_classifier_matches_torch(tmp_path):
     assert len(ours["running"]) == 6 and all(np.isfinite(ours["running"]))
     if theirs is not None:
         _close(ours["running"], theirs["running"], rtol=1e-4)
-        assert ours["accuracy"] == theirs["accuracy"]
+        assert ours["accuracy"] == theirs["accuracy"] and ours["per_class"] == theirs["per_class"]
 
 
 # ------------------------------------------- a general checkpoint (save, resume)
@@ -522,7 +524,7 @@ def mnist_example(lib, weights, p_drop):
                 output = model(data)
                 test_loss += F.nll_loss(output, target, reduction="sum").item()
                 pred = output.argmax(dim=1, keepdim=True)
-                correct += (pred == target.reshape(-1, 1)).sum().item()
+                correct += pred.eq(target.view_as(pred)).sum().item()
         test_losses.append(test_loss / len(x))
         accuracy.append(correct / len(x))
         scheduler.step()
@@ -611,3 +613,92 @@ def test_dataset_and_loops_match_torch():
         for a, b in zip(ours["log"], theirs["log"]):
             _close(a, b, rtol=1e-4)
         assert ours["batches"] == theirs["batches"]
+
+
+# ---------------------------------------- blitz/autograd: backward(gradient=) of a vector
+def vector_backward(lib, weights):
+    a = lib.tensor([2.0, 3.0], requires_grad=True)
+    b = lib.tensor([6.0, 4.0], requires_grad=True)
+    Q = 3 * a ** 3 - b ** 2
+    external_grad = lib.tensor([1.0, 1.0])
+    Q.backward(gradient=external_grad)
+    checks = [bool((9 * a ** 2 == a.grad).all()), bool((-2 * b == b.grad).all())]
+    return {"weights": None, "a": a.grad.numpy().copy(), "b": b.grad.numpy().copy(), "checks": checks}
+
+
+def test_vector_backward_matches_torch():
+    ours, theirs = _both(vector_backward)
+    assert ours["checks"] == [True, True]
+    np.testing.assert_array_equal(ours["a"], [36.0, 81.0])
+    if theirs is not None:
+        np.testing.assert_array_equal(ours["a"], theirs["a"])
+        np.testing.assert_array_equal(ours["b"], theirs["b"])
+
+
+# ------------------- basics/autogradqs: Jacobian products, accumulation, grad.zero_()
+def jacobian_products(lib, weights):
+    inp = lib.eye(4, 5, requires_grad=True)
+    out = (inp + 1).pow(2).t()
+    grads = []
+    out.backward(lib.ones_like(out), retain_graph=True)
+    grads.append(inp.grad.numpy().copy())
+    out.backward(lib.ones_like(out), retain_graph=True)
+    grads.append(inp.grad.numpy().copy())  # accumulated
+    inp.grad.zero_()
+    out.backward(lib.ones_like(out), retain_graph=True)
+    grads.append(inp.grad.numpy().copy())
+    return {"weights": None, "grads": grads, "shape": tuple(out.shape)}
+
+
+def test_jacobian_products_match_torch():
+    ours, theirs = _both(jacobian_products)
+    g1, g2, g3 = ours["grads"]
+    np.testing.assert_array_equal(g2, 2 * g1)
+    np.testing.assert_array_equal(g3, g1)
+    assert ours["shape"] == (5, 4) and g1[0, 0] == 4.0 and g1[0, 1] == 2.0
+    if theirs is not None:
+        for a, b in zip(ours["grads"], theirs["grads"]):
+            np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------ basics/tensorqs and blitz/tensor
+def tensor_basics(lib, weights):
+    data = [[1, 2], [3, 4]]
+    x_data = lib.tensor(data)
+    x_np = lib.from_numpy(np.array(data))
+    x_ones = lib.ones_like(x_data)
+    x_rand = lib.rand_like(x_data, dtype=lib.float)
+    shape = (2, 3)
+    made = [lib.rand(shape), lib.ones(shape), lib.zeros(shape)]
+    tensor = lib.ones(4, 4)
+    tensor[:, 1] = 0
+    t1 = lib.cat([tensor, tensor, tensor], dim=1)
+    y1 = tensor @ tensor.T
+    y2 = tensor.matmul(tensor.T)
+    y3 = lib.rand_like(y1)
+    y3 = lib.matmul(tensor, tensor.T)  # the tutorial also writes it with out=y3
+    z1 = tensor * tensor
+    z2 = tensor.mul(tensor)
+    agg_item = tensor.sum().item()
+    tensor.add_(5)
+    t = lib.ones(5)
+    n = t.numpy()
+    t.add_(1)
+    shared = n.copy()  # the NumPy view sees the in-place change
+    n2 = np.ones(5)
+    t2 = lib.from_numpy(n2)
+    np.add(n2, 1, out=n2)
+    return {"weights": None,
+            "values": [np.asarray(v) for v in (x_data, x_np, x_ones, tensor, t1, y1, y2, y3, z1, z2, t2)],
+            "meta": [tuple(x_rand.shape), str(x_rand.dtype).split(".")[-1], [tuple(m.shape) for m in made],
+                     agg_item, list(shared), str(x_data.dtype).split(".")[-1]]}
+
+
+def test_tensor_basics_match_torch():
+    ours, theirs = _both(tensor_basics)
+    assert ours["meta"][3] == 12.0 and ours["meta"][4] == [2.0] * 5
+    np.testing.assert_array_equal(ours["values"][-1], np.full(5, 2.0))
+    if theirs is not None:
+        for a, b in zip(ours["values"], theirs["values"]):
+            np.testing.assert_array_equal(a, b)
+        assert ours["meta"] == theirs["meta"]

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..ops import activation, conv, dropout, elementwise, norm, pool, reduce, shape
+from ..ops.inplace import CopySlices, replay
 from ..ops.matmul import MatMul  # by name: the package's `matmul` is the function
 from ..ops.geometry import pair, pool_output_size
 # PyTorch's average-pool divisors and adaptive bins, as chainrule's kernels compute them
@@ -82,6 +83,10 @@ def _elementwise(onnx_op: str):
         return g.node(onnx_op, [_operand(g, a, out) for a in args])
     return convert
 
+
+# issue 22's tensor surface: trigonometry and a tensor exponent (x ** t)
+_SAME.update({elementwise.Sin: "Sin", elementwise.Cos: "Cos", elementwise.Tan: "Tan",
+              elementwise.PowTensor: "Pow"})
 
 for _fn, _op in _SAME.items():
     converter(_fn)(_elementwise(_op))
@@ -221,6 +226,76 @@ def _permute(g, args, out):
     return name
 
 
+@converter(shape.Expand)
+def _expand(g, args, out):
+    a, axis = args[0], g.batch_axis(args[0])
+    target = list(out.shape)
+    new_axis = None if axis is None else axis + out.ndim - a.ndim
+    if new_axis is not None:
+        target[new_axis] = 1  # ONNX Expand broadcasts: a 1 keeps the input's (dynamic) batch size
+    name = g.node("Expand", [g.value(a), g.ints(target)])
+    g.bind(out, name, new_axis)
+    return name
+
+
+@converter(shape.Repeat)
+def _repeat(g, args, out):
+    a, reps = args[0], [int(r) for r in args[1]]
+    name, axis = g.value(a), g.batch_axis(a)
+    if len(reps) > a.ndim:  # torch's repeat adds leading axes
+        name = g.unsqueeze(name, list(range(len(reps) - a.ndim)))
+        axis = None if axis is None else axis + len(reps) - a.ndim
+    if axis is not None and reps[axis] != 1:
+        raise ExportError("repeat along the batch axis changes the batch size, so the batch cannot stay "
+                          "dynamic; export with dynamic_batch=False")
+    name = g.node("Tile", [name, g.ints(reps)])
+    g.bind(out, name, axis)
+    return name
+
+
+@converter(CopySlices)
+def _copy_slices(g, args, out):
+    """`x[idx] = v` (PyTorch's CopySlices): Where(mask, v placed, x). The positions written are
+    found by replaying the assignment on an array of position numbers; with a dynamic batch they
+    must be the same in every example (idx takes every example: `x[:, 1] = 0`)."""
+    base, value, steps = args
+    shape = _shape(base)
+    ids = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    sel = np.asarray(replay(ids, steps))
+    axis = g.batch_axis(base)
+    per = int(np.prod(shape[1:], dtype=np.int64))
+    if axis is None:
+        mask_shape, first = shape, sel
+    elif axis == 0 and sel.ndim >= 1 and sel.shape[0] == shape[0] and \
+            np.array_equal(sel - sel[:1], np.broadcast_to(
+                np.arange(shape[0]).reshape((-1,) + (1,) * (sel.ndim - 1)) * per, sel.shape)):
+        mask_shape, first = (1, *shape[1:]), sel[:1]
+    else:
+        raise ExportError("item assignment that picks examples of the batch cannot keep the batch dynamic; "
+                          "export with dynamic_batch=False")
+    flat = first.reshape(-1)
+    mask = np.zeros(int(np.prod(mask_shape, dtype=np.int64)), dtype=bool)
+    mask[flat] = True
+    m = g.const(mask.reshape(mask_shape), "mask")
+    if not (isinstance(value, Tensor) and (id(value) in g.names or id(value) in g.keys)):
+        v = np.broadcast_to(np.asarray(value.data if isinstance(value, Tensor) else value, dtype=out.dtype),
+                            first.shape)
+        full = np.zeros(mask.size, dtype=out.dtype)
+        full[flat] = v.reshape(-1)
+        placed = g.const(full.reshape(mask_shape), "assigned")
+    else:  # a traced value: broadcast to the selection, then gathered into place
+        src = np.zeros(mask.size, dtype=np.int64)
+        src[flat] = np.arange(flat.size)
+        target = list(first.shape) if axis is None else [1, *first.shape[1:]]
+        v = g.node("Expand", [g.value(value), g.ints(target)])
+        v = g.node("Reshape", [v, g.ints([1 if axis is None else -1, flat.size])])
+        v = g.node("Gather", [v, g.const(src, "positions")], axis=1)
+        placed = g.node("Reshape", [v, g.ints(list(shape) if axis is None else [-1, *shape[1:]])])
+    name = g.node("Where", [m, placed, g.value(base)])
+    g.bind(out, name, axis)
+    return name
+
+
 @converter(shape.Cat)
 def _cat(g, args, out):
     axis, parts = int(args[0]), args[1:]
@@ -322,6 +397,15 @@ def _reduced_batch(axis: int | None, axes, keepdims: bool) -> int | None:
 for _fn, _op in {reduce.Sum: "ReduceSum", reduce.Mean: "ReduceMean", reduce.Max: "ReduceMax",
                  reduce.Min: "ReduceMin"}.items():
     converter(_fn)(_reduction(_op))
+
+
+@converter(reduce.Prod)
+def _prod(g, args, out):
+    a, axis, keepdims = args[0], args[1], bool(args[2])  # one axis (an int) or None, as torch.prod
+    axes = None if axis is None else [int(axis) % a.ndim]
+    name = g.reduce("ReduceProd", g.value(a), axes, keepdims)
+    g.bind(out, name, _reduced_batch(g.batch_axis(a), axes, keepdims))
+    return name
 
 
 @converter(reduce.Var)

@@ -327,11 +327,12 @@ class ReduceLROnPlateau(LRScheduler):
     improvement, lr = max(lr * factor, min_lr), then `cooldown` epochs are
     ignored. Changes smaller than eps are skipped.
 
-    mode defaults to "max" (a metric like accuracy), unlike PyTorch's "min";
-    pass mode="min" for a loss. Otherwise PyTorch's semantics and numbers.
+    mode defaults to "min" (a loss), as in PyTorch; pass mode="max" for a metric like accuracy
+    (the Solver steps a "min" scheduler with the error rate 1 - val_acc). PyTorch's semantics
+    and numbers.
     """
 
-    def __init__(self, optimizer: Optimizer, mode: str = "max", factor: float = 0.1,
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: float | list[float] = 0, eps: float = 1e-8):
         if not isinstance(optimizer, Optimizer):
