@@ -5,6 +5,7 @@
     python benchmarks/data.py --decode                 # JPEG decoders only (ms per image)
     python benchmarks/data.py --model-step             # what one ResNet-18 step at 224 consumes
     python benchmarks/data.py --rss 2000 20000 --workers 2 --batch 16   # peak RSS, all processes
+    python benchmarks/data.py --rss 2000 20000 --workers 2 --batch 16 --steps 4 --cli   # the same, `chainrule train`
     python benchmarks/data.py --transport              # ms per 64x3x224x224 float32 batch from 2 workers
 
 Data: a folder of synthetic photo-like JPEGs (smooth colour fields + texture noise + a few shapes,
@@ -28,6 +29,7 @@ import json
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -299,23 +301,41 @@ def train_steps(root: Path, steps: int, workers: int, batch: int, size: int) -> 
             break
 
 
-def bench_rss(base: Path, counts: list[int], steps: int, workers: int, batch: int, size: int) -> dict:
-    """Peak RSS of the whole process tree of `train_steps` for folders of each size."""
+def cli_command(root: Path, out: Path, steps: int, workers: int, batch: int, size: int) -> list[str]:
+    """`chainrule train` streaming the whole folder; it checkpoints after `steps` steps (then
+    bench_rss interrupts it with Ctrl-C: a short run on the full dataset, no --subsample)."""
+    return [sys.executable, "-m", "chainrule", "train", "--data", f"folder:{root}", "--model", "resnet18",
+            "--workers", str(workers), "--image-size", str(size), "--batch-size", str(batch), "--epochs", "1",
+            "--checkpoint-every", str(steps), "--quiet", "--out", str(out)]
+
+
+def bench_rss(base: Path, counts: list[int], steps: int, workers: int, batch: int, size: int,
+              cli: bool = False) -> dict:
+    """Peak RSS of the whole process tree of `train_steps` (or, cli: `chainrule train`, stopped by
+    Ctrl-C once it has checkpointed after `steps` steps) for folders of each size."""
     out = {}
     for n in counts:
         root = link_folder(base, base.parent / f"linked-{n}", n)
         code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r}); "
                 f"import data as b; from pathlib import Path; "
                 f"b.train_steps(Path({str(root)!r}), {steps}, {workers}, {batch}, {size})")
+        run = base.parent / f"run-{n}-{os.getpid()}"
+        cmd = cli_command(root, run, steps, workers, batch, size) if cli else [sys.executable, "-c", code]
+        if cli:
+            print(" ".join(cmd), flush=True)
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)))
+        p = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=str(REPO)))
         peak = peak_pss = 0.0
+        stopped = False
         while p.poll() is None:
             rss, pss = tree_memory_mb(p.pid)
             peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+            if cli and not stopped and (run / "checkpoints" / "last.safetensors").exists():
+                p.send_signal(signal.SIGINT)  # `steps` steps done: stop (the run saves and exits 130)
+                stopped = True  # (once: a second Ctrl-C stops at once)
             time.sleep(0.2)
-        if p.returncode:
-            raise RuntimeError(f"train_steps failed with exit code {p.returncode}")
+        if p.returncode not in ((0, 130) if cli else (0,)):
+            raise RuntimeError(f"{cmd[:4]} failed with exit code {p.returncode}")
         out[n] = {"peak_rss_mb": round(peak, 1), "peak_pss_mb": round(peak_pss, 1),
                   "seconds": round(time.perf_counter() - t0, 1)}
         print(f"{n} images: peak over all processes: RSS sum {peak:.0f} MB, PSS sum {peak_pss:.0f} MB "
@@ -339,6 +359,8 @@ def main(argv=None) -> None:
     ap.add_argument("--rss", type=int, nargs="*", metavar="N",
                     help="peak RSS of a ResNet-18 training loop over folders of N images (default 2000 20000)")
     ap.add_argument("--steps", type=int, default=8, help="--rss: training steps")
+    ap.add_argument("--cli", action="store_true", help="--rss: measure `chainrule train --data folder:...` "
+                    "(resnet18, the whole folder, stopped after --steps steps) instead of the loop by hand")
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--transport", action="store_true",
@@ -365,7 +387,7 @@ def main(argv=None) -> None:
         return
     make_folder(root, a.images)
     if a.rss is not None:
-        res = bench_rss(root, a.rss or [2000, 20000], a.steps, max(a.workers), a.batch, a.image_size)
+        res = bench_rss(root, a.rss or [2000, 20000], a.steps, max(a.workers), a.batch, a.image_size, a.cli)
         if a.json:
             a.json.write_text(json.dumps(res, indent=1))
         return

@@ -17,6 +17,7 @@ maximum are not its value range.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,8 @@ def from_data(data: Any, preprocess: Any = None, classes: list[str] | None = Non
     with the fitted `preprocess`: only what is known. The value range comes from the dataset's
     description (`data.info["value_range"]`, as every cr.data.load dataset has) or, for uint8
     images, from the dtype; a float array without a description has none recorded."""
-    X = np.asarray(data["X_train"][:1]) if "X_train" in data else None
+    # (a Dataset or DataLoader: "in" would decode every sample looking for the key; h-23data)
+    X = np.asarray(data["X_train"][:1]) if isinstance(data, Mapping) and "X_train" in data else None
     info = dict(getattr(data, "info", None) or {})
     out: dict[str, Any] = {}
     if info.get("name"):

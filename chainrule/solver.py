@@ -274,8 +274,10 @@ class Solver:
         augment_in_loader = _is_dataset(data)  # (then applied by the loader built here)
         self._contract_source = data  # what the model's input contract is read from (model_contract.record)
         data, val_data = self._loaders_for_datasets(data, val_data, augment)
-        self._raw, self._batches, self._val_batches = _sources(data, val_data, preprocess,
+        # a Dataset's preprocessing is applied to each batch in this process (issue 23, h-23data)
+        self._raw, self._batches, self._val_batches = _sources(data, val_data, None if augment_in_loader else preprocess,
                                                                 None if augment_in_loader else augment)
+        self._stream_pre = preprocess if augment_in_loader else None
         self._prefetch, self._train_acc_samples = bool(prefetch), train_acc_samples
         self._prepared: dict[str, Any] | None = None
 
@@ -335,11 +337,14 @@ class Solver:
         once, build the seeded training loader and the fixed train-accuracy subsample. Runs once,
         when training or evaluation first needs the data. (Batches given as data: used as they are.)"""
         if self._prepared is None and self._raw is None:
-            val = self._val_batches
-            data = None if not isinstance(val, tuple) else {"X_val": self._cast(val[0], None), "y_val": val[1]}
-            self._prepared = {"preprocess_": None, "fingerprint": None, "data": data, "loader": self._batches,
+            val, pre = self._val_batches, self._stream_pre
+            if pre is not None and not is_fitted(pre):  # a Dataset: fitted on a sample of its images
+                from .data.streaming import fit_on_sample
+                pre = fit_on_sample(copy.deepcopy(pre), self._contract_source, num_workers=self._num_workers)
+            data = None if not isinstance(val, tuple) else {"X_val": self._cast(val[0], pre), "y_val": val[1]}
+            self._prepared = {"preprocess_": pre, "fingerprint": None, "data": data, "loader": self._batches,
                               "train_subsample": None}
-            record_contract(self.model, self._contract_source, None, self.classes)  # so cr.save(model) carries it
+            record_contract(self.model, self._contract_source, pre, self.classes)  # so cr.save(model) carries it
         elif self._prepared is None:
             raw, pre = self._raw, self.preprocess
             if pre is not None and not is_fitted(pre):
@@ -366,7 +371,7 @@ class Solver:
                 if len(data["y_val"]) else float("nan")
         right = seen = 0
         for X, y in self._val_batches:
-            X, y = self._cast(X, None), _array(y)
+            X, y = self._cast(X, self.preprocess_), _array(y)
             right += int((predict_scores(model, X, self.eval_batch_size).argmax(axis=1) == y).sum())
             seen += len(y)
         return right / seen if seen else float("nan")
@@ -405,7 +410,7 @@ class Solver:
         if data is None:  # batches given: the first validation batch shows the input
             first = next(iter(self._val_batches), (np.zeros((0,)), None)) if not isinstance(
                 self._val_batches, tuple) else self._val_batches
-            example, val = self._cast(first[0], None)[:1], None
+            example, val = self._cast(first[0], self.preprocess_)[:1], None
         else:
             example = data["X_train"][:1] if "X_train" in data else data["X_val"][:1]
             val = (data["X_val"], data["y_val"])
@@ -489,8 +494,8 @@ class Solver:
         self._epoch_counts = [0, 0]  # (right, seen) over the epoch's training batches
         for X_batch, y_batch in self.loader:
             X_batch, y_batch = _array(X_batch), _array(y_batch)
-            if self._raw is None:  # batches given as they come: the parameters' dtype
-                X_batch = self._cast(X_batch, None)
+            if self._raw is None:  # batches given as they come: (a Dataset's preprocessing,) the parameters' dtype
+                X_batch = self._cast(X_batch, self.preprocess_)
             loss, correct = self._train_step(X_batch, y_batch)
             self._epoch_counts[0] += correct
             self._epoch_counts[1] += int(y_batch.shape[0])

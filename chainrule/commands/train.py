@@ -67,6 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d["seed"],
                    help=f"seeds the weights, shuffling and augmentation; the data split stays fixed (default {d['seed']})")
     common.add_threads_argument(p)
+    p.add_argument("--image-size", type=int, default=None, metavar="S",  # issue 23 (h-23data): train_stream.py
+                   help="with --data folder:PATH: stream the folder (decoded as it is read, never held in memory) "
+                        "at S x S, preprocessing fitted on a sample of 2,000 images")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="with --image-size: N worker processes decode the images (default 0: this process)")
     p.add_argument("--out", default=None, help="run folder (default runs/<model>-<data>-<time>)")
     p.add_argument("--resume", default=None, metavar="RUN",
                    help="continue a run: its folder runs/NAME (or its checkpoint, runs/NAME/checkpoints/"
@@ -215,6 +220,9 @@ def ema_decay(decay: float, n_train: int, a: argparse.Namespace) -> float:
 
 
 def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Namespace) -> int:
+    from . import train_stream  # issue 23 (h-23data): --data folder:PATH --image-size S streams
+    if train_stream.wanted(a):
+        return train_stream.train(run_dir, cfg, a, args)
     t_start = time.perf_counter()
     device = common.resolve_device(getattr(a, "device", None))  # (older runs: none, the cpu)
     data = common.load_data(a.data, a.data_dir, a.subsample, download=getattr(a, "download", False))

@@ -40,13 +40,18 @@ class FolderSplits:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def folder_datasets(path, image_size, val_size: int | float = 0.1, seed: int = 0, scale=(0.08, 1.0)) -> FolderSplits:
+def folder_datasets(path, image_size, val_size: int | float = 0.1, seed: int = 0, scale=(0.08, 1.0),
+                    subsample: int | None = None) -> FolderSplits:
     """`folder:PATH` -> FolderSplits. The validation files are a class-stratified, seeded sample of
-    the folder (`val_size`: a fraction or a count); only the file list is read here."""
+    the folder (`val_size`: a fraction or a count); only the file list is read here.
+    subsample: use at most this many files of the folder (class-stratified, seeded), then split."""
     h, w = _image_size(image_size, "folder_datasets")
     folder = ImageFolder(path)
     targets = np.asarray(folder.targets, np.int64)
-    train_idx, val_idx = stratified_split(targets, val_size, seed=seed, what="val_size")
+    kept = np.arange(len(targets))
+    if subsample is not None and subsample < len(targets):
+        kept = stratified_split(targets, int(subsample), seed=seed, what="subsample")[1]
+    train_idx, val_idx = (kept[i] for i in stratified_split(targets[kept], val_size, seed=seed, what="val_size"))
     train_tf = T.Compose([T.RandomResizedCrop((h, w), scale=scale), T.RandomHorizontalFlip(), T.PILToTensor()])
     eval_tf = T.Compose([T.Resize((h, w)), T.PILToTensor()])
 
