@@ -20,8 +20,8 @@ the Solver's training state. A callback is any object with these methods (subcla
                                          "lr", "batch_size", "correct" (examples of the batch
                                          classified right, train mode, before the step)}
     on_epoch_end(epoch, logs)            logs: {"epoch", "loss" (mean over the epoch),
-                                         "train_acc", "val_acc", "lr", "step"; "ema_val_acc"
-                                         with Solver(ema=)}
+                                         "train_acc", "val_acc", "lr", "step"; "val_top5" with
+                                         more than 5 classes; "ema_val_acc" with Solver(ema=)}
     on_train_end(logs)                   logs: {"epoch", "best_val_acc", "best_epoch"}
 
 Epochs are counted from 1 (on_epoch_end(3, logs) runs after the third epoch); "lr" is the

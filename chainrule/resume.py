@@ -30,7 +30,7 @@ from .nn.config import module_from_config, module_to_config
 
 __all__ = ["TrainState", "solver_state", "load_solver_state", "resume", "fingerprint"]
 
-HISTORIES = ("loss_history", "train_acc_history", "val_acc_history", "lr_history")
+HISTORIES = ("loss_history", "train_acc_history", "val_acc_history", "lr_history", "val_top5_history")
 
 
 @dataclass
@@ -54,6 +54,7 @@ class TrainState:
     train_acc_history: list = field(default_factory=list)
     val_acc_history: list = field(default_factory=list)
     lr_history: list = field(default_factory=list)
+    val_top5_history: list = field(default_factory=list)  # with more than 5 classes
     best_val_acc: float = -1.0
     best_epoch: int = 0
     best_params: dict | None = None
@@ -75,7 +76,7 @@ class TrainState:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.epoch_start_step = int(state["epoch_start_step"])
         for name in HISTORIES:
-            setattr(self, name, [float(v) for v in state["history"][name]])
+            setattr(self, name, [float(v) for v in state["history"].get(name, [])])  # (older: no top-5)
         self.best_val_acc, self.best_epoch = float(state["best_val_acc"]), int(state["best_epoch"])
         best = state.get("best_params")
         self.best_params = None if best is None else {k: np.array(backend.to_host(v)) for k, v in best.items()}

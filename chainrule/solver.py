@@ -360,21 +360,27 @@ class Solver:
         return self._prepared
 
     def _val_accuracy(self, model: Module | None = None) -> float:
-        """Validation accuracy of `model` (default: the trained one): the val arrays (split over
-        the ranks of a data-parallel run) or every validation batch."""
+        """Validation accuracy of `model` (default: the trained one)."""
+        return self._val_accuracies(model)[0]
+
+    def _val_accuracies(self, model: Module | None = None) -> tuple[float, float | None]:
+        """(top-1, top-5 or None) on validation for `model` (default: the trained one): the val
+        arrays (split over the ranks of a data-parallel run for the trained model) or every
+        validation batch."""
         model = self.model if model is None else model
         data = self._setup_data()["data"]
         if data is not None:
             if model is self.model:
-                return self._accuracy(data["X_val"], data["y_val"])
-            return accuracy(predict_scores(model, data["X_val"], self.eval_batch_size), data["y_val"]) \
-                if len(data["y_val"]) else float("nan")
+                return self._accuracies(data["X_val"], data["y_val"])
+            if not len(data["y_val"]):
+                return float("nan"), None
+            return accuracy(predict_scores(model, data["X_val"], self.eval_batch_size), data["y_val"]), None
         right = seen = 0
         for X, y in self._val_batches:
             X, y = self._cast(X, self.preprocess_), _array(y)
             right += int((predict_scores(model, X, self.eval_batch_size).argmax(axis=1) == y).sum())
             seen += len(y)
-        return right / seen if seen else float("nan")
+        return (right / seen if seen else float("nan")), None
 
     @property
     def data(self) -> dict[str, np.ndarray]:
@@ -558,11 +564,13 @@ class Solver:
         else:  # batches: the running accuracy of this epoch's (train mode) batches
             right, seen = getattr(self, "_epoch_counts", (0, 0))
             train_acc = right / seen if seen else float("nan")
-        val_acc = self._val_accuracy()
+        val_acc, val_top5 = self._val_accuracies()
         losses = self.loss_history[self.state.epoch_start_step:self.step]
         epoch_loss = float(np.mean(losses)) if losses else float("nan")
         self.train_acc_history.append(train_acc)
         self.val_acc_history.append(val_acc)
+        if val_top5 is not None:  # (more than 5 classes: ILSVRC's top-5 beside the accuracy)
+            self.state.val_top5_history.append(val_top5)
         self.lr_history.append(lr)
         if val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch = val_acc, epoch
@@ -575,6 +583,8 @@ class Solver:
         self.epoch, self.state.epoch_start_step = epoch, self.step
         logs = {"epoch": epoch, "loss": epoch_loss, "train_acc": train_acc, "val_acc": val_acc, "lr": lr,
                 "step": self.step}
+        if val_top5 is not None:
+            logs["val_top5"] = val_top5
         if self.ema is not None:  # scored before the callbacks, so loggers see it
             logs["ema_val_acc"] = self._val_accuracy(self.ema.model)
             self.ema.val_acc_history.append(logs["ema_val_acc"])
@@ -591,13 +601,24 @@ class Solver:
     def _accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None, split: bool = True) -> float:
         """Accuracy of prepared X; in a data-parallel run (split) each rank scores its share and the
         counts are summed: a collective, every rank calls it."""
+        return self._accuracies(X, y, batch_size, split)[0]
+
+    def _accuracies(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None,
+                    split: bool = True) -> tuple[float, float | None]:
+        """(top-1, top-5) accuracy of prepared X from one pass; top-5 is None with 5 classes or fewer."""
         if not X.shape[0]:
-            return float("nan")
+            return float("nan"), None
+        lo, hi = (0, X.shape[0]) if self._ddp is None or not split else _share(
+            X.shape[0], dist.get_rank(), dist.get_world_size())
+        scores = self._scores(X[lo:hi], batch_size) if hi > lo else None
+        top1 = accuracy(scores, y[lo:hi]) if scores is not None else 0.0
+        has5 = scores is not None and scores.shape[1] > 5
+        top5 = accuracy(scores, y[lo:hi], topk=5) if has5 else 0.0
         if self._ddp is None or not split:
-            return accuracy(self._scores(X, batch_size), y)
-        lo, hi = _share(X.shape[0], dist.get_rank(), dist.get_world_size())
-        right = int((self._scores(X[lo:hi], batch_size).argmax(axis=1) == y[lo:hi]).sum()) if hi > lo else 0
-        return dist.all_reduce_scalars([right])[0] / X.shape[0]
+            return top1, (top5 if has5 else None)
+        n = hi - lo  # counts summed over the ranks (the fractions are exact ratios of counts)
+        right1, right5, with5 = dist.all_reduce_scalars([round(top1 * n), round(top5 * n), float(has5)])
+        return right1 / X.shape[0], (right5 / X.shape[0] if with5 else None)
 
     def check_accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None,
                        num_samples: int | None = None) -> float:

@@ -88,7 +88,7 @@ def test_callbacks_order_logs_and_stop(data, tmp_path):
     s.train()
     assert s.epoch == 2 and stop.stopped_epoch == 2 and s.stop_training
     assert events[0] == "begin" and events[1] == "eb1" and events[-1] == "end"
-    assert events[2] == (1, ["epoch", "loss", "lr", "step", "train_acc", "val_acc"])
+    assert events[2] == (1, ["epoch", "loss", "lr", "step", "train_acc", "val_acc", "val_top5"])  # 10 classes: top-5
     rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[1]["val_acc"] == pytest.approx(s.val_acc_history[1])

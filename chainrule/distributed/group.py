@@ -43,11 +43,8 @@ _group: _Group | None = None
 
 def mpi() -> Any:
     """mpi4py's MPI module, or an ImportError naming the install."""
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        raise ImportError(f"chainrule.distributed needs mpi4py for more than one process: {INSTALL}") from None
-    return MPI
+    from ..errors import require_module  # one line naming the pip install
+    return require_module("mpi4py.MPI", "distributed", "chainrule.distributed with more than one process")
 
 
 def is_available() -> bool:

@@ -291,7 +291,8 @@ class TensorBoard:
 
     def on_epoch_end(self, epoch, logs):
         w = self.writer
-        named = {"loss": "epoch/loss", "lr": "epoch/lr", "train_acc": "accuracy/train", "val_acc": "accuracy/val"}
+        named = {"loss": "epoch/loss", "lr": "epoch/lr", "train_acc": "accuracy/train", "val_acc": "accuracy/val",
+                 "val_top5": "accuracy/val_top5"}
         for key, v in logs.items():  # and what other callbacks add, e.g. the EMA's ema_val_acc
             if key not in ("epoch", "step") and isinstance(v, (int, float)) and not isinstance(v, bool):
                 tag = named.get(key) or (f"accuracy/{key[:-4]}" if key.endswith("_acc") else f"epoch/{key}")
