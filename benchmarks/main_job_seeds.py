@@ -135,11 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0-9", help="e.g. 0-9 (default), 0,3,5")
     p.add_argument("--paths", default="readme,fast,haswell", help="comma list of " + ", ".join(PATHS))
     p.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--combine", nargs="+", metavar="JSON", help="print the table of rows saved by earlier --json runs "
+                   "(e.g. one run per path, started in parallel) instead of running")
     p.add_argument("--fail-fast", action="store_true", help=f"stop at the first run under {MIN_ACC}%% (exploring recipes)")
     args = p.parse_args(argv)
     paths = [s.strip() for s in args.paths.split(",")]
     if unknown := [q for q in paths if q not in PATHS]:
         p.error(f"unknown path(s) {unknown}; choose from {list(PATHS)}")
+    if args.combine:
+        rows = [r for f in args.combine for r in json.loads(Path(f).read_text())]
+        paths = [q for q in PATHS if any(r["path"] == q for r in rows)]
+        print(table(rows, paths) + "\n\n" + verdict(rows, paths)[1])
+        return 0 if verdict(rows, paths)[0] else 1
     seeds = seeds_from(args.seeds)
     load_before = load()
     rows = []

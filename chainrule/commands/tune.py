@@ -34,7 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="an importable objective f(params, report) or f(trial) instead of --model/--data")
     how = p.add_argument_group("the search")
     how.add_argument("--space", action="append", metavar="NAME=SPEC",
-                     help="repeatable: lr=1e-5:1e-1:log, dropout=0:0.5, layers=1:4:int, hidden_dim=64,128,256")
+                     help="repeatable: lr=1e-5:1e-1:log, dropout=0:0.5, depth=1:4:int (fc_net: hidden layers, "
+                          "with width=...), hidden_dim=64,128,256 (a choice), hidden_dims=64,128|128,128 "
+                          "(a choice of lists: '|' between lists, ',' inside one)")
     how.add_argument("--trials", type=int, help="trial budget (per round with --rounds)")
     how.add_argument("--sampler", choices=("random", "tpe", "grid"), help="default random")
     how.add_argument("--pruner", choices=("median", "none"), help="default median")
@@ -207,6 +209,11 @@ def _run(args: argparse.Namespace) -> int:
 
     _check_same_study(storage, first, attrs)
     objective = _objective(args)
+    if hasattr(objective, "check_names"):  # a name the model does not take: say so before any trial
+        try:
+            objective.check_names(space)
+        except ValueError as e:
+            raise CLIError(f"--space/--set: {e}") from None
     print(f"tuning {args.model or args.objective}{' on ' + args.data if args.data else ''}: "
           f"{args.trials} trials{f' x {args.rounds} rounds' if args.rounds > 1 else ''}, "
           f"sampler {args.sampler}, pruner {args.pruner}, {args.workers} worker(s), "

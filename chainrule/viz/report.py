@@ -119,7 +119,8 @@ class RunRecord:
             return None
         # verdict.py: low_acc 0.9 suits digits/MNIST, ~0.6 CIFAR-10 from scratch
         low = 0.6 if "cifar" in str(self.data.get("name") or self.args.get("data", "")).lower() else 0.9
-        return diagnose_gap(self.train_acc, self.val_acc, low_acc=low)
+        return diagnose_gap(self.train_acc, self.val_acc, low_acc=low,  # + the loss curve's shape (issue 26)
+                            loss_history=None if self.loss_per_epoch else self.loss)
 
     def timing(self) -> dict[str, Any]:
         return images_per_second(self.metrics, self.counts.get("train"), self.results.get("wall_seconds"),

@@ -63,6 +63,7 @@ img.px { image-rendering: pixelated; image-rendering: crisp-edges; }
            font-size: 13px; margin-right: 6px; }
 .v-ok { background: var(--good); } .v-still_rising { background: var(--accent); }
 .v-overfitting { background: var(--bad); } .v-underfitting { background: var(--warn); }
+.v-lr_too_high { background: var(--bad); } .v-lr_too_low, .v-bad_init, .v-noisy { background: var(--warn); }
 ul.lines { margin: 8px 0 0; padding-left: 20px; }
 .mis { display: grid; grid-template-columns: repeat(auto-fill, minmax(96px, 1fr)); gap: 10px; }
 .mis figure { margin: 0; text-align: center; font-size: 12px; }
