@@ -90,7 +90,7 @@ def test_float_data_without_a_described_range_records_none(tmp_path):
     c = from_data(d)
     assert "value_range" not in c and c["input_shape"] == [1, 8, 8]
     model = cr.nn.Sequential(cr.nn.Flatten(), cr.nn.Linear(64, 10))
-    cr.Solver(model, d, num_epochs=1, verbose=False)
+    cr.Solver(model, d, num_epochs=1, batch_size=10, verbose=False).train()  # records when it prepares the data
     assert missing(model) == ["value_range", "classes"]
     u8 = dict(d, X_train=(d["X_train"] * 255).astype(np.uint8))
     assert from_data(u8)["value_range"] == [0.0, 255.0]   # the dtype's own range
