@@ -4,6 +4,8 @@
     python benchmarks/data.py --images 4000 --workers 0 2 --rounds 5 --json out.json
     python benchmarks/data.py --decode                 # JPEG decoders only (ms per image)
     python benchmarks/data.py --model-step             # what one ResNet-18 step at 224 consumes
+    python benchmarks/data.py --rss 2000 20000 --workers 2 --batch 16   # peak RSS, all processes
+    python benchmarks/data.py --transport              # ms per 64x3x224x224 float32 batch from 2 workers
 
 Data: a folder of synthetic photo-like JPEGs (smooth colour fields + texture noise + a few shapes,
 quality 90, sizes around ImageNet's 500x375), 10 classes, made once in --folder.
@@ -129,8 +131,6 @@ def run_one(framework: str, root: Path, workers: int, batch: int, limit: int, se
     if framework == "torch":
         import torch
         torch.set_num_threads(1)  # the work is per-sample Pillow in both; keep torch's pool out of it
-    if framework == "chainrule-pillow":  # chainrule without the optional simplejpeg decoder
-        os.environ["CHAINRULE_JPEG"] = "pillow"
     loader = (torch_loader if framework == "torch" else chainrule_loader)(root, workers, batch, seed)
     t0 = time.perf_counter()
     n = 0
@@ -148,7 +148,8 @@ def run_one(framework: str, root: Path, workers: int, batch: int, limit: int, se
 
 # ---------------------------------------------------------------- decoders
 def bench_decode(root: Path, count: int = 100) -> dict:
-    """ms per JPEG: Pillow full, Pillow draft to >= 224 (and to >= 112), simplejpeg, chainrule's open_image."""
+    """ms per JPEG: Pillow full, Pillow draft to >= 224 (and to >= 112), simplejpeg if installed
+    (pip install simplejpeg: measured, not used by chainrule), chainrule's open_image."""
     from PIL import Image
 
     from chainrule.data import decode
@@ -180,20 +181,40 @@ def bench_decode(root: Path, count: int = 100) -> dict:
                 f(b)
             best = min(best, (time.perf_counter() - t0) / len(datas))
         out[name] = round(best * 1e3, 3)
-    for label, env in (("chainrule open_image", None), ("chainrule open_image, CHAINRULE_JPEG=pillow", "pillow")):
-        if env:
-            os.environ["CHAINRULE_JPEG"] = env
-        decode._simplejpeg.cache_clear()
-        best = math.inf
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for f in files:
-                decode.open_image(f)
-            best = min(best, (time.perf_counter() - t0) / len(files))
-        out[label] = round(best * 1e3, 3)
-        os.environ.pop("CHAINRULE_JPEG", None)
-        decode._simplejpeg.cache_clear()
+    best = math.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for f in files:
+            decode.open_image(f)
+        best = min(best, (time.perf_counter() - t0) / len(files))
+    out["chainrule open_image (file read, EXIF check, RGB)"] = round(best * 1e3, 3)
     return out
+
+
+def transport_one(framework: str, workers: int, batches: int = 20, batch: int = 64) -> dict:
+    """ms per batch of `batch` x 3 x 224 x 224 float32 samples that cost nothing to make: what moving
+    batches from the workers to the main process costs (steady state, after the first batch)."""
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(1)
+        base, make = torch.utils.data, (lambda i: torch.from_numpy(np.full((3, 224, 224), i, np.float32)))
+    else:
+        import chainrule as cr
+        base, make = cr.utils.data, (lambda i: np.full((3, 224, 224), i, np.float32))
+
+    class Cheap(base.Dataset):
+        def __len__(self):
+            return batches * batch
+
+        def __getitem__(self, i):
+            return make(i), i
+
+    t0 = time.perf_counter()
+    for k, _ in enumerate(base.DataLoader(Cheap(), batch, num_workers=workers)):
+        if k == 0:
+            first = time.perf_counter()
+    return {"framework": framework, "workers": workers,
+            "ms_per_batch": (time.perf_counter() - first) / (batches - 1) * 1e3, "first_batch_s": first - t0}
 
 
 def bench_model_step(batch: int = 8) -> dict:
@@ -217,6 +238,91 @@ def bench_model_step(batch: int = 8) -> dict:
     return {"batch": batch, "seconds_per_step": min(times[1:]), "images_per_s": batch / min(times[1:])}
 
 
+# ------------------------------------------------------------- peak memory
+def link_folder(src: Path, dst: Path, n: int) -> Path:
+    """A folder of n JPEG names (symbolic links cycling over the files of src): a large folder
+    for the memory test without n distinct images on disk (decoding cost and sizes are the same)."""
+    done = dst / f".complete-{n}"
+    if done.exists():
+        return dst
+    files = sorted(src.rglob("*.jpg"))
+    for i in range(n):
+        f = files[i % len(files)]
+        d = dst / f.parent.name
+        d.mkdir(parents=True, exist_ok=True)
+        link = d / f"{i:06d}.jpg"
+        if not link.exists():
+            link.symlink_to(f)
+    done.touch()
+    return dst
+
+
+def tree_memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) summed over a process and all its descendants, from /proc (MB). The RSS sum counts
+    shared pages (the batches in shared memory, the forked parent's pages) once per process that maps
+    them: an upper bound; PSS splits each shared page between its processes: the machine's real use."""
+    rss = pss = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+            with open(f"/proc/{p}/task/{p}/children") as fh:
+                todo += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return rss / 1024, pss / 1024
+
+
+def train_steps(root: Path, steps: int, workers: int, batch: int, size: int) -> None:
+    """The streaming training loop by hand: folder_datasets + DataLoader(workers) + ResNet-18 SGD steps."""
+    import chainrule as cr
+    from chainrule.nn import functional as F
+
+    data = cr.data.folder_datasets(root, image_size=size, val_size=0.05)
+    loader = cr.utils.data.DataLoader(data.train, batch, shuffle=True, num_workers=workers,
+                                      generator=cr.Generator().manual_seed(0))
+    model = cr.models.resnet18(num_classes=len(data.classes))
+    opt = cr.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    for k, (x, y) in enumerate(loader):
+        loss = F.cross_entropy(model(cr.Tensor(x.data.astype(np.float32) / 255.0)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if k + 1 == steps:
+            break
+
+
+def bench_rss(base: Path, counts: list[int], steps: int, workers: int, batch: int, size: int) -> dict:
+    """Peak RSS of the whole process tree of `train_steps` for folders of each size."""
+    out = {}
+    for n in counts:
+        root = link_folder(base, base.parent / f"linked-{n}", n)
+        code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                f"import data as b; from pathlib import Path; "
+                f"b.train_steps(Path({str(root)!r}), {steps}, {workers}, {batch}, {size})")
+        t0 = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)))
+        peak = peak_pss = 0.0
+        while p.poll() is None:
+            rss, pss = tree_memory_mb(p.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+            time.sleep(0.2)
+        if p.returncode:
+            raise RuntimeError(f"train_steps failed with exit code {p.returncode}")
+        out[n] = {"peak_rss_mb": round(peak, 1), "peak_pss_mb": round(peak_pss, 1),
+                  "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"{n} images: peak over all processes: RSS sum {peak:.0f} MB, PSS sum {peak_pss:.0f} MB "
+              f"({out[n]['seconds']} s, {steps} steps of {batch} at {size}x{size}, {workers} workers)", flush=True)
+    return out
+
+
 # --------------------------------------------------------------------- main
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -224,22 +330,45 @@ def main(argv=None) -> None:
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--limit", type=int, default=0, help="images per run (default: one epoch)")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--frameworks", nargs="+", default=["chainrule", "chainrule-pillow", "torch"],
-                    help="chainrule-pillow: chainrule with CHAINRULE_JPEG=pillow (no simplejpeg)")
+    ap.add_argument("--frameworks", nargs="+", default=["chainrule", "torch"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--decode", action="store_true", help="time the JPEG decoders only")
     ap.add_argument("--model-step", action="store_true", help="time one ResNet-18 step at 224 only")
+    ap.add_argument("--rss", type=int, nargs="*", metavar="N",
+                    help="peak RSS of a ResNet-18 training loop over folders of N images (default 2000 20000)")
+    ap.add_argument("--steps", type=int, default=8, help="--rss: training steps")
+    ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--transport", action="store_true",
+                    help="ms per float32 224x224 batch moved from 2 workers (cheap samples), both frameworks")
     ap.add_argument("--one", nargs=2, metavar=("FRAMEWORK", "WORKERS"), help=argparse.SUPPRESS)
+    ap.add_argument("--one-transport", nargs=2, metavar=("FRAMEWORK", "WORKERS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     root = a.folder / str(a.images)
     limit = a.limit or a.images
     if a.one:
         print(json.dumps(run_one(a.one[0], root, int(a.one[1]), a.batch, limit, a.seed)))
         return
+    if a.one_transport:
+        print(json.dumps(transport_one(a.one_transport[0], int(a.one_transport[1]))))
+        return
+    if a.transport:
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        for r in range(a.rounds):
+            for fw in (a.frameworks if r % 2 == 0 else a.frameworks[::-1]):
+                out = subprocess.run([sys.executable, __file__, "--one-transport", fw, str(max(a.workers))],
+                                     capture_output=True, text=True, env=env, check=True).stdout
+                res = json.loads(out.strip().splitlines()[-1])
+                print(f"round {r} {fw:9s} workers={res['workers']}: {res['ms_per_batch']:.1f} ms per batch", flush=True)
+        return
     make_folder(root, a.images)
+    if a.rss is not None:
+        res = bench_rss(root, a.rss or [2000, 20000], a.steps, max(a.workers), a.batch, a.image_size)
+        if a.json:
+            a.json.write_text(json.dumps(res, indent=1))
+        return
     if a.decode or a.model_step:
         res = bench_decode(root) if a.decode else bench_model_step()
         print(json.dumps(res, indent=1))

@@ -170,6 +170,17 @@ def run_worker(framework: str, threads: int, steps: int, warmup: int, suite: str
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _blas_info() -> str:
+    """NumPy's BLAS with OpenBLAS's kernel set (threadpoolctl's `architecture`)."""
+    try:
+        import numpy  # noqa: F401  (loads the BLAS)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown"
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}" for i in libs) or "none"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -217,8 +228,10 @@ def main(argv=None) -> int:
 
     head = f"{'layer':<26} {'cr fwd':>8} {'cr bwd':>8} {'cr GF/s':>8} {'pt fwd':>8} {'pt bwd':>8} {'pt GF/s':>8} {'ratio':>6}"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    blas = _blas_info()
     print(f"threads={args.threads} rounds={args.rounds} steps={args.steps} clock={args.clock} load={load:.2f} "
           "(ms, median; ratio = chainrule/PyTorch, fwd+bwd)")
+    print(f"BLAS (NumPy's): {blas}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
     print(head)
     for row in rows:
         c, t = row["chainrule"], row["torch"]
@@ -229,7 +242,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"suite": args.suite, "threads": args.threads, "rounds": args.rounds,
                                "steps": args.steps, "clock": args.clock, "load": load,
-                               "numpy": np.__version__, "rows": rows, "raw": times}, indent=1))
+                               "numpy": np.__version__, "blas": blas, "rows": rows, "raw": times}, indent=1))
     print(f"wrote {out}")
     return 0
 

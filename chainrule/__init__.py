@@ -17,6 +17,25 @@ from .ops import (  # noqa: F401
     pad, permute, relu, reshape, sigmoid, sqrt, squeeze, stack, sum, tanh, transpose, unsqueeze, var,
     where,
 )
+# issue 22 (h-22core): PyTorch's tensor surface (dtype names, Size, factories, functions)
+from .dtypes import (  # noqa: F401,E402
+    Size, bool, double, dtype, float, float16, float32, float64, half, int, int8, int16, int32, int64, long,
+    short, uint8,
+)
+from .tensor import (  # noqa: F401,E402
+    as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace, numel, rand_like,
+    randint, randn_like, randperm,
+)
+from .ops import (  # noqa: F401,E402
+    allclose, argsort, ceil, chunk, cos, eq, equal, floor, gather, ge, gt, index_select, isclose, isfinite,
+    isinf, isnan, le, logical_and, logical_not, logical_or, logical_xor, lt, narrow, ne, prod, round,
+    sign, sin, sort, split, tan, topk, trunc, unbind,
+)
+from .ops.reduce import norm  # noqa: F401,E402
+from .ops.functions import (  # noqa: F401,E402
+    add, argmax, argmin, bmm, clone, div, dot, log_softmax, max, min, mm, mul, neg, pow, softmax, std, sub,
+    t, all, any,
+)
 from .gradcheck import GradcheckError, gradcheck, numerical_gradient  # noqa: F401
 from .graph import graph_dot  # noqa: F401
 from .rng import get_rng_state, manual_seed, set_rng_state  # noqa: F401
@@ -35,6 +54,11 @@ from .utils.data.generator import Generator  # noqa: F401
 
 # PyTorch's device checks (issue 22): cr.accelerator.is_available(), cr.backends.mps/cudnn
 from . import accelerator, backends  # noqa: F401
+# data parallelism over MPI (issue 24): cr.distributed, cr.nn.parallel (mpi4py is imported only when used)
+from . import distributed  # noqa: F401
+from .nn import parallel as _nn_parallel  # noqa: F401
+# issue 21 (h-21cli): the error a user can fix (the CLI prints it as one line); optional dependencies
+from .errors import MissingDependencyError, UsageError  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -49,3 +73,6 @@ def __getattr__(name: str):
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+# issue 26: cr.features (HOG and colour-histogram image features) also loads on first use
+_LAZY |= {"features"}

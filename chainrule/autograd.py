@@ -11,7 +11,7 @@ is the lecture's rule, applied in reverse topological order:
 from __future__ import annotations
 
 import functools
-import sys
+import itertools
 from typing import Any, Callable
 
 import numpy as np
@@ -83,26 +83,126 @@ class Context:
         return self._saved
 
 
-class Node:
-    """One recorded op in the graph: the Function, its ctx and its inputs."""
+_seq = itertools.count()  # every Node and every in-place change takes the next number: their order
+# the number of the latest in-place change: nodes made after it need no history lookups (fast path)
+_last_change = -1
 
-    __slots__ = ("fn", "ctx", "inputs", "released")
+
+def note_change(seq: int) -> None:
+    """Record that an in-place change numbered `seq` happened (ops/inplace.py calls this)."""
+    global _last_change
+    _last_change = seq
+
+
+class Version:
+    """The in-place changes made to one block of memory (a tensor and its views share it): the
+    sequence number of each. `len(seqs)` is PyTorch's `_version`; a node made before the last
+    change that saved this memory would compute a wrong gradient."""
+
+    __slots__ = ("seqs",)
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    def bump(self, seq: int) -> None:
+        self.seqs.append(seq)
+
+    def since(self, seq: int) -> int:
+        """Changes made after sequence number `seq`."""
+        return sum(1 for s in self.seqs if s > seq)
+
+
+def storage(a: Any) -> Any:
+    """The NumPy array that owns `a`'s memory (a itself, or the base its views lead to)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def same_memory(a: Any, b: Any) -> bool:
+    """Whether arrays a and b are views of one block of memory (PyTorch: the same storage).
+    NumPy: the same owner; device arrays: overlapping memory (CuPy's may_share_memory)."""
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and storage(a) is storage(b)
+    if backend.is_device_array(a) and backend.is_device_array(b):
+        return bool(backend.array_module(a).may_share_memory(a, b))
+    return False
+
+
+def _as_of(t: Tensor, seq: int) -> Tensor:
+    """The tensor that stood for t's value when node `seq` was made: an in-place change
+    after it left the earlier value in a stand-in (`t._prior` = (change's seq, stand-in))."""
+    while t._prior is not None and t._prior[0] > seq:
+        t = t._prior[1]
+    return t
+
+
+class Node:
+    """One recorded op in the graph (`grad_fn`): the Function, its ctx and its inputs.
+
+    PyTorch's view of it: `name()` ("MulBackward0"), `next_functions` (the nodes the
+    gradient goes to next: a producer's Node, an `AccumulateGrad` for a leaf, or None)."""
+
+    __slots__ = ("fn", "ctx", "_inputs", "released", "seq", "dirty")
 
     def __init__(self, fn: type, ctx: Context, inputs: tuple):
         self.fn = fn
         self.ctx = ctx
-        self.inputs = inputs
+        self._inputs = inputs
         self.released = False
+        self.seq = next(_seq)
+        self.dirty: tuple | None = None  # (tensor facts, role) once an in-place change overwrote its saved output
 
     @property
+    def inputs(self) -> tuple:
+        """The positional arguments as they were when the op ran (a tensor changed in place since
+        is replaced by the stand-in for its earlier value)."""
+        ins = self._inputs
+        if self.seq > _last_change or not any(isinstance(a, Tensor) and a._prior is not None for a in ins):
+            return ins
+        return tuple(_as_of(a, self.seq) if isinstance(a, Tensor) else a for a in ins)
+
     def name(self) -> str:
-        return self.fn.__name__ + "Backward"
+        return getattr(self.fn, "node_name", None) or self.fn.__name__ + "Backward0"
+
+    @property
+    def next_functions(self) -> tuple:
+        """((node, 0), ...) for each Tensor argument: its grad_fn, an AccumulateGrad for a leaf
+        that requires grad, None for a constant."""
+        out = []
+        for a in self.inputs:
+            if isinstance(a, Tensor):
+                nxt = a.grad_fn if a.grad_fn is not None else (AccumulateGrad(a) if a.requires_grad else None)
+                out.append((nxt, 0))
+        return tuple(out)
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
 
     def release(self) -> None:
         # Drop everything forward saved so the memory goes back at once.
         self.ctx._saved = None
         self.ctx.__dict__ = {"_saved": None, "needs_input_grad": self.ctx.needs_input_grad}
         self.released = True
+
+
+class AccumulateGrad:
+    """Where a leaf's gradient goes (PyTorch's name): `variable` is the leaf."""
+
+    next_functions: tuple = ()
+
+    def __init__(self, variable: Tensor):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
 class Function:
@@ -112,7 +212,17 @@ class Function:
     backward(ctx, grad_output) -> gradient or tuple of gradients, one per positional arg
 
     and are called as `MyOp.apply(*args, **kwargs)`.
+
+    A backward may return its upstream gradient, arrays it saved, its inputs, views of those, or
+    new arrays it keeps no reference to (never a cached or global array): the engine adds into
+    the new ones in place and copies the others before it keeps them.
+
+    View ops (`view_step` defined) return arrays that share their first input's memory; the
+    result remembers its base and the steps from it, so an in-place change to the view also
+    changes the base's value in the graph (as PyTorch's views).
     """
+
+    view_step: Callable | None = None  # view ops: (args after the first) -> ("getitem"|"reshape"|"permute", arg)
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> np.ndarray:
@@ -133,10 +243,20 @@ class Function:
         if not isinstance(out, np.ndarray) and not backend.is_device_array(out):
             out = np.asarray(out)
         result = wrap(out)
+        if cls.view_step is not None and isinstance(args[0], Tensor) and same_memory(out, raw[0]):
+            _track_view(result, args[0], cls.view_step(*args[1:]))
         if _grad_enabled and any(needs):
             result.requires_grad = True
             result.grad_fn = Node(cls, ctx, args)
         return result
+
+
+def _track_view(view: Tensor, src: Tensor, step: tuple) -> None:
+    """`view` shares `src`'s memory: it shares its version counter and remembers (base, steps)."""
+    if src._vc is None:
+        src._vc = Version()
+    view._vc = src._vc
+    view._view = (src._view[0], src._view[1] + (step,)) if src._view is not None else (src, (step,))
 
 
 def _check_one_device(fn: type, arrays: list) -> None:
@@ -162,15 +282,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.reshape(shape)
 
 
-def _own(g: np.ndarray) -> np.ndarray:
-    """g itself when nothing else can see it (PyTorch's AccumulateGrad steals it the same way),
-    else a copy: `.grad` must never alias an array another tensor or op still holds."""
-    # 3 references: the caller's variable, this argument, and getrefcount's own.
-    if backend.owns_data(g) and sys.getrefcount(g) <= 3:
-        return g
-    return g.copy()
-
-
 def topological_order(root: Tensor) -> list[Tensor]:
     """Tensors of the graph behind `root`, inputs before outputs (iterative DFS:
     deep networks would overflow Python's recursion limit)."""
@@ -192,37 +303,66 @@ def topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
+# ---- callbacks queued during a backward pass (torch's Variable._execution_engine.queue_callback):
+# DistributedDataParallel averages the gradients once they are all accumulated
+_queued: list[Callable[[], None]] = []
+
+
+def queue_callback(fn: Callable[[], None]) -> None:
+    """Run fn() once, when the backward pass now running ends (call it from a Function's backward)."""
+    _queued.append(fn)
+
+
+# ------------------------------------------------------------ the backward pass
+# The engine owns its gradients explicitly. `grads` maps each tensor to the gradient summed so
+# far; `owned` holds the tensors whose array the engine itself allocated (a sum, an unbroadcast,
+# a cast, a copy, the root's ones): only those may be added into in place or handed to a leaf
+# as they are. An array a backward returned may be its upstream gradient, a saved value or a
+# view of an input, so it is copied before anything writes to it or a leaf keeps it.
+def backward(root: Tensor, gradient: Any = None, retain_graph: bool | None = None) -> None:
     """Backpropagate from `root` (see `Tensor.backward`)."""
+    try:
+        _backward(root, gradient, retain_graph)
+    finally:  # (an error mid-way drops the queue: half-accumulated gradients are not synchronised)
+        queued, _queued[:] = list(_queued), []
+    for fn in queued:
+        fn()
+
+
+def _backward(root: Tensor, gradient: Any, retain_graph: bool | None) -> None:
     if not root.requires_grad:
-        raise RuntimeError("backward() on a tensor that does not require grad (no graph behind it)")
-    if grad is None:
+        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn "
+                           "(backward() on a tensor with no graph behind it)")
+    if gradient is None:
         if root.data.size != 1:
             raise RuntimeError(
-                f"backward() without a gradient needs a scalar output, got shape {root.shape}; "
-                "pass grad= of that shape"
+                f"grad can be implicitly created only for scalar outputs: backward() on shape {root.shape} "
+                "needs gradient= of that shape"
             )
-        grad = backend.array_module(root.data).ones_like(root.data)
+        grad, mine = backend.array_module(root.data).ones_like(root.data), True
     else:
-        grad = grad.data if isinstance(grad, Tensor) else grad
-        if (isinstance(grad, np.ndarray) or backend.is_device_array(grad)) and backend.device_of(grad) != root.device:
-            raise RuntimeError(f"backward(grad=...) is on {backend.device_of(grad)}, the output on {root.device}")
-        grad = backend.array_module(root.data).asarray(grad, dtype=root.dtype)
+        user = gradient.data if isinstance(gradient, Tensor) else gradient
+        if (isinstance(user, np.ndarray) or backend.is_device_array(user)) and backend.device_of(user) != root.device:
+            raise RuntimeError(f"backward(gradient=...) is on {backend.device_of(user)}, the output on {root.device}")
+        grad = backend.array_module(root.data).asarray(user, dtype=root.dtype)
         if grad.shape != root.shape:
-            raise ValueError(f"backward(grad=...) expects shape {root.shape}, got {grad.shape}")
-
+            raise ValueError(f"backward(gradient=...) expects shape {root.shape}, got {grad.shape}")
+        mine = grad is not user and backend.owns_data(grad)  # asarray made a new array
     grads: dict[int, np.ndarray] = {id(root): grad}
-    del grad  # so the engine alone holds the root's gradient
+    owned: set[int] = {id(root)} if mine else set()
+    del grad
     for t in reversed(topological_order(root)):
         g = grads.pop(id(t), None)
         if g is None:
             continue
+        mine = id(t) in owned
+        owned.discard(id(t))
         if t.grad_fn is None:  # a leaf: accumulate
-            _accumulate(t, _own(g) if t.grad is None else g)
+            _accumulate(t, g if mine or t.grad is not None else g.copy())
             continue
         if t._retain_grad:
             _accumulate(t, g.copy() if t.grad is None else g)
-        _propagate(t.grad_fn, g, grads, retain_graph)
+        _propagate(t.grad_fn, g, grads, owned, bool(retain_graph))
 
 
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
@@ -232,31 +372,92 @@ def _accumulate(t: Tensor, g: np.ndarray) -> None:
     if t.grad is None:
         t.grad = wrap(g)
     else:
-        t.grad.data = t.grad.data + g
+        t.grad.data = _sum(t.grad.data, g)
 
 
-def _propagate(node: Node, g: np.ndarray, grads: dict[int, np.ndarray], retain_graph: bool) -> None:
-    """Run one node's backward and add its input gradients into `grads`.
-    (A function of its own so its temporaries are gone before a leaf takes its gradient.)"""
+def _propagate(node: Node, g: np.ndarray, grads: dict[int, np.ndarray], owned: set[int],
+               retain_graph: bool) -> None:
+    """Run one node's backward and add its input gradients into `grads`."""
     if node.released:
         node.ctx.saved_tensors  # raises the "second time" error
+    _check_saved(node)
     in_grads = node.fn.backward(node.ctx, g)
     if not isinstance(in_grads, tuple):
         in_grads = (in_grads,)
+    fresh = _fresh_arrays(node, g, in_grads)
     for inp, ig in zip(node.inputs, in_grads):
         if ig is None or not (isinstance(inp, Tensor) and inp.requires_grad):
             continue
-        ig = unbroadcast(backend.array_module(inp.data).asarray(ig), inp.shape)
+        arr = backend.array_module(inp.data).asarray(ig)
+        mine = id(ig) in fresh or arr is not ig
+        ig = unbroadcast(arr, inp.shape)
+        mine = mine or ig is not arr
         if ig.dtype != inp.dtype:
-            ig = ig.astype(inp.dtype)
-        prev = grads.get(id(inp))
+            ig, mine = ig.astype(inp.dtype), True
+        key = id(inp)
+        prev = grads.get(key)
         if prev is None:
-            grads[id(inp)] = ig
-        # a second use: add in place when only `grads` holds prev (as in `_own`; 3 references:
-        # the dict, `prev` and getrefcount's argument), else a new array
-        elif backend.owns_data(prev) and sys.getrefcount(prev) <= 3:
+            grads[key] = ig
+            if mine:
+                owned.add(key)
+        elif key in owned:  # the engine made prev: add in place
             prev += ig
         else:
-            grads[id(inp)] = prev + ig
+            grads[key] = _sum(prev, ig)
+            owned.add(key)
     if not retain_graph:
         node.release()
+
+
+def _sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b as a new array (NumPy turns the sum of two 0-d arrays into a scalar)."""
+    out = a + b
+    return out if isinstance(out, np.ndarray) or backend.is_device_array(out) else np.asarray(out)
+
+
+def _fresh_arrays(node: Node, g: np.ndarray, in_grads: tuple) -> set[int]:
+    """ids of the arrays in in_grads that the backward made and let go of: ones that own their
+    memory, appear once, and are none of what the node knows (upstream, saved, inputs, ctx)."""
+    cands = [a for a in in_grads if type(a) is np.ndarray and a.flags.owndata and a.flags.writeable
+             or backend.is_device_array(a) and a.flags.owndata]
+    if not cands:
+        return set()
+    ctx = node.ctx
+    known = [g, *(ctx._saved or ()), *ctx.__dict__.values(), *(a.data if isinstance(a, Tensor) else a for a in node._inputs)]
+    if len(cands) == 1:
+        a = cands[0]
+        return set() if any(a is k for k in known) else {id(a)}
+    return {id(a) for a in cands
+            if sum(1 for b in cands if b is a) == 1 and not any(a is k for k in known)}
+
+
+def _check_saved(node: Node) -> None:
+    """PyTorch's error when an in-place change overwrote memory this node saved for backward."""
+    if node.dirty is not None:
+        raise RuntimeError(modified_message(*node.dirty))
+    saved = node.ctx._saved
+    if not saved or node.seq > _last_change:
+        return
+    for a in node._inputs:
+        if isinstance(a, Tensor) and a._vc is not None and a._vc.seqs and a._vc.seqs[-1] > node.seq:
+            if any(same_memory(s, a.data) for s in saved):
+                raise RuntimeError(modified_message(*facts(a), f"an input of {node.name()}", node.seq))
+
+
+def facts(t: Tensor) -> tuple:
+    """What the in-place error names of a tensor (no reference to it: nodes keep these)."""
+    return t.dtype, tuple(t.shape), t._version_counter()
+
+
+def modified_message(dtype: Any, shape: tuple, vc: Version, role: str, seq: int) -> str:
+    """PyTorch's words for a saved value changed in place before backward used it."""
+    now = len(vc.seqs)
+    return (f"one of the variables needed for gradient computation has been modified by an inplace "
+            f"operation: [{dtype} {list(shape)}], which is {role}, is at version {now}; expected "
+            f"version {now - vc.since(seq)} instead. Hint: clone() it before the in-place change, "
+            "or use the out-of-place form (x = x + y instead of x += y).")
+
+
+def __getattr__(name: str):  # `cr.autograd.functional` (issue 26) lives in autograd_functional.py
+    if name == "functional": from . import autograd_functional; return autograd_functional  # noqa: E702
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,23 +1,37 @@
 """Keras-style callbacks for `cr.Solver`: the interface, and the callbacks chainrule ships.
 
-The interface (stable; other modules, e.g. a TensorBoard writer, build on it). A callback
-is any object with these methods (subclass `Callback` and override what you need):
+The interface (stable; other modules, e.g. a TensorBoard writer, build on it), Keras' with
+the Solver's training state. A callback is any object with these methods (subclass
+`Callback` and override what you need); what it may read is what it is given:
 
-    set_solver(solver)                   before training; the Solver's attributes (model,
-                                         optimizer, step, epoch, histories) are then readable
-    on_train_begin(logs)                 logs: {"epoch" (epochs already done), "num_epochs"}
-    on_epoch_begin(epoch, logs)          logs: {"epoch", "lr"}
+    set_model(model)                     the model being trained (the Solver's constructor)
+    set_params(params)                   when train() starts: {"config" (the run config),
+                                         "num_epochs", "batches_per_epoch", "batch_size",
+                                         "eval_batch_size", "classes", "verbose",
+                                         "val_data" (X, y prepared), "example_input" (1, ...)}
+    set_state(state)                     when train() starts: the run's chainrule.resume.
+                                         TrainState (epoch, step, histories, best_val_acc, ...),
+                                         read-only but for `state.stop_training`
+    on_train_begin(logs)                 logs: {"epoch" (epochs already done), "step", "num_epochs"}
+    on_epoch_begin(epoch, logs)          logs: {"epoch", "lr", "batch" (batches of this epoch
+                                         already done: > 0 in a run resumed mid-epoch)}
     on_batch_end(step, logs)             after every optimizer step; step counts from 1 over
                                          the whole run; logs: {"epoch", "loss" (this batch),
                                          "lr", "batch_size", "correct" (examples of the batch
                                          classified right, train mode, before the step)}
     on_epoch_end(epoch, logs)            logs: {"epoch", "loss" (mean over the epoch),
-                                         "train_acc", "val_acc", "lr", "step"}
+                                         "train_acc", "val_acc", "lr", "step"; "ema_val_acc"
+                                         with Solver(ema=)}
     on_train_end(logs)                   logs: {"epoch", "best_val_acc", "best_epoch"}
 
 Epochs are counted from 1 (on_epoch_end(3, logs) runs after the third epoch); "lr" is the
-learning rate the epoch's steps used. Set `solver.stop_training = True` to stop after the
+learning rate the epoch's steps used. Set `self.state.stop_training = True` to stop after the
 current epoch. An exception raised in a callback propagates out of `Solver.train()` unchanged.
+`set_solver(solver)` (the base class calls set_model with it) gives a callback that must act
+on the Solver itself (ModelCheckpoint saves through it) the Solver as `self.solver`.
+In a data-parallel run (several ranks) a callback with `rank_zero_only = True` (the ones
+that write or print: loggers, ModelCheckpoint, ProgressBar, TensorBoard) runs on rank 0
+only; the others run on every rank and see the same all-reduced logs.
 Callbacks with state that matters for a resumed run (EarlyStopping's counters) implement
 `state_dict()` / `load_state_dict()`; the Solver stores it in its checkpoints.
 """
@@ -41,9 +55,23 @@ class Callback:
     """Base class: override the hooks you need (all do nothing here)."""
 
     solver: Any = None
+    rank_zero_only = False  # True: only rank 0 of a data-parallel run calls it (it writes or prints)
+    model: Any = None
+    params: dict[str, Any] = {}
+    state: Any = None
 
     def set_solver(self, solver: Any) -> None:
         self.solver = solver
+        self.set_model(solver.model)
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def set_state(self, state: Any) -> None:
+        self.state = state
 
     def on_train_begin(self, logs: dict[str, Any]) -> None: ...
 
@@ -114,7 +142,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait > self.patience:
             self.stopped_epoch = epoch
-            self.solver.stop_training = True
+            self.state.stop_training = True
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
@@ -131,6 +159,8 @@ class ModelCheckpoint(Callback):
     save_best_only: write only when `monitor` improves (the file then holds the best epoch).
     `cr.load` reads these files too (the model, preprocessing and class names inside).
     """
+
+    rank_zero_only = True
 
     def __init__(self, path_or_dir: str | Path, monitor: str = "val_acc", save_best_only: bool = False,
                  mode: str = "auto"):
@@ -162,13 +192,14 @@ class _EpochLogger(Callback):
     """Appends one record per epoch; a resumed run keeps the records of the epochs it already has
     and drops any written after its checkpoint (which the resumed run will write again)."""
 
+    rank_zero_only = True
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def on_train_begin(self, logs):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        done = int(getattr(self.solver, "epoch", 0) or 0)
-        self._rewrite_keep(done)
+        self._rewrite_keep(int(logs.get("epoch", 0) or 0))
 
     def _rewrite_keep(self, done: int) -> None:
         raise NotImplementedError
@@ -226,6 +257,8 @@ class ProgressBar(Callback):
         one plain line per epoch instead of carriage-return frames.
     """
 
+    rank_zero_only = True
+
     def __init__(self, file: Any = None, mininterval: float = 0.1, bar: bool | None = None):
         self.file, self.mininterval, self.bar = file, float(mininterval), bar
         self._bar = None
@@ -238,11 +271,11 @@ class ProgressBar(Callback):
         return bool(getattr(stream, "isatty", lambda: False)())
 
     def on_epoch_begin(self, epoch, logs):
-        s = self.solver
+        p = self.params
         self._t0, self._images, self._correct = time.perf_counter(), 0, 0
         if self._draws_bar():
-            self._bar = tqdm(total=s.batches_per_epoch, initial=s.loader.state_dict()["batch"],
-                             desc=f"epoch {epoch}/{s.num_epochs}", unit="batch", leave=False, file=self.file,
+            self._bar = tqdm(total=p["batches_per_epoch"], initial=logs.get("batch", 0),
+                             desc=f"epoch {epoch}/{p['num_epochs']}", unit="batch", leave=False, file=self.file,
                              dynamic_ncols=True, mininterval=self.mininterval)
 
     def on_batch_end(self, step, logs):
@@ -253,8 +286,8 @@ class ProgressBar(Callback):
         ips = self._images / max(time.perf_counter() - self._t0, 1e-9)
         post = {"loss": f"{logs['loss']:.4f}", "acc": f"{self._correct / self._images:.3f}",
                 "lr": f"{logs['lr']:.3g}", "img/s": f"{ips:.0f}"}
-        if self.solver.val_acc_history:
-            post["val_acc"] = f"{self.solver.val_acc_history[-1]:.3f}"
+        if self.state.val_acc_history:
+            post["val_acc"] = f"{self.state.val_acc_history[-1]:.3f}"
         self._bar.set_postfix(post, refresh=False)
         self._bar.update(1)
 
@@ -262,7 +295,7 @@ class ProgressBar(Callback):
         secs = time.perf_counter() - self._t0
         ips = self._images / max(secs, 1e-9)
         self._close()
-        tqdm.write(f"(Epoch {epoch} / {self.solver.num_epochs}) loss {logs['loss']:.4f}  "
+        tqdm.write(f"(Epoch {epoch} / {self.params['num_epochs']}) loss {logs['loss']:.4f}  "
                    f"train acc {logs['train_acc']:.4f}  val acc {logs['val_acc']:.4f}  lr {logs['lr']:.3g}  "
                    f"{secs:.1f}s  {ips:.0f} img/s", file=self.file)
 

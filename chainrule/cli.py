@@ -1,9 +1,11 @@
 """The `chainrule` command: `chainrule COMMAND [options]`, one module per command in
 chainrule/commands/ (listed in `commands.COMMANDS`).
 
-Errors a user can fix (CLIError, the library's ValueError / OSError, whose messages
-name what was expected, and the ImportError saying how to install CuPy) are printed
-as one line with exit code 2; anything else is a bug and keeps its traceback.
+Errors a user can fix are printed as one line with exit code 2: `cr.UsageError` (CLIError is
+one, in the options' terms), the library's file errors (a corrupt checkpoint or dataset file,
+OSError) and a missing optional dependency (the line names the pip install). Anything else,
+a plain ValueError from NumPy included, is a bug and keeps its traceback.
+A closed stdout (`chainrule train | head -2`) never stops a command (commands/output.py).
 """
 from __future__ import annotations
 
@@ -13,7 +15,15 @@ import sys
 from typing import Sequence
 
 from . import __version__, backend
-from .commands import COMMANDS, CLIError
+from .checkpoint import CheckpointError
+from .commands import COMMANDS
+from .commands.output import safe_console
+from .data.errors import DataFileError
+from .errors import MissingDependencyError, UsageError
+from .nn.module import StateDictError
+
+# Errors the user can fix: a wrong option or input, a file that is not what it should be.
+USER_ERRORS = (UsageError, OSError, CheckpointError, DataFileError, StateDictError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,13 +47,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 1
+    with safe_console():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args._run(args) or 0)
-    except (CLIError, ValueError, OSError) as e:
+    except USER_ERRORS as e:
         print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
         return 2
     except ImportError as e:
-        if backend.INSTALL_HINT not in str(e):  # CuPy missing is the user's to fix; others are bugs
+        # a missing optional dependency (or CuPy) is the user's to fix; other ImportErrors are bugs
+        if not isinstance(e, MissingDependencyError) and backend.INSTALL_HINT not in str(e):
             raise
         print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
         return 2

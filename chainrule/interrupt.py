@@ -59,17 +59,19 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def deferred_sigint(on_first: Callable[[], None]) -> Iterator[None]:
-    """Within the block, the first Ctrl-C calls `on_first()`, the second raises KeyboardInterrupt."""
+def deferred_sigint(on_first: Callable[[], None], saves: bool = True) -> Iterator[None]:
+    """Within the block, the first Ctrl-C calls `on_first()`, the second raises KeyboardInterrupt.
+    saves: whether stopping writes a checkpoint (what the first Ctrl-C's message says)."""
     fired = False
+    what = ("saving a checkpoint after this step" if saves else
+            "stopping after this step (no checkpoint_dir: nothing is saved)")
 
     def handler(signum, frame):
         nonlocal fired
         if fired:
             raise KeyboardInterrupt
         fired = True
-        print("\nInterrupted: saving a checkpoint after this step (Ctrl-C again to stop at once)",
-              file=sys.stderr, flush=True)
+        print(f"\nInterrupted: {what} (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
         on_first()
 
     installed, old = False, None

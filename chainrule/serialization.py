@@ -35,6 +35,7 @@ import numpy as np
 from . import backend
 from .checkpoint import CheckpointError, decode_state, read_file, save_state
 from .data.transforms.preprocess import preprocessor_from_state, preprocessor_to_state
+from .model_contract import UNSET, fill
 from .nn.config import module_from_config, module_to_config
 from .nn.module import Module
 from .tensor import Tensor
@@ -42,21 +43,24 @@ from .tensor import Tensor
 __all__ = ["save", "load"]
 
 
-def save(obj: Any, f: str | os.PathLike | Any, preprocess: Any = None, classes: list[str] | None = None,
+def save(obj: Any, f: str | os.PathLike | Any, preprocess: Any = UNSET, classes: list[str] | None = None,
          info: dict[str, Any] | None = None) -> Path | None:
     """Write `obj` to `f` (a file name, written atomically, or a binary file object).
 
     obj: a Module (architecture + weights), or a state: a state_dict, an optimizer's or
         scheduler's state_dict, or any nesting of dicts/lists/tuples of tensors, arrays,
         numbers, strings and None.
-    preprocess, classes, info (a Module only): a fitted cr.data.transforms preprocessor, the
-        class names, and extra JSON-able facts, e.g. {"input_shape": [1, 8, 8]}.
+    preprocess, classes, info (a Module only): a fitted cr.data.transforms preprocessor (None:
+        none; not given: the model's own), the class names, and extra JSON-able facts, e.g.
+        {"input_shape": [1, 8, 8]}; what is not given comes from the input contract the Solver
+        recorded on the model (chainrule/model_contract.py).
     Raises ValueError for a Module whose class cannot be rebuilt from a config (a custom class
     not registered with `cr.nn.register_module`), naming both ways out.
     """
     if isinstance(obj, Module):
+        preprocess, classes, info = fill(obj, preprocess, classes, info)  # the input contract (h-21cli)
         return save_state(f, _model_state(obj, preprocess, classes, info), kind="model")
-    if preprocess is not None or classes is not None or info is not None:
+    if preprocess is not UNSET and preprocess is not None or classes is not None or info is not None:
         raise TypeError("cr.save: preprocess, classes and info go with a whole model (a cr.nn.Module), "
                         f"got a {type(obj).__name__}")
     return save_state(f, obj, kind="object", exact=True)

@@ -152,7 +152,7 @@ def test_tensor_basics():
     assert t.shape == (2, 2) and t.ndim == 2 and len(t) == 2 and t.dtype == np.float32
     assert np.asarray(t).shape == (2, 2)
     assert "requires_grad=True" in repr(t) and "tensor(" in repr(t)
-    assert "grad_fn=<AddBackward>" in repr(t + 1)
+    assert "grad_fn=<AddBackward0>" in repr(t + 1)
     d = t.detach()
     assert not d.requires_grad and d.data is t.data
     with pytest.raises(RuntimeError, match="detach"):
@@ -194,7 +194,7 @@ def test_custom_function_api_like_pytorch():
 
     x = cr.tensor([1.0, -2.0], requires_grad=True, dtype="float64")
     y = Cube.apply(x, 2.0)
-    assert y.grad_fn.name == "CubeBackward"
+    assert y.grad_fn.name() == "CubeBackward0"
     y.sum().backward()
     np.testing.assert_allclose(x.grad, [6.0, 24.0])
     assert cr.gradcheck(lambda t: Cube.apply(t, 2.0), [cr.randn(3, dtype="float64", requires_grad=True)])

@@ -70,7 +70,8 @@ def test_every_augmentation_is_reachable_from_a_spec():
     aug = augment_from_spec(spec, X)
     kinds = {type(t) for t in aug.transforms}
     assert kinds == {T.RandomHorizontalFlip, T.RandomCrop, T.RandomScaleCrop, T.RandomResizedCrop,
-                     T.RandomRotation, T.RandomAffine, T.ColorJitter, T.PCALighting}
+                     T.RandomRotation, T.RandomAffine, T.ColorJitter, T.PCALighting,
+                     T.RandomLensDistortion, T.ElasticDistortion}  # the last two: issue 26
     out = aug(X, rng=np.random.default_rng(1))
     assert out.shape == X.shape and np.isfinite(out).all()
     crop = augment_from_spec("crop:2", X)

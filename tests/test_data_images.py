@@ -26,7 +26,7 @@ def _arr(im):
 def test_16bit_grey_png_is_scaled_not_clipped(tmp_path):
     v = np.array([[0, 257, 32768, 65535], [1000, 20000, 40000, 60000]], np.uint16)
     Image.fromarray(v).save(tmp_path / "g16.png")
-    assert Image.open(tmp_path / "g16.png").mode == "I;16"
+    assert Image.open(tmp_path / "g16.png").mode in ("I;16", "I")   # older Pillow opens it as I
     want = np.rint(v * 255.0 / 65535.0).astype(np.int64)
     assert (_arr(open_image(tmp_path / "g16.png", "L")) == want).all()
     rgb = read_image(tmp_path / "g16.png", (2, 4))
@@ -110,28 +110,6 @@ def test_jpeg_draft_decodes_at_reduced_size_close_to_full(tmp_path):
     full = read_image(tmp_path / "big.jpg", (60, 80)).astype(np.int64)
     ref = np.asarray(Image.open(tmp_path / "big.jpg").convert("RGB").resize((80, 60), Image.BILINEAR)).transpose(2, 0, 1)
     assert np.abs(full - ref).mean() < 3
-
-
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_simplejpeg_gives_pillows_pixels(tmp_path, monkeypatch, orientation):
-    pytest.importorskip("simplejpeg")
-    from chainrule.data import decode
-    rng = np.random.default_rng(orientation)
-    im = Image.fromarray(rng.integers(0, 256, (30, 44, 3), np.uint8))
-    exif = im.getexif()
-    exif[0x0112] = orientation
-    im.save(tmp_path / "x.jpg", exif=exif, quality=90)
-    fast = [_arr(open_image(tmp_path / "x.jpg", m)) for m in ("RGB", "L")]
-    fast.append(_arr(open_image(tmp_path / "x.jpg", draft=(10, 10))))
-    monkeypatch.setenv("CHAINRULE_JPEG", "pillow")
-    decode._simplejpeg.cache_clear()
-    try:
-        slow = [_arr(open_image(tmp_path / "x.jpg", m)) for m in ("RGB", "L")]
-        slow.append(_arr(open_image(tmp_path / "x.jpg", draft=(10, 10))))
-    finally:
-        decode._simplejpeg.cache_clear()
-    for f, s in zip(fast, slow):
-        assert f.shape == s.shape and np.abs(f - s).max() <= 1
 
 
 # --------------------------------------------------------------- ImageFolder

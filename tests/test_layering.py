@@ -13,15 +13,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chainrule"
 # first name under chainrule/ -> layer
 LAYER = {
     "backend": "autograd", "cuda": "autograd", "accelerator": "autograd", "backends": "autograd",
-    "tensor": "autograd", "autograd": "autograd", "rng": "autograd", "gradcheck": "autograd", "graph": "autograd",
+    "errors": "autograd",
+    "tensor": "autograd", "dtypes": "autograd", "autograd": "autograd", "autograd_functional": "autograd", "rng": "autograd", "gradcheck": "autograd",
+    "graph": "autograd",
+    "distributed": "autograd",  # collectives on arrays (mpi4py, NCCL), below nn: nn.parallel uses them
     "ops": "ops",
     "nn": "nn", "metrics": "nn",
     "optim": "optim",
     "data": "data", "utils": "data",
     "models": "models",
-    "checkpoint": "io", "serialization": "io",
+    "checkpoint": "io", "serialization": "io", "model_contract": "io",
     "solver": "solver", "callbacks": "solver", "resume": "solver", "interrupt": "solver",
-    "tune": "tools", "viz": "tools", "diagnostics": "tools", "classifiers": "tools", "onnx": "tools",
+    "tune": "tools", "viz": "tools", "diagnostics": "tools", "classifiers": "tools", "onnx": "tools", "features": "tools",
     "commands": "commands", "cli": "commands", "__main__": "commands",
 }
 TOOLS = {"autograd", "ops", "nn", "optim", "data", "models", "io", "solver", "tools", "package"}

@@ -1,34 +1,79 @@
 """The runnable lecture examples (examples/lectures/): each runs in its quick mode and its numbers
-match the notes' worked examples (exactly where the notes give exact numbers)."""
+match the notes' worked examples (exactly where the notes give exact numbers); docs/lectures.md is
+the scripts' own output: every section carries its script's hash, and the deterministic scripts
+are re-run in full and must write their documented section again, number for number."""
 from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-LECTURES = Path(__file__).resolve().parents[1] / "examples" / "lectures"
+ROOT = Path(__file__).resolve().parents[1]
+LECTURES = ROOT / "examples" / "lectures"
+DOCS = ROOT / "docs" / "lectures.md"
+SCRIPTS = sorted(p.stem for p in LECTURES.glob("*.py") if not p.stem.startswith("_") and p.stem != "make_docs")
+# fast and deterministic in full mode: their documented sections are re-made and compared exactly
+DETERMINISTIC = ["backprop", "linear_losses", "conv_sizes", "linear_collapse", "search"]
 
 
-def run(name: str, tmp_path: Path) -> dict:
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"lecture_{name}", LECTURES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run(name: str, tmp_path: Path, quick: bool = True) -> dict:
     """Import examples/lectures/<name>.py and call main(["--out", tmp, "--quick"])."""
     sys.path.insert(0, str(LECTURES))
     try:
-        spec = importlib.util.spec_from_file_location(f"lecture_{name}", LECTURES / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod.main(["--out", str(tmp_path), "--quick"])
+        return _load(name).main(["--out", str(tmp_path)] + (["--quick"] if quick else []))
     finally:
         sys.path.remove(str(LECTURES))
 
 
 def test_every_script_is_tested():
-    scripts = {p.stem for p in LECTURES.glob("*.py") if not p.stem.startswith("_")}
     tested = {n[len("test_"):] for n in globals() if n.startswith("test_") and n != "test_every_script_is_tested"}
-    assert scripts <= tested, f"lecture scripts without a test: {sorted(scripts - tested)}"
+    assert set(SCRIPTS) <= tested, f"lecture scripts without a test: {sorted(set(SCRIPTS) - tested)}"
+
+
+def _sections() -> dict[str, str]:
+    sys.path.insert(0, str(LECTURES))
+    try:
+        return _load("make_docs").sections(DOCS.read_text())
+    finally:
+        sys.path.remove(str(LECTURES))
+
+
+def test_docs_sections_are_the_current_scripts_output():
+    """Each script's section in docs/lectures.md was written by this very script (its SHA-256), in
+    full mode: edit a script and not its section, and this fails (make_docs.py regenerates it)."""
+    sys.path.insert(0, str(LECTURES))
+    try:
+        from _common import source_hash
+    finally:
+        sys.path.remove(str(LECTURES))
+    sections = _sections()
+    for name in SCRIPTS:
+        assert name in sections, f"docs/lectures.md has no section for {name}.py: run make_docs.py {name}"
+        head = sections[name].splitlines()[0]
+        m = re.match(r"<!-- lecture:(\w+) sha:(\w+) mode:(\w+) -->", head)
+        assert m, f"section {name} was not generated: {head}"
+        assert m.group(2) == source_hash(LECTURES / f"{name}.py"), (
+            f"{name}.py changed since its docs section was written: run examples/lectures/make_docs.py {name}")
+        assert m.group(3) == "full", f"the {name} section is from a --quick run"
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_deterministic_sections_equal_a_fresh_full_run(name, tmp_path):
+    run(name, tmp_path, quick=False)
+    fresh = (tmp_path / f"{name}.md").read_text()
+    assert fresh == _sections()[name], f"docs/lectures.md's {name} section differs from a fresh run"
 
 
 def test_knn(tmp_path):
@@ -58,6 +103,11 @@ def test_backprop(tmp_path):
     np.testing.assert_allclose(r["dW"], [[0.088, 0.176], [0.104, 0.208]], atol=1e-12)
     np.testing.assert_allclose(r["dx3"], [-0.112, 0.636], atol=1e-12)
     assert r["max_err"] < 1e-12 and "digraph" in Path(r["dot"]).read_text()
+    # Mazur's walk-through, to the notes' nine decimals
+    assert {k: round(v, 9) for k, v in r["mazur"].items()} == {
+        "E": 0.298371109, "dE/dw5": 0.082167041, "w5+": 0.358916480, "dE/dw1": 0.000438568}
+    assert r["jacobian_off_diagonal"] == 0.0
+    assert "| Mazur's 2-2-2 net: E | 0.298371109 | 0.298371109 | yes |" in (tmp_path / "backprop.md").read_text()
 
 
 def test_linear_collapse(tmp_path):
@@ -88,7 +138,25 @@ def test_activations(tmp_path):
 def test_batchnorm_dropout(tmp_path):
     r = run("batchnorm_dropout", tmp_path)
     assert r["bn"]["0.01/True"] > r["bn"]["0.01/False"]               # batch norm trains faster at a small lr
-    assert set(r["gap"]) == {0.0, 0.5} and all(0 <= t <= 1 and 0 <= v <= 1 for t, v in r["dropout"].values())
+    assert set(r["gap"]) == {"plain", "dropout 0.5", "batch norm"}
+    assert all(0 <= t <= 1 and 0 <= v <= 1 for t, v in r["dropout"].values())
+    assert set(r["init"]) == {"0.01/False", "0.01/True", "he/False", "he/True"}
+
+
+def test_centering(tmp_path):
+    r = run("centering", tmp_path)
+    assert r["same_sign"]["positive"] == 1.0 and r["same_sign"]["centred"] < 0.5
+    assert r["turns"]["positive inputs"] == 1.0 and r["turns"]["centred inputs"] < 1.0
+    assert r["sigmoid_over_relu"] > 1.0
+    assert r["verdicts"]["N(0, 0.05^2) init"] == ["bad_init"]
+    text = (tmp_path / "centering.md").read_text()
+    assert text.startswith("<!-- lecture:centering sha:") and "mode:quick" in text and "| yes |" in text
+
+
+def test_relu_speed(tmp_path):
+    r = run("relu_speed", tmp_path)                                   # quick: digits, 3 epochs
+    assert set(r["errors"]) == {"sigmoid", "tanh", "relu"} and all(len(e) == 3 for e in r["errors"].values())
+    assert (tmp_path / "relu_speed.png").exists()
 
 
 def test_optimizers(tmp_path):
@@ -122,6 +190,7 @@ def test_architectures(tmp_path):
     assert r["bottleneck"] == (69_632, 589_824)
     assert r["big"]["vgg16"][0] == 138_357_544 and r["big"]["resnet152"][0] == 60_192_808
     assert 15.4e9 < r["big"]["vgg16"][1] < 15.6e9 and 11.3e9 < r["big"]["resnet152"][1] < 11.6e9
+    assert set(r["seconds"]) == {"vgg16", "resnet152"} and all(v > 0 for v in r["seconds"].values())
 
 
 def test_ensemble(tmp_path):

@@ -30,3 +30,32 @@ def test_predict_scores_batches_in_eval_mode_and_restores_modes():
     assert model.training and model[0].training and not model[1].training
     with pytest.raises(ValueError, match="batch_size"):
         predict_scores(model, X, batch_size=0)
+
+
+def test_topk_accuracy_equals_torch_topk():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((200, 10))
+    y = rng.integers(0, 10, 200)
+    top1, top5 = accuracy(scores, y, topk=(1, 5))
+    assert top1 == accuracy(scores, y)
+    # by hand: the label among the 5 largest
+    want5 = np.mean([y[i] in np.argsort(-scores[i])[:5] for i in range(200)])
+    assert top5 == pytest.approx(want5)
+    assert accuracy(scores, y, topk=5) == top5
+    assert accuracy(scores, y, topk=(10,)) == (1.0,)
+    torch = pytest.importorskip("torch")
+    _, idx = torch.tensor(scores).topk(5, dim=1)
+    assert top5 == pytest.approx((idx == torch.tensor(y)[:, None]).any(dim=1).double().mean().item())
+
+
+def test_topk_ties_rank_like_argmax_and_errors():
+    scores = np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0]])
+    assert accuracy(scores, np.array([1, 2]), topk=(1, 2)) == (0.0, 1.0)
+    assert accuracy(scores, np.array([0, 1]), topk=1) == accuracy(scores, np.array([0, 1])) == 1.0
+    with pytest.raises(ValueError, match="from 1 to the number of classes"):
+        accuracy(scores, np.array([0, 1]), topk=(1, 5))
+    with pytest.raises(ValueError, match=r"\(N, K\) scores"):
+        accuracy(np.array([0, 1]), np.array([0, 1]), topk=1)
+    with pytest.raises(ValueError, match="labels must lie"):
+        accuracy(scores, np.array([0, 3]), topk=1)
+    assert all(np.isnan(v) for v in accuracy(np.zeros((0, 3)), np.zeros(0, np.int64), topk=(1, 2)))

@@ -60,7 +60,7 @@ def _assert_exports(model, x, tmp_path=None, **kw):
 
 
 # ------------------------------------------------------------------ the zoo
-SIZES = {"alexnet": 63, "alexnet_original": 227}  # the smallest input each model allows (32 for the rest)
+SIZES = {"alexnet": 63, "alexnet_original": 227, "inception_v3": 75}  # the smallest input each model allows (32 for the rest)
 # The VGGs differ from VGG-11 only in their features; their classifier, the same 100M-weight
 # one as VGG-11's (exported in full), is narrowed to keep the test fast (~4 s instead of ~10-30 s).
 NARROW = {n for n in cr.models.list_models() if n.startswith("vgg") and n not in ("vgg11", "vgg_cifar")}
@@ -118,6 +118,8 @@ def _zoo_model(name, **extra):
 
     params = inspect.signature(registry._MODELS[name]).parameters
     kw = {"num_classes": 10} if "num_classes" in params else {}
+    if name == "inception_v3":  # its auxiliary head needs 299x299 inputs in training mode (the BN calibration)
+        kw["aux_logits"] = False
     kw.update(extra)
     rng = np.random.default_rng(0)
     if "input_dim" in params:
@@ -231,6 +233,8 @@ LAYER_CASES = {
     "conv_same_valid": (lambda: nn.Sequential(nn.Conv2d(3, 4, 4, padding="same"), nn.ReLU(),
                                               nn.Conv2d(4, 2, (2, 3), padding="same"),
                                               nn.Conv2d(2, 2, 3, padding="valid"), nn.Flatten()), (3, 6, 5)),
+    "unflatten_dropout2d": (lambda: nn.Sequential(nn.Unflatten(1, (3, 4, 4)), nn.Conv2d(3, 2, 3), nn.Dropout2d(0.3),
+                                                  nn.Flatten(), nn.Unflatten(1, (2, -1)), nn.Flatten()), (48,)),
 }
 
 

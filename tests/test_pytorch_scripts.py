@@ -48,6 +48,7 @@ def _batches(x, y, size, lib):
 
 def _both(scenario, *args):
     """Run on chainrule, then (if installed) on torch from the same weights; return both results."""
+    cr.manual_seed(0)  # the same initial weights whatever ran before
     ours = scenario(cr, None, *args)
     try:
         import torch
@@ -85,7 +86,7 @@ def quickstart(lib, weights, tmp_path):
     model = NeuralNetwork().to(device)
     weights = _same_weights(model, weights, lib)
     loss_fn = nn.CrossEntropyLoss()
-    optimizer = lib.optim.SGD(model.parameters(), lr=0.5)
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x, y = _images(256, (1, 28, 28), 10, seed=0)
     xt, yt = _images(128, (1, 28, 28), 10, seed=1)
 
@@ -133,7 +134,8 @@ def test_quickstart_trains_saves_and_loads_like_torch(tmp_path):
     ours, theirs = _both(quickstart, tmp_path)
     losses = [h for h in ours["history"] if not isinstance(h, tuple)]
     tests = [h for h in ours["history"] if isinstance(h, tuple)]
-    assert losses[-1] < losses[0] and tests[-1][0] < tests[0][0] and tests[-1][1] > 0.3  # chance: 0.1
+    assert losses[-1] < losses[0] and tests[2][0] < tests[1][0] < tests[0][0]
+    assert tests[-1][1] > 0.3  # chance: 0.1 (seeds 0-7 end at 0.45-0.70)
     assert ours["same"]  # the reloaded model computes what the trained one does
     if theirs is not None:
         for a, b in zip(ours["history"], theirs["history"]):
@@ -405,3 +407,207 @@ def test_device_checks_answer_like_torch_on_a_cpu_machine():
     assert ours["device"] == ours["device_of_device"] == "cpu" and ours["flags"] == (True, True)
     if theirs is not None and not gpu and not theirs["accelerator"]:
         assert {k: v for k, v in ours.items() if k != "weights"} == {k: v for k, v in theirs.items() if k != "weights"}
+
+
+# -------------------------------------- blitz/autograd: freeze the body, train a new head
+def finetune_head(lib, weights):
+    nn = lib.nn
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+                          nn.Linear(8, 5))
+    for param in model.parameters():
+        param.requires_grad = False
+    model[4] = nn.Linear(8, 4)  # a new classifier: its parameters require grad
+    weights = _same_weights(model, weights, lib)
+    body = [p.detach().numpy().copy() for p in model[0].parameters()]
+    optimizer = lib.optim.SGD(model.parameters(), lr=1e-1, momentum=0.9)
+    x, y = _images(16, (3, 8, 8), 4, seed=7)
+    losses = []
+    for X, Y in _batches(x, y, 8, lib):
+        optimizer.zero_grad()
+        loss = nn.CrossEntropyLoss()(model(X), Y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    frozen = all(p.grad is None and np.array_equal(p.detach().numpy(), b)
+                 for p, b in zip(model[0].parameters(), body))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    return {"weights": weights, "losses": losses, "frozen": frozen, "trainable": trainable,
+            "head": model[4].weight.detach().numpy().copy()}
+
+
+def test_finetune_head_matches_torch():
+    ours, theirs = _both(finetune_head)
+    assert ours["frozen"] and ours["trainable"] == ["4.weight", "4.bias"]
+    if theirs is not None:
+        assert theirs["frozen"] and theirs["trainable"] == ours["trainable"]
+        _close(ours["losses"], theirs["losses"])
+        _close(ours["head"], theirs["head"])
+
+
+# ------------------------------------------------------------ basics/saveloadrun
+def save_load_run(lib, weights, tmp_path):
+    nn = lib.nn
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 4 * 4, 10))
+    weights = _same_weights(model, weights, lib)
+    path = tmp_path / f"{lib.__name__}_model_weights.pth"
+    lib.save(model.state_dict(), path)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 4 * 4, 10))
+    model.load_state_dict(lib.load(path, weights_only=True))
+    model.eval()
+    whole = tmp_path / f"{lib.__name__}_model.pth"
+    lib.save(model, whole)  # chainrule's Sequential is registered: the architecture is saved as a config
+    model = lib.load(whole, weights_only=False)
+    x = np.random.default_rng(8).random((2, 3, 8, 8)).astype(np.float32)
+    with lib.no_grad():
+        out = model(lib.tensor(x)).numpy().copy()
+    return {"weights": weights, "out": out, "model": model, "x": x}
+
+
+def test_save_load_run_and_onnx_match_torch(tmp_path):
+    ours, theirs = _both(save_load_run, tmp_path)
+    if theirs is not None:
+        _close(ours["out"], theirs["out"])
+    ort = pytest.importorskip("onnxruntime")
+    import chainrule.onnx as onnx  # the tutorial's `import torch.onnx as onnx`
+
+    input_image = cr.zeros((1, 3, 8, 8))
+    onnx.export(ours["model"], input_image, str(tmp_path / "model.onnx"))
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: ours["x"]})[0]
+    _close(got, ours["out"], rtol=1e-5)
+
+
+# ------------------------------- the classic MNIST example: log_softmax + nll_loss + Adadelta + StepLR
+def mnist_example(lib, weights, p_drop):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 8, 3, 1)
+            self.conv2 = nn.Conv2d(8, 16, 3, 1)
+            self.dropout1 = nn.Dropout(p_drop)
+            self.dropout2 = nn.Dropout2d(p_drop)
+            self.fc1 = nn.Linear(16 * 6 * 6, 32)
+            self.fc2 = nn.Linear(32, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv1(x))
+            x = F.relu(self.conv2(x))
+            x = self.dropout2(F.max_pool2d(x, 2))
+            x = lib.flatten(x, 1)
+            x = self.dropout1(F.relu(self.fc1(x)))
+            return F.log_softmax(self.fc2(x), dim=1)
+
+    model = Net()
+    weights = _same_weights(model, weights, lib)
+    optimizer = lib.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = lib.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    x, y = _images(64, (1, 16, 16), 10, seed=9)
+    train_losses, test_losses, accuracy = [], [], []
+    for epoch in range(1, 4):
+        model.train()
+        for data, target in _batches(x, y, 16, lib):
+            optimizer.zero_grad()
+            loss = F.nll_loss(model(data), target)
+            loss.backward()
+            optimizer.step()
+            train_losses.append(loss.item())
+        model.eval()
+        test_loss, correct = 0, 0
+        with lib.no_grad():
+            for data, target in _batches(x, y, 32, lib):
+                output = model(data)
+                test_loss += F.nll_loss(output, target, reduction="sum").item()
+                pred = output.argmax(dim=1, keepdim=True)
+                correct += (pred == target.reshape(-1, 1)).sum().item()
+        test_losses.append(test_loss / len(x))
+        accuracy.append(correct / len(x))
+        scheduler.step()
+    return {"weights": weights, "train": train_losses, "test": test_losses, "accuracy": accuracy,
+            "lr": optimizer.param_groups[0]["lr"]}
+
+
+def test_mnist_example_matches_torch():
+    ours, theirs = _both(mnist_example, 0.0)  # no dropout: the two libraries draw different masks
+    assert ours["test"][-1] < ours["test"][0] and ours["lr"] == pytest.approx(0.7 ** 3)
+    if theirs is not None:
+        _close(ours["train"], theirs["train"], rtol=1e-4)
+        _close(ours["test"], theirs["test"], rtol=1e-4)
+        assert ours["accuracy"] == theirs["accuracy"]
+    cr.manual_seed(0)
+    dropped = mnist_example(cr, None, 0.25)  # with dropout it still learns
+    assert dropped["test"][-1] < dropped["test"][0]
+
+
+# ------------------------- basics/data + optimization: a Dataset class, DataLoaders, train/test loops
+def dataset_and_loops(lib, weights):
+    nn = lib.nn
+    Dataset, DataLoader, TensorDataset = lib.utils.data.Dataset, lib.utils.data.DataLoader, lib.utils.data.TensorDataset
+
+    class SyntheticImages(Dataset):
+        def __init__(self, n, seed, transform=None):
+            self.images, self.labels = _images(n, (1, 12, 12), 4, seed)
+            self.transform = transform
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, idx):
+            image = self.images[idx]
+            if self.transform:
+                image = self.transform(image)
+            return image, int(self.labels[idx])
+
+    training_data = SyntheticImages(96, seed=10, transform=lambda a: (a - 0.5) / 0.5)
+    xt, yt = _images(40, (1, 12, 12), 4, seed=11)
+    test_data = TensorDataset(lib.tensor((xt - 0.5) / 0.5), lib.tensor(yt))
+    train_dataloader = DataLoader(training_data, batch_size=32)
+    test_dataloader = DataLoader(test_data, batch_size=16)
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(144, 32), nn.ReLU(), nn.Linear(32, 4))
+    weights = _same_weights(model, weights, lib)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = lib.optim.Adam(model.parameters(), lr=1e-2)
+
+    def train_loop(dataloader, model, loss_fn, optimizer):
+        size = len(dataloader.dataset)
+        model.train()
+        seen = []
+        for batch, (X, y) in enumerate(dataloader):
+            loss = loss_fn(model(X), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            seen.append((loss.item(), (batch + 1) * len(X), size))
+        return seen
+
+    def test_loop(dataloader, model, loss_fn):
+        model.eval()
+        size, num_batches = len(dataloader.dataset), len(dataloader)
+        test_loss, correct = 0, 0
+        with lib.no_grad():
+            for X, y in dataloader:
+                pred = model(X)
+                test_loss += loss_fn(pred, y).item()
+                correct += (pred.argmax(1) == y).float().sum().item()
+        return test_loss / num_batches, correct / size
+
+    log = []
+    for t in range(3):
+        log += train_loop(train_dataloader, model, loss_fn, optimizer)
+        log.append(test_loop(test_dataloader, model, loss_fn))
+    return {"weights": weights, "log": log, "batches": (len(train_dataloader), len(test_dataloader))}
+
+
+def test_dataset_and_loops_match_torch():
+    ours, theirs = _both(dataset_and_loops)
+    assert ours["batches"] == (3, 3)
+    assert [entry[1:] for entry in ours["log"][:3]] == [(32, 96), (64, 96), (96, 96)]
+    assert ours["log"][-1][0] < ours["log"][3][0]  # the test loss falls
+    if theirs is not None:
+        for a, b in zip(ours["log"], theirs["log"]):
+            _close(a, b, rtol=1e-4)
+        assert ours["batches"] == theirs["batches"]

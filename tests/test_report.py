@@ -147,15 +147,15 @@ def _png(src: str) -> np.ndarray:
 
 
 def test_filters_and_mistakes_are_the_models(runs, one, digits):
-    from chainrule.viz.training import filter_grid
+    from chainrule.viz.training import filter_grid, framed
 
     page = Page(one[1])
     model = cr.load(runs[0] / "model.safetensors")
-    grid = filter_grid(model[0].weight.data)  # small_cnn's first layer: Conv2d(1, 16, 3)
+    grid = framed(filter_grid(model[0].weight.data))  # small_cnn's first layer: Conv2d(1, 16, 3), framed
     shown = _png(page.imgs[page.img_alts.index("first-layer filters")])
     scale = shown.shape[0] // grid.shape[0]
     assert shown.shape[:2] == (grid.shape[0] * scale, grid.shape[1] * scale) and scale > 1
-    want = np.round(np.nan_to_num(grid, nan=1.0) * 255)
+    want = np.round(grid * 255)
     np.testing.assert_allclose(shown[::scale, ::scale], want, atol=1)
     captions = re.findall(r"\(([01]\.\d\d)\)</figcaption>", one[1])
     wrong = int(re.search(r"(\d+) wrong of 360", page.all_text).group(1))

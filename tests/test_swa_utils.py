@@ -168,7 +168,7 @@ def test_solver_ema_keyword_and_resume(tmp_path):
                          checkpoint_dir=tmp_path / name, ema=0.9, **kw)
 
     full = solver(3, "full")
-    assert full.callbacks[0] is full.ema and full.settings["ema"] == 0.9
+    assert full.ema not in full.callbacks and full.config["ema"] == 0.9  # one EMA: the Solver's own
     full.train()
     assert len(full.ema.val_acc_history) == 3 and int(full.ema.averaged.n_averaged) == full.step
     solver(2, "part").train()

@@ -32,21 +32,25 @@ def augment(X: np.ndarray) -> np.ndarray:
 class LinearClassifier(ClassifierMixin, BaseEstimator):
     """Base class: minibatch SGD on `loss`; subclasses choose the loss.
 
-    lr: learning rate. reg: regularisation strength. reg_type: "l2", "l1" or
-    "elastic" (see `regularization.py`); beta: the L2 weight inside "elastic".
-    num_iters: SGD steps. batch_size: samples per step, drawn WITHOUT replacement:
+    lr: learning rate, or "auto" (the default): 16 / mean(||x||^2 + 1) over the training rows
+    (x with its bias 1), set as `lr_` by fit. A linear model's loss curvature grows with the
+    squared norm of its inputs, so this one rule trains well whatever the pixels' scale (digits
+    in [0, 1] or standardised, CIFAR in 0..255: the fixed 1e-3 of old scored 0.88 on digits,
+    "auto" 0.95-0.96, as `chainrule linear`'s tuned lr 0.5 does). reg: regularisation strength
+    (default 1e-4, `chainrule linear`'s). reg_type: "l2", "l1" or "elastic" (see
+    `regularization.py`); beta: the L2 weight inside "elastic". num_iters: SGD steps. batch_size: samples per step, drawn WITHOUT replacement:
     each epoch walks through a fresh permutation (the last batch of an epoch may
     be smaller). seed: seeds W's initialisation (0.0001 * randn) and the permutations.
     verbose: print the loss every 100 steps.
 
-    Learned attributes: `classes_` (C,), `W_` (D + 1, C) with the bias as last row,
-    `loss_history_` (num_iters,) minibatch losses, `n_features_in_` (D).
+    Learned attributes: `classes_` (C,), `W_` (D + 1, C) with the bias as last row, `lr_` (the
+    learning rate used), `loss_history_` (num_iters,) minibatch losses, `n_features_in_` (D).
     """
 
     _loss_fn: LossFn
     _loss_naive_fn: LossFn
 
-    def __init__(self, lr: float = 1e-3, reg: float = 1e-5, reg_type: str = "l2", beta: float = 0.5,
+    def __init__(self, lr: float | str = "auto", reg: float = 1e-4, reg_type: str = "l2", beta: float = 0.5,
                  num_iters: int = 1500, batch_size: int = 200, seed: int = 0, verbose: bool = False):
         self.lr = lr
         self.reg = reg
@@ -77,8 +81,11 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         name = type(self).__name__
         check_reg_type(self.reg_type, name)
-        if not self.lr > 0:
-            raise ValueError(f"{name}: expected lr > 0, got {self.lr!r}")
+        if isinstance(self.lr, str):
+            if self.lr != "auto":
+                raise ValueError(f"{name}: expected lr > 0, got {self.lr!r} (or 'auto')")
+        elif not self.lr > 0:
+            raise ValueError(f"{name}: expected lr > 0, got {self.lr!r} (or 'auto')")
         if not self.reg >= 0:
             raise ValueError(f"{name}: expected reg >= 0, got {self.reg!r}")
         for param in ("num_iters", "batch_size"):
@@ -104,6 +111,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         num_train, dim = X.shape
         rng = np.random.default_rng(self.seed)
         W = 0.0001 * rng.standard_normal((dim + 1, len(self.classes_)))
+        self.lr_ = self._learning_rate(X)
         history = np.empty(self.num_iters)
         batches = self._batches(num_train, rng)
         for it in range(self.num_iters):
@@ -113,8 +121,8 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
                 loss, dW = self.loss(W, augment(X[idx].astype(np.float64)), y_idx[idx], self.reg)
             if not (np.isfinite(loss) and np.all(np.isfinite(dW))):
                 raise ValueError(f"{name}: the loss diverged to {loss} at iteration {it}; "
-                                 f"expected a smaller learning rate than lr={self.lr}")
-            W -= self.lr * dW
+                                 f"expected a smaller learning rate than lr={self.lr_:g}")
+            W -= self.lr_ * dW
             history[it] = loss
             if self.verbose and (it % 100 == 0 or it == self.num_iters - 1):
                 print(f"iteration {it} / {self.num_iters}: loss {loss:.6f}")
@@ -122,6 +130,15 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         self.loss_history_ = history
         self.n_features_in_ = dim
         return self
+
+    def _learning_rate(self, X: np.ndarray) -> float:
+        """lr, or for "auto" 16 / mean(||x||^2 + 1) (x with its bias feature 1) over X's rows."""
+        if not isinstance(self.lr, str):
+            return float(self.lr)
+        sq = 0.0
+        for start in range(0, X.shape[0], 4096):  # in chunks: no float64 copy of a big X
+            sq += float(np.sum(np.square(X[start:start + 4096], dtype=np.float64)))
+        return 16.0 / (sq / X.shape[0] + 1.0)
 
     # --------------------------------------------------------------- predict
     @property

@@ -8,5 +8,9 @@ COMMANDS = ("train", "evaluate", "predict", "report", "export", "tune", "sanity"
             "gradcheck", "init_stats", "convert_weights")
 
 
-class CLIError(Exception):
-    """An error the user can fix, shown as one line with exit code 2 (`chainrule CMD: error: ...`)."""
+from ..errors import UsageError
+
+
+class CLIError(UsageError):
+    """An error the user can fix, in the command line's terms (its options), shown as one line with
+    exit code 2 (`chainrule CMD: error: ...`)."""

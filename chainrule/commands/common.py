@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,8 +24,10 @@ from .. import backend
 from .. import data as crdata
 from ..checkpoint import atomic_write_bytes
 from ..data.catalog import NAMES
+from ..data.paths import DataNotFoundError
 from ..data.transforms.spec import preprocess_from_spec, preprocess_help
 from ..ops import parallel
+from ..model_contract import from_data
 from ..serialization import load
 from . import CLIError
 
@@ -33,14 +36,18 @@ PREPROCESS = "perchannel"  # one default preprocessing for train, tune, sanity, 
 
 
 # ------------------------------------------------------------------ options
-def add_data_arguments(p: argparse.ArgumentParser, default: str | None = "digits") -> None:
-    """--data, --data-dir, --subsample: the same in every command that loads a dataset."""
+def add_data_arguments(p: argparse.ArgumentParser, default: str | None = "digits",
+                       subsample_help: str = "use at most N training examples") -> None:
+    """--data, --data-dir, --download, --subsample: the same in every command that loads a dataset."""
     shown = f" (default {default})" if default else ""
     p.add_argument("--data", default=default, metavar="NAME", help=f"{' | '.join(NAMES)}{shown}")
     p.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="folder with the dataset files (default: $CHAINRULE_DATA/<name>, then ~/.cache/chainrule)")
-    p.add_argument("--subsample", type=int, default=None, metavar="N",
-                   help="use at most N training examples")
+                   help="the dataset's folder, or the folder holding it as DIR/<name>/ (mnist, fashion-mnist, "
+                        "cifar-10) (default: $CHAINRULE_DATA/<name>, then ~/.cache/chainrule/<name>)")
+    p.add_argument("--download", action="store_true",
+                   help="download the dataset's files if they are missing (into --data-dir, else "
+                        "$CHAINRULE_DATA/<name> or ~/.cache/chainrule/<name>); checksums verified")
+    p.add_argument("--subsample", type=int, default=None, metavar="N", help=subsample_help)
 
 
 def add_preprocess_argument(p: argparse.ArgumentParser, default: str | None = PREPROCESS) -> None:
@@ -55,6 +62,27 @@ def add_threads_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="threads for chainrule's ops and BLAS (default: the library's, "
                         f"{parallel.default_num_threads()} here; $CHAINRULE_NUM_THREADS sets it)")
+
+
+# ------------------------------------------------------------- user input
+@contextlib.contextmanager
+def option(name: str) -> Iterator[None]:
+    """The library's complaint about the value of option `name` (a ValueError or KeyError raised
+    while parsing or applying it) as a CLIError naming the option. Keep the block to that call:
+    anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except CLIError:
+        raise
+    except (ValueError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        raise CLIError(f"{name}: {msg}") from None
+
+
+def at_least(name: str, value: int | float | None, lo: int | float) -> None:
+    """CLIError unless option `name`'s value is None or at least `lo`."""
+    if value is not None and value < lo:
+        raise CLIError(f"{name} must be at least {lo}, got {value}")
 
 
 # --------------------------------------------------------------------- data
@@ -72,6 +100,9 @@ def resolve_device(spec: str | None) -> Any:
         dev = backend.device(spec or "cpu")
     except (ValueError, TypeError) as e:
         raise CLIError(f"--device: {e}") from None
+    if spec == "auto":  # say what auto chose, and why
+        why = "a CUDA GPU and CuPy are there" if dev.type == "cuda" else "no CUDA GPU with CuPy here"
+        print(f"--device auto: using {dev} ({why})", file=sys.stderr)
     if dev.type == "cuda":
         try:
             backend.cupy()
@@ -83,16 +114,30 @@ def resolve_device(spec: str | None) -> Any:
     return dev
 
 
-def load_data(name: str, data_dir: str | None = None, subsample: int | None = None, seed: int = 0):
-    """cr.data.load with the command-line wording of its errors."""
-    if subsample is not None and subsample < 1:
-        raise CLIError(f"--subsample must be at least 1, got {subsample}")
-    return crdata.load(name, root=data_dir, subsample=subsample, seed=seed)
+def load_data(name: str, data_dir: str | None = None, subsample: int | None = None, seed: int = 0,
+              download: bool = False):
+    """cr.data.load with the command-line wording of its errors (--data-dir, --download)."""
+    at_least("--subsample", subsample, 1)
+    try:
+        return crdata.load(name, root=data_dir, subsample=subsample, seed=seed, download=download)
+    except DataNotFoundError as e:
+        raise CLIError(e.cli_message()) from None
+
+
+def absolute_data(args: argparse.Namespace) -> None:
+    """--data-dir and a folder:PATH dataset as absolute paths, so that the run's config.json finds
+    the data from any working folder (`chainrule evaluate RUN` elsewhere)."""
+    if getattr(args, "data_dir", None):
+        args.data_dir = str(Path(args.data_dir).expanduser().resolve())
+    prefix = crdata.catalog.FOLDER_PREFIX
+    if getattr(args, "data", None) and args.data.startswith(prefix) and len(args.data) > len(prefix):
+        args.data = prefix + str(Path(args.data[len(prefix):]).expanduser().resolve())
 
 
 def fit_preprocess(spec: str | None, X_train: np.ndarray):
     """The preprocessor `spec` fitted on the training images (None for "none")."""
-    pre = preprocess_from_spec(spec)
+    with option("--preprocess"):
+        pre = preprocess_from_spec(spec)
     return pre.fit(X_train) if pre is not None else None
 
 
@@ -105,7 +150,7 @@ def prepare(pre, X: np.ndarray) -> np.ndarray:
 def prepared_splits(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], list[str]]:
     """(X_train, X_val, X_test preprocessed as `chainrule train` does (fitted on X_train only),
     float32, with their labels y_*; the class names): what `knn` and `linear` classify."""
-    data = load_data(args.data, args.data_dir, args.subsample)
+    data = load_data(args.data, args.data_dir, args.subsample, download=getattr(args, "download", False))
     pre = fit_preprocess(args.preprocess, data.X_train)
     out = {}
     for part in ("train", "val", "test"):
@@ -114,15 +159,11 @@ def prepared_splits(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], li
     return out, data.classes
 
 
-def data_info(data) -> dict[str, Any]:
-    """What predict needs to turn an image file into the data's raw form."""
-    X = data.X_train
-    vr = data.info.get("value_range")
-    if vr is None:
-        vr = [0, 255] if X.dtype == np.uint8 else [float(X.min()), float(X.max())]
-    return {"name": data.info.get("name"), "input_shape": [int(s) for s in X.shape[1:]], "dtype": str(X.dtype),
-            "value_range": [float(v) for v in vr], "classes": list(data.classes),
-            "counts": data.info.get("counts")}
+def data_info(data, pre=None) -> dict[str, Any]:
+    """What predict and export need to turn an image file into the data's raw form, and the
+    preprocessing fitted on it: the model's input contract (chainrule.model_contract), as recorded
+    in config.json and with the model."""
+    return from_data(data, pre)
 
 
 # ------------------------------------------------------------------ threads
@@ -144,6 +185,8 @@ def threads(n: int | None) -> Iterator[None]:
 def read_config(run: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     """(run folder, its config.json) of a run made by `chainrule train`; CLIError if it is not one."""
     run = Path(run)
+    if run.is_file():
+        raise CLIError(f"{run} is a file, not a run folder (expected a folder made by `chainrule train`, runs/NAME)")
     if not run.is_dir():
         raise CLIError(f"run folder {run} does not exist (expected a folder made by `chainrule train`)")
     cfg_path = run / "config.json"

@@ -23,14 +23,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average the softmax over ten crops of the zero-padded "
                         "image (corners + centre, and their mirrors if the run trained with flips)")
-    p.add_argument("--data-dir", default=None, metavar="DIR", help="dataset folder, if not where training found it")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="the dataset's folder (or the folder holding it), if not where training found it")
     p.add_argument("--batch-size", type=int, default=256, help="examples per forward pass (default 256)")
+    p.add_argument("--topk", type=lambda s: tuple(int(k) for k in s.split(",")), default=None, metavar="K[,K]",
+                   help="also top-k accuracy: the label among the k highest scores (e.g. 5 or 1,5; ILSVRC's top-5)")
     common.add_threads_argument(p)
     common.add_device_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     runs = args.run  # nargs="+": always a list
+    common.at_least("--batch-size", args.batch_size, 1)
+    common.absolute_data(args)
     probs, y0 = [], None
     for r in runs:
         p, y = _evaluate_one(r, args)
@@ -43,7 +48,16 @@ def run(args: argparse.Namespace) -> int:
         how = " with TTA" if args.tta else ""
         print(f"ensemble of {len(runs)} runs: {args.split} accuracy{how} {acc:.4f} "
               f"({int(round(acc * len(y0)))}/{len(y0)})")
+        _print_topk(average_probabilities(probs), y0, args.topk)
     return 0
+
+
+def _print_topk(scores: np.ndarray, y: np.ndarray, topk: tuple[int, ...] | None) -> None:
+    if topk:
+        try:
+            print("  " + ", ".join(f"top-{k} {a:.4f}" for k, a in zip(topk, accuracy(scores, y, topk=topk))))
+        except ValueError as e:
+            raise CLIError(f"--topk: {e}") from None
 
 
 def _evaluate_one(run_arg: str, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +78,7 @@ def _evaluate_one(run_arg: str, args: argparse.Namespace) -> tuple[np.ndarray, n
     acc = accuracy(scores, y)
     how = " with TTA" if args.tta else ""
     print(f"{run_dir}: {args.split} accuracy{how} {acc:.4f} ({int(round(acc * len(y)))}/{len(y)})")
+    _print_topk(scores, y, args.topk)
     # TTA already averaged probabilities; plain scores are logits
     return (scores if args.tta else softmax_array(scores.astype(np.float64), axis=1)), y
 

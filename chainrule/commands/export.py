@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..metrics import predict_scores
+from ..model_contract import require
 from ..ops.activation import softmax_array
 from ..serialization import load
 from . import CLIError, common, runfolder
@@ -38,7 +39,7 @@ def _load(target: Path):
 def example_batch(info: dict, n: int = 1, seed: int = 0) -> np.ndarray:
     """n random raw images of the data's shape, dtype and value range."""
     C, H, W = info["input_shape"]
-    lo, hi = info.get("value_range", [0, 255])
+    lo, hi = info["value_range"]
     u = np.random.default_rng(seed).random((n, C, H, W))
     if info.get("dtype") == "uint8":
         return np.round(lo + u * (hi - lo)).astype(np.uint8)
@@ -64,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import onnx as cx
 
     model, default_out = _load(Path(args.run))
-    info = getattr(model, "info", None) or {}
-    if "input_shape" not in info:
-        raise CLIError(f"{args.run}: the saved model does not record its input shape")
+    info = require(model, args.run, "export")  # shape, value range, normalisation, classes: or refuse
     out = runfolder.check_output(args.out if args.out else default_out)  # before the work
     meta = {"classes": model.classes, "input_shape": info["input_shape"], "dtype": info.get("dtype", "float32"),
             "value_range": info.get("value_range"), "source": str(args.run)}
@@ -82,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
           f"{info.get('dtype', 'float32')}; outputs 'logits', 'probabilities')")
     n = 1 if args.static_batch else 8
     diff = _differences(out, model, example_batch(info, n=n, seed=1))
-    if diff is not None:
+    if diff is None:
+        print("(not checked against onnxruntime, which is not installed: pip install onnxruntime)")
+    else:
         print(f"checked with onnxruntime on {n} random images: max |logit difference| = {diff[0]:.2e} "
               f"(logits up to {diff[1]:.2e}), max |probability difference| = {diff[2]:.2e}")
     return 0

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 
 from ..diagnostics.gradcheck_suite import CASES, TOLERANCE, format_table, run_gradchecks
+from . import CLIError
 
 HELP = "gradient-check every layer, loss and core op on tiny float64 inputs (exit 0 if all pass)"
 
@@ -22,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
         for c in CASES:
             print(f"{c.kind:<6} {c.name}")
         return 0
+    if args.only is not None and not any(fnmatch.fnmatch(c.name.lower(), args.only.lower()) for c in CASES):
+        raise CLIError(f"--only {args.only!r} matches no case; cases: {', '.join(c.name for c in CASES)}")
     results = run_gradchecks(args.only, seed=args.seed, tol=args.tol)
     print(format_table(results, tol=args.tol))
     return 0 if all(r.passed for r in results) else 1

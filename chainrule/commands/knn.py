@@ -7,7 +7,8 @@ from functools import partial
 
 import numpy as np
 
-from . import common
+from ..data.splits import stratified_split
+from . import CLIError, common
 
 HELP = "k-nearest neighbours: cross-validate k, report test accuracy, plot accuracy vs k"
 
@@ -16,15 +17,19 @@ def parse_ints(text: str, what: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"{what}: expected comma-separated integers, got {text!r}") from None
+        raise CLIError(f"{what}: expected comma-separated integers, got {text!r}") from None
     if not values:
-        raise ValueError(f"{what}: expected at least one integer, got {text!r}")
+        raise CLIError(f"{what}: expected at least one integer, got {text!r}")
     return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_data_arguments(parser)
+    common.add_data_arguments(parser, subsample_help="cross-validate on at most N images of train+val "
+                              "(stratified, seeded); the test split stays whole")
     common.add_preprocess_argument(parser)
+    parser.add_argument("--features", default=None, metavar="LIST",
+                        help="classify image features instead of pixels: hog, hsv or hog,hsv (chainrule.features; "
+                             "standardised on the training split; replaces --preprocess)")
     parser.add_argument("--ks", default="1,3,5,8,10,12,15,20,50,100",
                         help="comma-separated values of k to cross-validate")
     parser.add_argument("--folds", type=int, default=5, help="number of cross-validation folds")
@@ -38,16 +43,22 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.viz.classifiers import plot_cv_accuracy  # matplotlib
 
     ks = sorted(set(parse_ints(args.ks, "--ks")))
-    splits, _ = common.prepared_splits(args)
+    common.at_least("--folds", args.folds, 2)
+    pool, args.subsample = args.subsample, None  # --subsample applies to train+val together, below
+    common.at_least("--subsample", pool, 1)
+    splits, _ = common.prepared_splits(args) if not args.features else _feature_splits(args)
     # Cross-validate on train + val together: the folds do the validating.
     X = np.concatenate([splits["X_train"], splits["X_val"]])
     y = np.concatenate([splits["y_train"], splits["y_val"]])
+    if pool is not None and pool < len(y):
+        _, keep = stratified_split(y, pool, seed=args.seed, what="--subsample")
+        X, y = X[keep], y[keep]
     fold_size = len(y) - int(np.ceil(len(y) / args.folds))
     if ks[-1] > fold_size:
-        raise ValueError(f"--ks: k={ks[-1]} is larger than a cross-validation training fold "
+        raise CLIError(f"--ks: k={ks[-1]} is larger than a cross-validation training fold "
                          f"({fold_size} samples); expected k <= {fold_size}")
     print(f"{args.data}: {len(y)} train+val images, {len(splits['y_test'])} test images "
-          f"(preprocessing {args.preprocess}); {args.folds}-fold cross-validation, metric {args.metric}")
+          f"({_what(args)}); {args.folds}-fold cross-validation, metric {args.metric}")
     res = cross_validate(partial(KNearestNeighbor, metric=args.metric), X, y, {"k": ks},
                          num_folds=args.folds, seed=args.seed)
     print(res.table())
@@ -61,3 +72,16 @@ def run(args: argparse.Namespace) -> int:
                             title=f"kNN ({args.metric}) on {args.data}: {args.folds}-fold cross-validation")
     print(f"saved accuracy-vs-k plot to {path}")
     return 0
+
+
+def _feature_splits(args: argparse.Namespace):
+    from chainrule.features import feature_splits
+    data = common.load_data(args.data, args.data_dir, args.subsample)
+    try:
+        return feature_splits(data, args.features), data.classes
+    except ValueError as e:
+        raise CLIError(f"--features: {e}") from None
+
+
+def _what(args: argparse.Namespace) -> str:
+    return f"features {args.features}" if args.features else f"preprocessing {args.preprocess}"

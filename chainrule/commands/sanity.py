@@ -28,11 +28,12 @@ def run(args: argparse.Namespace) -> int:
     if args.n_overfit < 1:
         raise CLIError(f"--n-overfit must be at least 1, got {args.n_overfit}")
     with common.threads(args.threads):
-        data = common.load_data(args.data, args.data_dir, args.subsample)
+        data = common.load_data(args.data, args.data_dir, args.subsample, download=args.download)
         pre = common.fit_preprocess(args.preprocess, data.X_train)
         X = common.prepare(pre, data.X_train)
         manual_seed(args.seed)
-        model = models.build_for(args.model, data, input_shape=X.shape[1:])
+        with common.option("--model"):
+            model = models.build_for(args.model, data, input_shape=X.shape[1:])
         print(f"Sanity checks of {args.model} on {args.data} ({X.shape[0]} training examples, "
               f"{data.num_classes} classes, {args.loss} loss)\n")
         report = sanity_check(model, (X, data.y_train), loss=args.loss, reg=args.reg, n_overfit=args.n_overfit,

@@ -34,7 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="an importable objective f(params, report) or f(trial) instead of --model/--data")
     how = p.add_argument_group("the search")
     how.add_argument("--space", action="append", metavar="NAME=SPEC",
-                     help="repeatable: lr=1e-5:1e-1:log, dropout=0:0.5, layers=1:4:int, hidden_dim=64,128,256")
+                     help="repeatable: lr=1e-5:1e-1:log, dropout=0:0.5, depth=1:4:int (fc_net: hidden layers, "
+                          "with width=...), hidden_dim=64,128,256 (a choice), hidden_dims=64,128|128,128 "
+                          "(a choice of lists: '|' between lists, ',' inside one)")
     how.add_argument("--trials", type=int, help="trial budget (per round with --rounds)")
     how.add_argument("--sampler", choices=("random", "tpe", "grid"), help="default random")
     how.add_argument("--pruner", choices=("median", "none"), help="default median")
@@ -64,6 +66,43 @@ def _names(args: argparse.Namespace) -> tuple[str, str, str]:
     out = args.out or os.path.join("runs", study)
     storage = args.storage or os.path.join(out, "study.journal")
     return study, out, storage
+
+
+def _need_optional(args: argparse.Namespace) -> None:
+    """Optuna (and psycopg for a PostgreSQL --storage): one line naming the pip install if missing."""
+    from ..errors import require_module
+
+    require_module("optuna", "tune", "chainrule tune")
+    if args.storage and args.storage.startswith("postgres"):
+        require_module("psycopg", "tune", f"--storage {args.storage.partition(':')[0]}://...")
+
+
+def _check_same_study(storage: str, name: str, attrs: dict) -> None:
+    """A study that already exists under this name must be the same search: trials of another
+    --space (or model, data, objective, direction) would silently mix into it."""
+    from chainrule.tune import storage as st
+
+    if not st.is_url(storage) and not os.path.exists(storage):
+        return
+    try:
+        stored = st.study_attrs(st.load_study(storage, name))
+    except ValueError:  # no such study yet
+        return
+    if stored.get("space") not in (None, attrs["space"]):
+        raise CLIError(f"study {name!r} in {st.describe(storage)} was made with another search space "
+                       f"({_spaces(stored['space'])}; now {_spaces(attrs['space'])}): its trials would mix. "
+                       "Use another --out (or --study), or the same --space to add trials to it")
+    old, new = stored.get("cli") or {}, attrs["cli"]
+    for key in ("model", "data", "objective", "direction", "subsample", "preprocess", "epochs"):
+        if old.get(key) is not None and old.get(key) != new.get(key):
+            raise CLIError(f"study {name!r} in {st.describe(storage)} was made with --{key.replace('_', '-')} "
+                           f"{old[key]}, not {new.get(key)}: its trials would mix. Use another --out (or --study)")
+
+
+def _spaces(space: dict) -> str:
+    import json
+
+    return json.dumps(space, sort_keys=True, separators=(",", ":"))
 
 
 def _fill_from_study(args: argparse.Namespace, storage: str, study: str) -> str | None:
@@ -101,6 +140,8 @@ def _objective(args: argparse.Namespace) -> Any:
         raise CLIError("say what to tune: --model NAME --data NAME, or --objective MODULE:FUNC")
     from chainrule.tune.solver_objective import SolverObjective
 
+    if args.download:  # fetch the files once, here, rather than in every trial
+        common.load_data(args.data, args.data_dir, args.subsample, download=True)
     return SolverObjective(args.model, args.data, epochs=args.epochs, batch_size=args.batch_size,
                            optimizer=args.optimizer, data_dir=args.data_dir, subsample=args.subsample,
                            preprocess=args.preprocess, fixed=_fixed(args.set or []),
@@ -120,6 +161,7 @@ def _fixed(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    _need_optional(args)  # before chainrule.tune, which imports Optuna
     with runfolder.claim(_names(args)[1], "tune"):  # one command per --out folder, checked writable first
         return _run(args)
 
@@ -140,7 +182,8 @@ def _run(args: argparse.Namespace) -> int:
         raise CLIError("give at least one --space NAME=SPEC (e.g. --space lr=1e-5:1e-1:log)")
     if not args.trials:
         raise CLIError("give the trial budget: --trials N")
-    space = parse_space(args.space)
+    with common.option("--space"):
+        space = parse_space(args.space)
     if args.rounds < 1 or args.workers < 1:
         raise CLIError("--rounds and --workers must be at least 1")
     first = study if args.rounds == 1 else f"{study}-r1"
@@ -164,7 +207,13 @@ def _run(args: argparse.Namespace) -> int:
               f"--out runs/{study}-$(hostname)")
         return 0
 
+    _check_same_study(storage, first, attrs)
     objective = _objective(args)
+    if hasattr(objective, "check_names"):  # a name the model does not take: say so before any trial
+        try:
+            objective.check_names(space)
+        except ValueError as e:
+            raise CLIError(f"--space/--set: {e}") from None
     print(f"tuning {args.model or args.objective}{' on ' + args.data if args.data else ''}: "
           f"{args.trials} trials{f' x {args.rounds} rounds' if args.rounds > 1 else ''}, "
           f"sampler {args.sampler}, pruner {args.pruner}, {args.workers} worker(s), "
@@ -173,13 +222,13 @@ def _run(args: argparse.Namespace) -> int:
     pruner = None if args.pruner == "none" else args.pruner
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TuneBorderWarning)
-        common = dict(sampler=args.sampler, pruner=pruner, storage=storage, n_workers=args.workers,
-                      seed=args.seed, direction=args.direction, verbose=True)
+        search_kw = dict(sampler=args.sampler, pruner=pruner, storage=storage, n_workers=args.workers,
+                         seed=args.seed, direction=args.direction, verbose=True)
         if args.rounds > 1:
             result = coarse_to_fine(objective, space, args.trials, rounds=args.rounds, keep_top=args.keep_top,
-                                    study_name=study, wait_timeout=args.wait_timeout, **common)
+                                    study_name=study, wait_timeout=args.wait_timeout, **search_kw)
         else:
-            result = search(objective, space, args.trials, study_name=study, **common)
+            result = search(objective, space, args.trials, study_name=study, **search_kw)
     border = [str(w.message) for w in caught if issubclass(w.category, TuneBorderWarning)]
     for w in caught:
         if not issubclass(w.category, TuneBorderWarning):

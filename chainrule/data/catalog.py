@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from ..errors import UsageError
 from .cifar import load_cifar10
 from .digits import load_digits
 from .image_folder import load_image_folder
@@ -35,7 +36,8 @@ def load(name: str, root: str | os.PathLike | None = None, subsample: int | None
          val_size: int | float | None = None, seed: int = 0, download: bool = False) -> Splits:
     """The dataset `name` (one of NAMES) as train/val/test Splits.
 
-    root: folder holding the files (default: chainrule's search path, see cr.data.paths);
+    root: the dataset's folder, or the folder holding it as root/<name>/ (default: chainrule's
+        search path, see cr.data.paths);
         the built-in digits need none. `folder:PATH` reads images under PATH/<class>/.
     subsample: keep at most this many training examples (stratified, seeded).
     val_size: examples (int) or fraction (float) held out from training for validation;
@@ -52,10 +54,10 @@ def load(name: str, root: str | os.PathLike | None = None, subsample: int | None
     if name.startswith(FOLDER_PREFIX):
         path = name[len(FOLDER_PREFIX):]
         if not path:
-            raise ValueError(f"cr.data.load: {name!r} names no folder; expected folder:PATH")
+            raise UsageError(f"cr.data.load: {name!r} names no folder; expected folder:PATH")
         return load_image_folder(path, **kwargs)
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(NAMES)}")
+        raise UsageError(f"unknown dataset {name!r}; expected one of {', '.join(NAMES)}")
     loader, has_files = DATASETS[name]
     if has_files:
         kwargs.update(root=root, download=download)

@@ -13,17 +13,9 @@ shown sideways unless its EXIF orientation is applied. Here:
 JPEGs can be decoded at a reduced size (`draft`): libjpeg scales by 1/2, 1/4 or 1/8 while decoding,
 which is several times faster than decoding in full and resizing.
 
-With the optional `simplejpeg` installed (pip install chainrule[jpeg]), RGB and greyscale JPEGs are
-decoded by it instead of by Pillow: the same libjpeg-turbo defaults, so the same pixels (the tests
-compare them), ~1.7x faster here on 500x375 photos because it skips Pillow's per-image setup. Pillow
-still reads the header (mode, EXIF orientation); CMYK and other JPEGs stay with Pillow.
-CHAINRULE_JPEG=pillow turns simplejpeg off.
 """
 from __future__ import annotations
 
-import io
-import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -71,42 +63,6 @@ def to_mode(im, mode: str = "RGB", background: Sequence[int] | None = None, wher
     return im if im.mode == mode else im.convert(mode)
 
 
-@lru_cache(maxsize=1)
-def _simplejpeg():
-    """The simplejpeg module, or None when it is not installed or CHAINRULE_JPEG=pillow."""
-    if os.environ.get("CHAINRULE_JPEG", "").lower() == "pillow":
-        return None
-    try:
-        import simplejpeg
-    except ImportError:
-        return None
-    return simplejpeg
-
-
-_ORIENT = {2: ["FLIP_LEFT_RIGHT"], 3: ["ROTATE_180"], 4: ["FLIP_TOP_BOTTOM"], 5: ["TRANSPOSE"],
-           6: ["ROTATE_270"], 7: ["TRANSVERSE"], 8: ["ROTATE_90"]}  # EXIF orientation -> what ImageOps does
-
-
-def _decode_jpeg_fast(data: bytes, header, mode: str, draft: tuple[int, int] | None):
-    """simplejpeg decode of an RGB/L JPEG whose header Pillow already read; EXIF orientation applied."""
-    from PIL import Image
-
-    sj = _simplejpeg()
-    kw = {}
-    if draft is not None:  # Pillow's draft scale (1, 2, 4 or 8: W // w and H // h rounded down), not simplejpeg's M/8
-        W, H = header.size
-        scale = next(r for r in (8, 4, 2, 1) if min(W // int(draft[0]), H // int(draft[1])) >= r or r == 1)
-        kw = {"min_width": -(-W // scale), "min_height": -(-H // scale)}
-    # a colour JPEG is decoded to RGB even for mode L: its Y plane alone is not what Pillow's
-    # RGB -> L conversion gives (chroma upsampling differs), and the pixels must be Pillow's
-    grey = header.mode == "L"
-    a = sj.decode_jpeg(data, colorspace="GRAY" if grey else "RGB", **kw)
-    im = Image.fromarray(a[:, :, 0] if grey else a, "L" if grey else "RGB")
-    for op in _ORIENT.get(header.getexif().get(0x0112, 1), []):
-        im = im.transpose(getattr(Image.Transpose, op))
-    return im
-
-
 def open_image(path: str | Path, mode: str = "RGB", background: Sequence[int] | None = None,
                draft: tuple[int, int] | None = None):
     """Decode one file -> PIL image in `mode`, upright (EXIF). draft=(w, h): a JPEG may be decoded
@@ -119,18 +75,14 @@ def open_image(path: str | Path, mode: str = "RGB", background: Sequence[int] | 
     if draft is not None:  # before the EXIF rotation width and height may be swapped: ask for the larger both ways
         draft = (max(draft),) * 2
     try:
-        if _simplejpeg() is not None and str(path).lower().endswith((".jpg", ".jpeg")):
-            data = Path(path).read_bytes()
-            header = Image.open(io.BytesIO(data))
-            if header.format == "JPEG" and header.mode in ("RGB", "L"):
-                return to_mode(_decode_jpeg_fast(data, header, mode, draft), mode, None, str(path))
         with Image.open(path) as im:
             if draft is not None and im.format == "JPEG":
                 im.draft(mode if im.mode in ("RGB", "L") else None, tuple(int(v) for v in draft))
-            im = ImageOps.exif_transpose(im)
             im.load()
+            if im.getexif().get(0x0112, 1) != 1:  # exif_transpose copies even an upright image: only when needed
+                im = ImageOps.exif_transpose(im)
             return to_mode(im, mode, background, str(path))
     except DataFileError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:  # simplejpeg raises ValueError
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataFileError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from e

@@ -143,7 +143,7 @@ LAYER_CASES: list[GradCase] = [
 
 LOSS_CASES: list[GradCase] = [
     GradCase("CrossEntropyLoss", "loss", _loss(nn.CrossEntropyLoss(), (4, 5))),
-    GradCase("NLLLoss", "loss", _loss(nn.NLLLoss(reduction="sum"), (4, 5))),
+    GradCase("NLLLoss(sum)", "loss", _loss(nn.NLLLoss(reduction="sum"), (4, 5))),  # (issue 21: two rows, two names)
     GradCase("SVMLoss", "loss", _svm_setup),
     GradCase("MSELoss", "loss", _loss(nn.MSELoss(), (3, 4), target="value")),
     GradCase("NLLLoss", "loss", _loss(nn.NLLLoss(), (4, 5))),
@@ -158,6 +158,21 @@ LOSS_CASES: list[GradCase] = [
 # ------------------------------------------------------------------ core ops
 def _idx() -> np.ndarray:
     return np.array([0, 2, 1, 2])
+
+
+def _iadd(x, y):
+    x += y
+    return x
+
+
+def _setitem(x, index, value):
+    x[index] = value
+    return x
+
+
+def _view_mul(x):
+    x[1:].mul_(3.0)  # an in-place change through a view changes x
+    return x * x
 
 
 def _same(fn: Callable) -> tuple[Callable, Callable]:
@@ -199,7 +214,7 @@ OP_CASES: list[OpCase] = [
     OpCase("mean_all", *_same(lambda a: a.mean()), [(5, 3)]),
     OpCase("max_axis", lambda a: a.max(axis=1), lambda a: a.amax(dim=1), [(4, 5)]),
     OpCase("max_all", lambda a: a.max(), lambda a: a.amax(), [(4, 5)]),
-    OpCase("min_keep", lambda a: a.min(dim=0, keepdim=True), lambda a: a.amin(dim=0, keepdim=True), [(4, 5)]),
+    OpCase("min_keep", lambda a: a.amin(dim=0, keepdim=True), lambda a: a.amin(dim=0, keepdim=True), [(4, 5)]),
     OpCase("var", lambda a: a.var(axis=1), lambda a: a.var(dim=1), [(4, 6)]),
     OpCase("var_biased_all", *_same(lambda a: a.var(correction=0)), [(3, 5)]),
     OpCase("std", lambda a: a.std(axis=0), lambda a: a.std(dim=0), [(6, 3)]),
@@ -241,6 +256,59 @@ OP_CASES: list[OpCase] = [
     OpCase("logsumexp_composite",
            lambda s: ((s - s.max(axis=1, keepdims=True)).exp().sum(axis=1).log() + s.max(axis=1)).mean(),
            lambda s: torch_module().logsumexp(s, dim=1).mean(), [(4, 5)]),
+    # issue 22 (h-22core): PyTorch's tensor surface
+    OpCase("pow_tensor", *_same(lambda a, b: a ** b), [(2, 3), (3,)], positive=True),
+    OpCase("rpow_tensor_base", *_same(lambda a: 2.0 ** a * a.pow(2)), [(3,)]),
+    OpCase("sin", *_same(lambda a: a.sin()), [(2, 3)]),
+    OpCase("cos", *_same(lambda a: a.cos()), [(2, 3)]),
+    OpCase("tan", *_same(lambda a: a.tan()), [(2, 3)]),
+    OpCase("max_dim_values", lambda a: a.max(1).values, lambda a: a.max(1).values, [(4, 5)]),
+    OpCase("min_dim_keepdim", lambda a: a.min(dim=0, keepdim=True)[0], lambda a: a.min(dim=0, keepdim=True)[0],
+           [(4, 5)]),
+    OpCase("sort_desc", lambda a: a.sort(dim=0, descending=True).values * a,
+           lambda a: a.sort(dim=0, descending=True).values * a, [(4, 3)]),
+    OpCase("topk", lambda a: a.topk(2, dim=1).values, lambda a: a.topk(2, dim=1).values, [(3, 5)]),
+    OpCase("gather", lambda a: a.gather(1, np.array([[0, 0], [2, 1], [1, 1]])),
+           lambda a: a.gather(1, torch_module().tensor([[0, 0], [2, 1], [1, 1]])), [(3, 4)]),
+    OpCase("prod_dim", *_same(lambda a: a.prod(1)), [(3, 4)]),
+    OpCase("prod_all", *_same(lambda a: a.prod()), [(2, 3)]),
+    OpCase("norm", *_same(lambda a: a.norm()), [(3, 4)]),
+    OpCase("norm_dim_p1", *_same(lambda a: a.norm(p=1, dim=1)), [(3, 4)], away_from=0.0),
+    OpCase("expand", *_same(lambda a: a.expand(2, 3, 4) * 1.5), [(3, 1)]),
+    OpCase("repeat", *_same(lambda a: a.repeat(2, 1, 3)), [(2, 3)]),
+    OpCase("chunk_split", lambda a: a.chunk(2, dim=1)[1] * a.split([1, 2], dim=0)[1].sum(),
+           lambda a: a.chunk(2, dim=1)[1] * a.split([1, 2], dim=0)[1].sum(), [(3, 4)]),
+    OpCase("unbind_narrow", lambda a: a.unbind(1)[2] + a.narrow(0, 1, 2).sum(0)[:3],
+           lambda a: a.unbind(1)[2] + a.narrow(0, 1, 2).sum(0)[:3], [(3, 4)]),
+    OpCase("index_select", lambda a: a.index_select(0, np.array([2, 0, 2])),
+           lambda a: a.index_select(0, torch_module().tensor([2, 0, 2])), [(3, 2)]),
+    OpCase("masked_fill", lambda a: a.masked_fill(a.data > 0, 0.5),
+           lambda a: a.masked_fill(a > 0, 0.5), [(3, 4)]),
+    OpCase("t_mm", *_same(lambda a, b: a.t().mm(b)), [(4, 3), (4, 2)]),
+    OpCase("view_as_contiguous", *_same(lambda a, b: a.t().contiguous().view_as(b) * b), [(2, 3), (6,)]),
+    # in-place forms inside a graph (on a non-leaf, as in a forward pass)
+    OpCase("iadd_residual", lambda a, b: _iadd(a * 2, b).relu(), lambda a, b: _iadd(a * 2, b).relu(),
+           [(3, 4), (4,)], away_from=0.0),
+    OpCase("mul_inplace", *_same(lambda a, b: (a * 1).mul_(b).add_(a, alpha=2)), [(2, 3), (2, 3)]),
+    OpCase("setitem", lambda a, b: _setitem(a * 1, (slice(None), 1), b), lambda a, b: _setitem(a * 1, (slice(None), 1), b),
+           [(3, 4), (3,)]),
+    OpCase("setitem_scalar_view", lambda a: _setitem(a * 1, (0,), 0.0) * a, lambda a: _setitem(a * 1, (0,), 0.0) * a,
+           [(2, 3)]),
+    OpCase("inplace_on_view", lambda a: _view_mul(a * 1), lambda a: _view_mul(a * 1), [(3, 4)]),
+    OpCase("clamp_relu_inplace", *_same(lambda a: (a * 1).clamp_(-0.5, 0.5).relu_() * a), [(3, 4)], away_from=0.5),
+]
+
+# issue 22 (h-22surface): the PyTorch-surface layers and loss options
+LAYER_CASES += [
+    GradCase("Conv2d(padding='same', even kernel)", "layer", _layer(lambda: nn.Conv2d(2, 2, 4, padding="same"),
+                                                                    (1, 2, 5, 4))),
+    GradCase("Dropout2d", "layer", _layer(lambda: nn.Dropout2d(0.5), (3, 4, 2, 2), reseed=True)),
+    GradCase("Unflatten", "layer", _layer(lambda: nn.Unflatten(1, (2, 3)), (2, 6))),
+]
+LOSS_CASES += [
+    GradCase("CrossEntropyLoss(weight, ignore_index, label_smoothing)", "loss",
+             _loss(nn.CrossEntropyLoss(weight=np.array([0.5, 1.0, 2.0, 1.5, 0.25]), ignore_index=1,
+                                       label_smoothing=0.1), (4, 5))),
 ]
 
 CASES: list[GradCase] = LAYER_CASES + LOSS_CASES + [op.grad_case() for op in OP_CASES]

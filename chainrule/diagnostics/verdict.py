@@ -6,6 +6,8 @@ The lecture's reading of the two curves:
 - no gap and a low training accuracy: underfitting; increase the model's capacity
   (wider/deeper) or train it harder (learning rate, fewer regularisers);
 - validation accuracy still rising at the end: train longer.
+Given the per-iteration losses too (`loss_history=`), it adds the loss curve's shapes
+(loss_curve.py: exploding, linear and slow, plateau then drop, noisy).
 
     print(gap_verdict(solver.train_acc_history, solver.val_acc_history))
     cr.Solver(..., callbacks=[GapVerdict()])   # prints the verdict when training ends
@@ -18,13 +20,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..callbacks import Callback
+from .loss_curve import diagnose_loss
 
 __all__ = ["Diagnosis", "diagnose_gap", "gap_verdict", "GapVerdict"]
 
 
 @dataclass
 class Diagnosis:
-    """codes: subset of {"overfitting", "underfitting", "still_rising", "ok"}; text: the advice."""
+    """codes: subset of {"overfitting", "underfitting", "still_rising", "ok"} plus, when the losses
+    were given, the loss curve's codes (lr_too_high, lr_too_low, bad_init, noisy); text: the advice."""
 
     codes: list[str]
     train_acc: float
@@ -46,7 +50,8 @@ def _tail_mean(h: np.ndarray, k: int) -> float:
 
 def diagnose_gap(train_acc_history: Sequence[float], val_acc_history: Sequence[float], *,
                  big_gap: float = 0.10, small_gap: float = 0.03, low_acc: float = 0.90,
-                 window: int = 3, rising: float = 0.01) -> Diagnosis:
+                 window: int = 3, rising: float = 0.01,
+                 loss_history: Sequence[float] | None = None) -> Diagnosis:
     """Read the end of the two accuracy curves (one value per epoch).
 
     The final accuracies are the means over the last `window` epochs (less noisy than the
@@ -56,6 +61,7 @@ def diagnose_gap(train_acc_history: Sequence[float], val_acc_history: Sequence[f
         0.9 suits digits/MNIST; use ~0.6 for CIFAR-10 from scratch).
     rising: validation accuracy is "still rising" if a straight line through its last
         `window` + 1 epochs gains more than this over `window` epochs.
+    loss_history: the per-iteration losses; their shape (diagnose_loss) joins the verdict.
     """
     t = np.asarray(train_acc_history, dtype=np.float64)
     v = np.asarray(val_acc_history, dtype=np.float64)
@@ -89,6 +95,11 @@ def diagnose_gap(train_acc_history: Sequence[float], val_acc_history: Sequence[f
         codes.append("ok")
         lines.append("- the gap is moderate and validation accuracy has levelled off: reasonable; tune "
                      "regularisation and learning rate around this point")
+    if loss_history is not None:
+        loss = diagnose_loss(loss_history)
+        lines += loss.lines
+        shapes = [c for c in loss.codes if c not in ("ok", "too_short")]
+        codes = [c for c in codes if c != "ok"] + shapes if shapes else codes
     return Diagnosis(codes, tr, va, gap, lines)
 
 
@@ -109,7 +120,8 @@ class GapVerdict(Callback):
         s = self.solver
         if not s.train_acc_history:
             return
-        self.diagnosis = diagnose_gap(s.train_acc_history, s.val_acc_history, **self.kwargs)
+        kwargs = {"loss_history": getattr(s, "loss_history", None), **self.kwargs}
+        self.diagnosis = diagnose_gap(s.train_acc_history, s.val_acc_history, **kwargs)
         if self.print:
             import builtins
 

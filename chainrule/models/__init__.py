@@ -18,6 +18,9 @@ from .lenet import lenet5  # noqa: F401
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401
 from .vgg import vgg11_lrn, vgg16_c  # noqa: F401
 from .googlenet import GoogLeNet, googlenet  # noqa: F401
+from .inception import Factorized, Inception3, InceptionOutputs, inception_v3  # noqa: F401
+from .nin import nin  # noqa: F401
+from .maxout import GroupMax  # noqa: F401
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152  # noqa: F401
 from .summary import Summary, summary  # noqa: F401
 from .ensemble import Ensemble, average_probabilities, mc_dropout_predict  # noqa: F401

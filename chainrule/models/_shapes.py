@@ -10,10 +10,25 @@ from .. import nn
 from ..ops.geometry import conv_output_size, pair, pool_output_size
 
 
+def _conv_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """A conv's padding per axis at the top/left. PyTorch's strings: 'valid' is 0; 'same' pads
+    dilation * (k - 1) in all, the odd pixel (even kernels) at the bottom/right, so the top/left
+    share is the floor of half."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0)
+        if padding == "same":
+            return tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+        raise ValueError(f"Conv2d: padding must be a number, a pair, 'same' or 'valid', got {padding!r}")
+    return pair(padding)
+
+
 def window(m: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], bool] | None:
-    """(kernel, stride, padding, dilation, ceil_mode) of a conv/pool layer, each per axis; else None."""
+    """(kernel, stride, padding, dilation, ceil_mode) of a conv/pool layer, each per axis (padding:
+    the top/left share); else None."""
     if isinstance(m, nn.Conv2d):
-        return (pair(m.kernel_size), pair(m.stride), pair(m.padding), pair(getattr(m, "dilation", 1)), False)
+        k, d = pair(m.kernel_size), pair(getattr(m, "dilation", 1))
+        return (k, pair(m.stride), _conv_padding(m.padding, k, d), d, False)
     if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         k = pair(m.kernel_size)
         s = pair(m.stride) if m.stride is not None else k
@@ -23,6 +38,8 @@ def window(m: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[int, i
 
 def _spatial_out(m: nn.Module, name: str, shape: tuple[int, ...]) -> tuple[int, int]:
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), ceil = window(m)
+    if isinstance(m, nn.Conv2d) and getattr(m, "padding", None) == "same":  # stride 1 only: the size is kept
+        return shape[-2], shape[-1]
     if isinstance(m, nn.Conv2d):
         oh, ow = conv_output_size(shape[-2], kh, sh, ph, dh), conv_output_size(shape[-1], kw, sw, pw, dw)
     else:  # the pools take dilation 1 only

@@ -1,8 +1,10 @@
 """The model registry: `cr.models.get("resnet18", num_classes=10)` by name, and
 `cr.models.build_for("small_cnn", data)` sized for a dataset.
 
-Each builder function registers itself with `@register_model`; the name is the
-function's name, as in torchvision (`resnet18`, `vgg16_bn`, ...).
+Each builder function registers itself with `@register_model` when its module is imported; the
+name is the function's name, as in torchvision (`resnet18`, `vgg16_bn`, ...). Registration is by
+the decorator alone, as in timm: this module imports no model module (models/__init__.py imports
+them all, and importing anything under chainrule.models runs that first), so there is no circle.
 """
 from __future__ import annotations
 
@@ -26,13 +28,11 @@ def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def list_models() -> list[str]:
     """The names `get` accepts, sorted."""
-    _load_all()
     return sorted(_MODELS)
 
 
 def get_builder(name: str) -> Callable[..., Any]:
     """The builder function registered as `name` (ValueError naming the choices otherwise)."""
-    _load_all()
     try:
         return _MODELS[name]
     except KeyError:
@@ -79,8 +79,3 @@ def _num_classes(data: Any) -> int:
         n = int(y.max()) + 1 if y.size else 0
     return int(n)
 
-
-def _load_all() -> None:
-    # The builders register themselves when their module is imported.
-    from . import alexnet, googlenet, resnet, resnet_cifar, small, vgg, vgg_cifar  # noqa: F401
-    from . import lenet  # noqa: F401

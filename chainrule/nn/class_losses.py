@@ -43,7 +43,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     target: class indices (N,) / (N, d1, ...) or class probabilities of input's shape.
     weight: (C,) per-class weights. reduction: "mean", "sum" or "none"."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    _check("cross_entropy", input, reduction, label_smoothing)
+    _check("cross_entropy", input, target, reduction, label_smoothing)
     if _plain(input, target, weight, ignore_index, label_smoothing):
         return fused.cross_entropy(input, target, reduction=reduction)
     dims = np.ndim(input)
@@ -56,21 +56,28 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, size_average: bool 
     """Negative log-likelihood of log-probabilities, PyTorch's F.nll_loss. input: (N, C) or
     (N, C, d1, ...); target: class indices (N,) / (N, d1, ...); weight: (C,) per-class weights."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    _check("nll_loss", input, reduction, 0.0)
+    _check("nll_loss", input, target, reduction, 0.0)
     if _plain(input, target, weight, ignore_index, 0.0):
         return fused.nll_loss(input, target, reduction=reduction)
     if _is_probabilities(target):
-        raise ValueError("nll_loss: expected integer class indices as target, got floats")
+        raise ValueError(f"nll_loss: expected target of integer class indices (int64), got dtype "
+                         f"{_host(target).dtype}")
     return _class_loss(input, target, weight, ignore_index, reduction, 0.0, "nll_loss")
 
 
-def _check(name: str, input: Any, reduction: str, label_smoothing: float) -> None:
+def _check(name: str, input: Any, target: Any, reduction: str, label_smoothing: float) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    if np.ndim(input) < 1:
-        raise ValueError(f"{name}: expected scores with at least 1 dimension, got a scalar")
+    shape = np.shape(input)
+    if len(shape) == 0 or (len(shape) == 1 and np.ndim(_host(target)) not in (0, 1)) or (
+            len(shape) == 1 and np.ndim(_host(target)) == 1 and not _is_probabilities(target)):
+        raise ValueError(f"{name}: expected scores of shape (N, C) (or (C,) for one example, (N, C, d1, ...) "
+                         f"per position), got shape {shape} for a target of shape {np.shape(_host(target))}")
+    dtype = input.dtype if hasattr(input, "dtype") else np.asarray(input).dtype
+    if np.dtype(dtype).kind != "f":
+        raise ValueError(f"{name}: expected floating-point scores, got dtype {dtype}")
 
 
 def _is_probabilities(target: Any) -> bool:

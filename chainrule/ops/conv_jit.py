@@ -19,115 +19,115 @@ code), column-major: the C-order (F, Q) sum is the column-major (Q, F) matrix, s
 
     sum^T (Q x F, ld Q) += xf_shift^T (Q x C, ld L) @ w_off^T (C x F, ld C)
 
-The loops are compiled per process (they hold the address of SciPy's sgemm/dgemm, which Numba
-cannot write to its on-disk cache): about 0.3 s the first time a geometry picks them.
+The loops call sgemm/dgemm by a symbol name bound to SciPy's functions when the process first
+needs them, so Numba compiles them once per machine (`cache=True`) like the other kernels.
 """
 from __future__ import annotations
 
-import ctypes
 import functools
-import threading
 from typing import Any, Callable
 
 import numpy as np
 
-from . import parallel
+from . import jit, parallel
 
 __all__ = ["available", "conv_taps", "weight_taps"]
 
-_lock = threading.Lock()
+# SciPy's Fortran BLAS entry points, called by symbol name from the compiled loops. Every argument
+# is a pointer; declared as intp (the same 64-bit register in the C ABI) so that the loops can pass
+# addresses computed with integer arithmetic. The symbols are bound to SciPy's functions at run time
+# (`_bind`), so Numba's on-disk cache can keep the loops' machine code across processes.
+_SGEMM: Any = None  # numba ExternalFunction types, made by `_bind` (Numba is imported on first use only)
+_DGEMM: Any = None
 
 
 @functools.lru_cache(maxsize=None)
-def _gemm(dtype: np.dtype) -> Any:
-    """SciPy's sgemm or dgemm as a ctypes function (pointer arguments, Fortran BLAS)."""
-    from numba.extending import get_cython_function_address
-
-    name = {np.dtype(np.float32): "sgemm", np.dtype(np.float64): "dgemm"}[np.dtype(dtype)]
-    p = ctypes.c_void_p
-    fn = ctypes.CFUNCTYPE(None, p, p, p, p, p, p, p, p, p, p, p, p, p)(
-        get_cython_function_address("scipy.linalg.cython_blas", name))
-    parallel.reset_blas_control()  # SciPy's OpenBLAS too must run single-threaded inside the blocks
-    return fn
-
-
-@functools.lru_cache(maxsize=None)
-def _blas_importable() -> bool:
+def _bind() -> bool:
+    """Bind the two symbols to scipy.linalg.cython_blas's sgemm and dgemm; False without SciPy."""
+    global _SGEMM, _DGEMM
     try:
-        _gemm(np.dtype(np.float32))
-        _gemm(np.dtype(np.float64))
-    except Exception:  # no SciPy, or one without cython_blas: the NumPy algorithms only
+        import llvmlite.binding as ll
+        from numba import types
+        from numba.extending import get_cython_function_address
+
+        for symbol, name in (("chainrule_scipy_sgemm", "sgemm"), ("chainrule_scipy_dgemm", "dgemm")):
+            ll.add_symbol(symbol, get_cython_function_address("scipy.linalg.cython_blas", name))
+        signature = types.void(*(types.intp,) * 13)
+        _SGEMM = types.ExternalFunction("chainrule_scipy_sgemm", signature)
+        _DGEMM = types.ExternalFunction("chainrule_scipy_dgemm", signature)
+    except Exception:  # no Numba or SciPy, or a SciPy without cython_blas: the NumPy algorithms only
         return False
+    parallel.reset_blas_control()  # SciPy's OpenBLAS too must run single-threaded inside the blocks
     return True
 
 
 def available(dtype: Any) -> bool:
     """Whether the compiled loops can run for this dtype: float32 or float64, the compiled kernels
     on (`jit.is_enabled()`) and SciPy's BLAS importable."""
-    from . import jit
-
-    return np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64)) and jit.is_enabled() \
-        and _blas_importable()
+    return np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64)) and jit.is_enabled() and _bind()
 
 
-@functools.lru_cache(maxsize=None)
-def _kernel(dtype: np.dtype) -> tuple:
-    """The compiled loops (convolution, weight gradient) for one dtype (float32: sgemm, float64: dgemm)."""
-    import numba
+@jit.kernel()
+def _conv_kernel(xf, wt, out, s, e, Q, Wq, KW):
+    """out[i - s] (F, Q) = sum_t wt[t] @ xf[i, :, off_t:off_t + Q] for examples i in s:e;
+    xf: (N, C, L), wt: (T, F, C), out: (>= e - s, F, Q), all C-contiguous, one dtype."""
+    C, L = xf.shape[1], xf.shape[2]
+    T, F = wt.shape[0], wt.shape[1]
+    size = xf.itemsize
+    ints = np.empty(6, np.int32)  # BLAS takes every argument by pointer
+    ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = Q, F, C, L, C, Q  # m n k lda ldb ldc
+    scal = np.empty(3, xf.dtype)
+    scal[0], scal[1], scal[2] = 1.0, 0.0, 1.0  # alpha, beta for the first offset, beta after
+    trans = np.empty(1, np.uint8)
+    trans[0] = 78  # "N"
+    ip, sp, tp = ints.ctypes.data, scal.ctypes.data, trans.ctypes.data
+    xp, wp, op = xf.ctypes.data, wt.ctypes.data, out.ctypes.data
+    for i in range(s, e):
+        c_ptr = op + size * ((i - s) * F * Q)
+        for t in range(T):
+            off = (t // KW) * Wq + t % KW
+            beta = sp + size if t == 0 else sp + 2 * size
+            # sum^T (Q x F, ld Q) (+)= xf_shift^T (Q x C, ld L) @ wt[t]^T (C x F, ld C)
+            args = (tp, tp, ip, ip + 4, ip + 8, sp, xp + size * (i * C * L + off), ip + 12,
+                    wp + size * (t * F * C), ip + 16, beta, c_ptr, ip + 20)
+            if size == 4:
+                _SGEMM(*args)
+            else:
+                _DGEMM(*args)
 
-    gemm = _gemm(np.dtype(dtype))
-    size = np.dtype(dtype).itemsize
-    real = np.float32 if size == 4 else np.float64
 
-    def taps(xf, wt, out, s, e, Q, Wq, KW):
-        """out[i - s] (F, Q) = sum_t wt[t] @ xf[i, :, off_t:off_t + Q] for examples i in s:e;
-        xf: (N, C, L), wt: (T, F, C), out: (>= e - s, F, Q), all C-contiguous."""
-        C, L = xf.shape[1], xf.shape[2]
-        T, F = wt.shape[0], wt.shape[1]
-        ints = np.empty(6, np.int32)  # BLAS takes every argument by pointer
-        ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = Q, F, C, L, C, Q
-        scal = np.empty(3, real)
-        scal[0], scal[1], scal[2] = 1.0, 0.0, 1.0  # alpha, beta for the first offset, beta after
-        trans = np.empty(1, np.uint8)
-        trans[0] = 78  # "N"
-        ip, sp, tp = ints.ctypes.data, scal.ctypes.data, trans.ctypes.data
-        xp, wp, op = xf.ctypes.data, wt.ctypes.data, out.ctypes.data
-        for i in range(s, e):
-            c_ptr = op + size * ((i - s) * F * Q)
-            for t in range(T):
-                off = (t // KW) * Wq + t % KW
-                beta = sp + size if t == 0 else sp + 2 * size
-                gemm(tp, tp, ip, ip + 4, ip + 8, sp, xp + size * (i * C * L + off), ip + 12,
-                     wp + size * (t * F * C), ip + 16, beta, c_ptr, ip + 20)
-
-    def weight_taps(xf, gt, acc, s, e, Q, Wq, KW):
-        """acc[t] (C, F) += sum over examples i in s:e of xf[i, :, off_t:off_t + Q] @ gt[i - s];
-        gt: (>= e - s, Q, F), acc: (T, C, F)."""
-        C, L = xf.shape[1], xf.shape[2]
-        T, F = acc.shape[0], acc.shape[2]
-        ints = np.empty(6, np.int32)
-        ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = F, C, Q, F, L, F  # m n k lda ldb ldc
-        scal = np.empty(2, real)
-        scal[0], scal[1] = 1.0, 1.0
-        trans = np.empty(1, np.uint8)
-        trans[0] = 78
-        ip, sp, tp = ints.ctypes.data, scal.ctypes.data, trans.ctypes.data
-        xp, gp, ap = xf.ctypes.data, gt.ctypes.data, acc.ctypes.data
-        for i in range(s, e):
-            for t in range(T):
-                off = (t // KW) * Wq + t % KW
-                # acc[t]^T (F x C, ld F) += gt[i]^T (F x Q, ld F) @ xf_shift^T (Q x C, ld L)
-                gemm(tp, tp, ip, ip + 4, ip + 8, sp, gp + size * ((i - s) * Q * F), ip + 12,
-                     xp + size * (i * C * L + off), ip + 16, sp + size, ap + size * (t * C * F), ip + 20)
-
-    return numba.njit(nogil=True)(taps), numba.njit(nogil=True)(weight_taps)
+@jit.kernel()
+def _weight_kernel(xf, gt, acc, s, e, Q, Wq, KW):
+    """acc[t] (C, F) += sum over examples i in s:e of xf[i, :, off_t:off_t + Q] @ gt[i - s];
+    gt: (>= e - s, Q, F), acc: (T, C, F)."""
+    C, L = xf.shape[1], xf.shape[2]
+    T, F = acc.shape[0], acc.shape[2]
+    size = xf.itemsize
+    ints = np.empty(6, np.int32)
+    ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = F, C, Q, F, L, F  # m n k lda ldb ldc
+    scal = np.empty(2, xf.dtype)
+    scal[0], scal[1] = 1.0, 1.0
+    trans = np.empty(1, np.uint8)
+    trans[0] = 78
+    ip, sp, tp = ints.ctypes.data, scal.ctypes.data, trans.ctypes.data
+    xp, gp, ap = xf.ctypes.data, gt.ctypes.data, acc.ctypes.data
+    for i in range(s, e):
+        for t in range(T):
+            off = (t // KW) * Wq + t % KW
+            # acc[t]^T (F x C, ld F) += gt[i]^T (F x Q, ld F) @ xf_shift^T (Q x C, ld L)
+            args = (tp, tp, ip, ip + 4, ip + 8, sp, gp + size * ((i - s) * Q * F), ip + 12,
+                    xp + size * (i * C * L + off), ip + 16, sp + size, ap + size * (t * C * F), ip + 20)
+            if size == 4:
+                _SGEMM(*args)
+            else:
+                _DGEMM(*args)
 
 
 def weight_taps(dtype: Any) -> Callable:
     """The compiled weight-gradient loop: fn(xf, gt, acc, s, e, Q, Wq, KW) adds
     sum_i xf[i, :, off_t:off_t + Q] @ gt[i - s] into acc[t] (C, F) for every kernel offset t."""
-    with _lock:
-        return _kernel(np.dtype(dtype))[1]
+    _bind()
+    return _weight_kernel
 
 
 def conv_taps(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, OW: int, Wq: int,
@@ -137,8 +137,8 @@ def conv_taps(xf: np.ndarray, w: np.ndarray, bias: np.ndarray | None, OH: int, O
     N, C = xf.shape[:2]
     F, _, KH, KW = w.shape
     Q = OH * Wq
-    with _lock:
-        run = _kernel(xf.dtype)[0]
+    _bind()
+    run = _conv_kernel
     wt = np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(KH * KW, F, C))
     out = np.empty((N, F, OH, OW), xf.dtype)
     work = N * C * KH * KW * Q

@@ -1,7 +1,7 @@
 """Where each heavy op runs: the one table of implementations and the one function that picks.
 
     op                    "numpy" (the reference)   "numba" (compiled)      "cupy" (GPU arrays)
-    conv2d                conv_cpu                  -                       conv_device
+    conv2d                conv_cpu                  (conv_jit, timed)       conv_device
     max_pool2d            pool_cpu.max_*            -                       pool_device.max_*
     avg_pool2d            pool_cpu.avg_*            -                       pool_device.avg_*
     adaptive_avg_pool2d   pool_cpu.adaptive_*       -                       pool_device.adaptive_*
@@ -14,8 +14,9 @@ Numba importable, `CHAINRULE_JIT` not 0), else "numpy". The chosen `Impl` is kep
 `backward` runs the same implementation without deciding again (Chainer's `forward_cpu` /
 `forward_gpu`, minitorch's `TensorBackend`).
 
-Inside the CPU convolution the algorithm (im2col columns, one product per kernel offset, ...)
-is a second, per-geometry choice, timed on this machine: see `tune` and `conv_cpu`.
+Inside the CPU convolution the algorithm (im2col columns, one product per kernel offset, the
+compiled loop of `conv_jit`, ...) is a second, per-geometry choice, timed on this machine: see
+`autotune` and `conv_wide.conv`.
 
     cr.ops.dispatch.where("batch_norm", x)       # -> "numba"
     cr.ops.dispatch.implementations("conv2d")    # -> {"numpy": Impl, "cupy": Impl}

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from .parallel import blocks as _blocks, num_parts as _num_parts
 
 _CHUNK = 1 << 17  # elements per chunk (512 KiB of float32): a chunk's temporaries stay in L2
@@ -86,7 +86,10 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # keep only what a needed gradient uses (as PyTorch): x * 2.0 saves no copy of x, so an
+        # in-place change of x afterwards is allowed
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(a if need[1] else None, b if need[0] else None)
         return np.multiply(a, b)
 
     @staticmethod
@@ -100,7 +103,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return np.divide(a, b)
 
     @staticmethod
@@ -194,6 +197,61 @@ class RPow(Function):
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
         return None, g * out * ctx.logc
+
+
+class PowTensor(Function):
+    """a ** b with both operands arrays (broadcast): d/da = b a^(b-1), d/db = a^b log(a)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = np.power(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        ga = g * b * np.power(a, b - 1) if ctx.needs_input_grad[0] else None
+        # log(a) where a > 0; PyTorch gives 0 where a == 0 (and nan for a < 0, as here)
+        gb = g * out * np.log(np.where(a == 0, 1, a)) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.sin(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * np.cos(a)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.cos(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return -g * np.sin(a)
+
+
+class Tan(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tan(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (t,) = ctx.saved_tensors
+        return g * (1 + t * t)
 
 
 class Exp(Function):
@@ -349,10 +407,64 @@ class Cast(Function):
 
 
 # ------------------------------------------------------------ user-facing
-def add(a, b) -> Tensor: return Add.apply(a, b)
-def sub(a, b) -> Tensor: return Sub.apply(a, b)
-def mul(a, b) -> Tensor: return Mul.apply(a, b)
-def div(a, b) -> Tensor: return Div.apply(a, b)
+def add(a, b) -> Tensor: return Add.apply(*_promoted(a, b))
+def sub(a, b) -> Tensor: return Sub.apply(*_promoted(a, b))
+def mul(a, b) -> Tensor: return Mul.apply(*_promoted(a, b))
+
+
+def div(a, b) -> Tensor:
+    a, b = _promoted(a, b)
+    if _kind(a) in "biu" and _kind(b) in "biu":  # true division of integers gives floats (PyTorch's default)
+        a = cast(a, get_default_dtype()) if isinstance(a, Tensor) else np.asarray(a, get_default_dtype())
+        a, b = _promoted(a, b)
+    return Div.apply(a, b)
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _kind(x) -> str:
+    return x.dtype.kind if isinstance(x, Tensor) or hasattr(x, "dtype") else ("b" if isinstance(x, bool) else
+                                                                            "i" if isinstance(x, int) else "f")
+
+
+def _promoted(a, b) -> tuple:
+    """a and b cast to the dtype PyTorch's promotion gives: a float tensor with an integer or
+    boolean one is that float's dtype (NumPy would widen float32 + int64 to float64), and a
+    dimensioned tensor's dtype wins over a 0-d one's of the same kind. Python numbers are left
+    to NumPy (its weak-scalar rule is PyTorch's), except an int tensor with a float number."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb and a.data.dtype == b.data.dtype:
+        return a, b  # the common case: nothing to decide
+    want = _result_dtype(a, b)
+    if want is None:
+        return a, b
+    return _as(a, want), _as(b, want)
+
+
+def _result_dtype(a, b):
+    parts = [(x, np.ndim(x.data if isinstance(x, Tensor) else x)) for x in (a, b)]
+    arrays = [(x.dtype, nd) for x, nd in parts if isinstance(x, Tensor) or isinstance(x, np.ndarray)]
+    if not arrays:
+        return None
+    cat = max(_CATEGORY.get(_kind(x), 2) for x, _ in parts)
+    for group in ([d for d, nd in arrays if nd > 0], [d for d, nd in arrays if nd == 0]):
+        same = [d for d in group if _CATEGORY.get(d.kind, 2) == cat]
+        if same:
+            return np.result_type(*same)
+    # only a Python number has the top kind: float -> the default float, int -> int64
+    return get_default_dtype() if cat == 2 else np.dtype(np.int64) if cat == 1 else None
+
+
+def _as(x, dtype):
+    if isinstance(x, Tensor):
+        if x.data.dtype == dtype:
+            return x
+        return cast(x, dtype) if dtype.kind == "f" and x.data.dtype.kind == "f" else Tensor(x.data.astype(dtype)) \
+            if not x.requires_grad else cast(x, dtype)
+    if isinstance(x, np.ndarray) and x.dtype != dtype:
+        return x.astype(dtype)
+    return x
 def neg(a) -> Tensor: return Neg.apply(a)
 def exp(a) -> Tensor: return Exp.apply(a)
 def log(a) -> Tensor: return Log.apply(a)
@@ -363,17 +475,24 @@ def sigmoid(a) -> Tensor: return Sigmoid.apply(a)
 def tanh(a) -> Tensor: return Tanh.apply(a)
 
 
+def sin(a) -> Tensor: return Sin.apply(a)
+def cos(a) -> Tensor: return Cos.apply(a)
+def tan(a) -> Tensor: return Tan.apply(a)
+
+
 def pow(a, exponent) -> Tensor:  # noqa: A001
-    """a ** exponent for a scalar exponent."""
+    """a ** exponent: a scalar exponent, or a tensor (array) one broadcast against a."""
     if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
-        raise TypeError("** supports a scalar exponent only; use cr.exp(b * cr.log(a)) for tensor exponents")
+        if not isinstance(a, Tensor):  # number ** tensor
+            return rpow(a, exponent) if np.ndim(a) == 0 else PowTensor.apply(np.asarray(a), exponent)
+        return PowTensor.apply(a, exponent)
     return Pow.apply(a, exponent)
 
 
 def rpow(base, a) -> Tensor:
-    """base ** a for a positive scalar base."""
+    """base ** a for a scalar base (an array base broadcasts as in `pow`)."""
     if np.ndim(base) != 0:
-        raise TypeError("base ** tensor supports a scalar base only")
+        return PowTensor.apply(np.asarray(base), a)
     return RPow.apply(base, a)
 
 

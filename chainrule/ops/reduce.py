@@ -165,3 +165,62 @@ def var(a: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None,
     if unbiased is not None:
         correction = 1 if unbiased else 0
     return Var.apply(a, _norm_axis(axis, np.ndim(a)), keepdims, correction)
+
+
+class Prod(Function):
+    """Product over one axis (or all): the gradient of each entry is the product of the others
+    (exclusive cumulative products from both sides, so zeros need no division)."""
+
+    @staticmethod
+    def forward(ctx, a, axis, keepdims):
+        xp = backend.array_module(a)
+        x = a.reshape(-1) if axis is None else a
+        ax = 0 if axis is None else axis
+        ctx.save_for_backward(x)
+        ctx.shape, ctx.axis, ctx.keepdims, ctx.ax = a.shape, axis, keepdims, ax
+        return xp.prod(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        xp = backend.array_module(x)
+        ax = ctx.ax
+        head = (slice(None),) * ax
+        ones = xp.ones_like(x[head + (slice(0, 1),)])
+        # left[i] = x[0] ... x[i-1], right[i] = x[i+1] ... x[n-1]
+        left = xp.concatenate([ones, xp.cumprod(x[head + (slice(0, -1),)], axis=ax)], axis=ax)
+        rx = xp.flip(x, axis=ax)
+        right = xp.flip(xp.concatenate([ones, xp.cumprod(rx[head + (slice(0, -1),)], axis=ax)], axis=ax), axis=ax)
+        if ctx.axis is None:
+            g = g.reshape(1)
+        else:
+            g = _expand(g, (ctx.axis,), ctx.keepdims, len(ctx.shape))
+        return (g * left * right).reshape(ctx.shape), None, None
+
+
+def prod(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Product over `dim` (one int, or None for all)."""
+    if dim is not None and np.ndim(dim) != 0:
+        raise TypeError("prod(): dim must be one int (or None)")
+    if np.shape(a) == () or (dim is None and np.size(a.data if isinstance(a, Tensor) else a) == 0):
+        dim = None
+    axis = None if dim is None else _norm_axis(dim, np.ndim(a))[0]
+    return Prod.apply(a, axis, bool(keepdim) if dim is not None else False)
+
+
+def norm(a: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
+    """The p-norm over everything or over dim(s) (p = 2, 1, inf, -inf or any positive number),
+    composed from differentiable ops."""
+    from .elementwise import abs as _abs, pow as _pow, sqrt as _sqrt
+
+    if p in ("fro", 2, 2.0):
+        return _sqrt(sum(a * a, dim=dim, keepdim=keepdim))
+    if p in (1, 1.0):
+        return sum(_abs(a), dim=dim, keepdim=keepdim)
+    if p == float("inf"):
+        return max(_abs(a), dim=dim, keepdim=keepdim)
+    if p == float("-inf"):
+        return min(_abs(a), dim=dim, keepdim=keepdim)
+    if not (isinstance(p, (int, float)) and p > 0):
+        raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r}")
+    return _pow(sum(_pow(_abs(a), p), dim=dim, keepdim=keepdim), 1.0 / p)

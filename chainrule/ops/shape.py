@@ -14,6 +14,8 @@ from ..tensor import Tensor
 
 
 class Reshape(Function):
+    view_step = staticmethod(lambda shape: ("reshape", shape))
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -28,6 +30,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    view_step = staticmethod(lambda axes: ("permute", axes))
+
     @staticmethod
     def forward(ctx, a, axes):
         nd = np.ndim(a)
@@ -51,9 +55,13 @@ class GetItem(Function):
     arrays must live there too: `getitem` moves host ones.
     """
 
+    view_step = staticmethod(lambda index: ("getitem", index))
+
     @staticmethod
     def forward(ctx, a, index):
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        if _all_ints(index, a.ndim):  # x[0, 1]: a 0-d view (NumPy would give a scalar copy)
+            return a[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
         return backend.array_module(a).asarray(a[index])
 
     @staticmethod
@@ -64,6 +72,11 @@ class GetItem(Function):
         else:
             backend.scatter_add(out, ctx.index, g)
         return out, None
+
+
+def _all_ints(index: Any, ndim: int) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return len(parts) == ndim and all(isinstance(p, (int, np.integer)) for p in parts)
 
 
 def _picks_once(index: Any) -> bool:
@@ -177,6 +190,11 @@ def unsqueeze(a: Tensor, dim: int) -> Tensor:
 
 def getitem(a: Tensor, index: Any) -> Tensor:
     """`a[index]` with slices, ints, None, Ellipsis and integer or boolean arrays."""
+    return GetItem.apply(a, index_for(a, index))
+
+
+def index_for(a: Tensor, index: Any) -> Any:
+    """An index as the arrays take it: tensors' data, lists as arrays, on a's device."""
     if isinstance(index, Tensor):
         index = index.data
     elif isinstance(index, tuple):
@@ -187,7 +205,7 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         index = _index_on(index, a.device)
     elif backend.is_device_array(index) or (isinstance(index, tuple) and any(map(backend.is_device_array, index))):
         raise RuntimeError("indices on cuda for a tensor on cpu: move the index (or the tensor) with .to(device)")
-    return GetItem.apply(a, index)
+    return index
 
 
 def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
@@ -238,3 +256,101 @@ def pad(a: Tensor, pad: Sequence, value: float = 0.0) -> Tensor:
     if any(v < 0 for p in pairs for v in p):
         raise ValueError("pad widths must be non-negative")
     return Pad.apply(a, tuple(pairs), value)
+
+
+class Expand(Function):
+    """Broadcast to a bigger shape (a read-only view); the engine sums the gradient back."""
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        return backend.array_module(a).broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+class Repeat(Function):
+    """PyTorch's repeat (NumPy's tile): backward sums the gradient over the copies."""
+
+    @staticmethod
+    def forward(ctx, a, reps):
+        ctx.shape = a.shape
+        return backend.array_module(a).tile(a, reps)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape = (1,) * (g.ndim - len(ctx.shape)) + tuple(ctx.shape)
+        reps = [gs // s for gs, s in zip(g.shape, shape)]
+        split = [v for r, s in zip(reps, shape) for v in (r, s)]  # each axis as (copies, size)
+        g = g.reshape(split).sum(axis=tuple(range(0, 2 * len(shape), 2)))
+        return g.reshape(ctx.shape), None
+
+
+def expand(a: Tensor, *sizes: Any) -> Tensor:
+    """Broadcast a to `sizes` (-1 keeps a dimension), as PyTorch's expand; no copy."""
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    shape = np.shape(a)
+    lead = len(sizes) - len(shape)
+    if lead < 0:
+        raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) must be at least the tensor's dims ({len(shape)})")
+    full = tuple(shape[i - lead] if s == -1 and i >= lead else int(s) for i, s in enumerate(sizes))
+    for i, n in enumerate(shape):
+        if n != 1 and n != full[i + lead]:
+            raise RuntimeError(f"The expanded size of the tensor ({full[i + lead]}) must match the existing size "
+                               f"({n}) at non-singleton dimension {i + lead}. Target sizes: {list(sizes)}. "
+                               f"Tensor sizes: {list(shape)}")
+    return Expand.apply(a, full)
+
+
+def repeat(a: Tensor, *reps: Any) -> Tensor:
+    """Tile a: `repeat(2, 3)` makes 2 copies along dim 0 and 3 along dim 1 (PyTorch's repeat)."""
+    reps = tuple(reps[0]) if len(reps) == 1 and isinstance(reps[0], (tuple, list)) else reps
+    if len(reps) < np.ndim(a):
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    return Repeat.apply(a, tuple(int(r) for r in reps))
+
+
+def _axis_slices(a: Tensor, dim: int, bounds: list[tuple[int, int]]) -> tuple:
+    d = dim % max(np.ndim(a), 1)
+    return tuple(getitem(a, (slice(None),) * d + (slice(lo, hi),)) for lo, hi in bounds)
+
+
+def split(a: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
+    """Pieces of a along dim: each of `split_size` (the last may be shorter), or of the listed sizes."""
+    n = np.shape(a)[dim]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"split_size must be positive, got {step}")
+        bounds = [(lo, min(lo + step, n)) for lo in range(0, n, step)] or [(0, 0)]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (dim {dim}), got {sizes}")
+        ends = list(itertools.accumulate(sizes))
+        bounds = list(zip([0] + ends[:-1], ends))
+    return _axis_slices(a, dim, bounds)
+
+
+def chunk(a: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """a split into `chunks` pieces along dim (each ceil(n / chunks) long; fewer if n is small)."""
+    n = np.shape(a)[dim]
+    return split(a, max(-(-n // int(chunks)), 1), dim)
+
+
+def unbind(a: Tensor, dim: int = 0) -> tuple:
+    """The slices of a along dim, that dim removed."""
+    d = dim % max(np.ndim(a), 1)
+    return tuple(getitem(a, (slice(None),) * d + (i,)) for i in range(np.shape(a)[d]))
+
+
+def narrow(a: Tensor, dim: int, start: int, length: int) -> Tensor:
+    return _axis_slices(a, dim, [(start, start + length)])[0]
+
+
+def index_select(a: Tensor, dim: int, index: Any) -> Tensor:
+    """The entries at `index` (1-D integers) along dim."""
+    index = index.data if isinstance(index, Tensor) else np.asarray(index)
+    d = dim % max(np.ndim(a), 1)
+    return getitem(a, (slice(None),) * d + (index,))

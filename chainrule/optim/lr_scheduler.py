@@ -26,7 +26,8 @@ from typing import Any, Iterable, SupportsFloat
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "InverseTimeLR",
-           "CosineAnnealingLR", "LinearWarmup", "ReduceLROnPlateau", "from_spec", "SPEC_FORMS"]
+           "CosineAnnealingLR", "LinearWarmup", "ReduceLROnPlateau", "LambdaLR", "OneCycleLR",
+           "from_spec", "SPEC_FORMS"]
 
 
 class LRScheduler:
@@ -451,3 +452,7 @@ def from_spec(spec: str | None, optimizer: Optimizer, epochs: int) -> LRSchedule
     except (IndexError, ValueError) as e:
         raise ValueError(f"bad lr schedule {spec!r} ({e}); {forms}") from None
     raise ValueError(f"unknown lr schedule {spec!r}; {forms}")
+
+
+# PyTorch's LambdaLR and OneCycleLR live in lr_cycles.py (imported last: they subclass LRScheduler)
+from .lr_cycles import LambdaLR, OneCycleLR  # noqa: E402, F401

@@ -17,7 +17,7 @@ averaged copy's buffers (batch-norm running statistics) are copied from the mode
 at every update; with use_buffers=True they are averaged like the parameters
 (integer buffers such as num_batches_tracked too, truncated back to integers, as torch).
 
-`EMA(decay)` is the same average as a cr.Solver callback: updated after every step,
+`EMA(decay)` is the same average as `cr.Solver(ema=...)` keeps it: updated after every step,
 scored on the validation split after every epoch (logs["ema_val_acc"]), and kept in
 the Solver's checkpoints, so a resumed run continues the same average.
 """
@@ -185,67 +185,71 @@ def update_bn(loader: Iterable, model: Module) -> None:
 
 
 class EMA:
-    """Solver callback: an exponential moving average of the model's weights during training.
+    """The exponential moving average of a model's weights during training, as `cr.Solver` keeps it.
 
-        ema = EMA(0.999)
-        cr.Solver(model, data, callbacks=[ema, ...]).train()
-        ema.model                   # the averaged copy (a Module), e.g. for cr.save
-        ema.val_acc_history         # its validation accuracy after each epoch
+        solver = cr.Solver(model, data, ema=0.999)   # or ema=EMA(0.999, warmup=True)
+        solver.train()
+        solver.ema.model            # the averaged copy (a Module), e.g. for cr.save
+        solver.ema.val_acc_history  # its validation accuracy after each epoch
+        solver.choose_weights()     # ("ema" | "raw", model): the better on validation
 
     decay: ema = decay * ema + (1 - decay) * w after every step; it remembers about
         1 / (1 - decay) steps (0.999: ~1000), so short runs want a smaller decay.
+    warmup: use min(decay, (1 + n) / (10 + n)) at the n-th update, as timm's ModelEmaV3's
+        warmup does, so that the first (random) weights fade in a short run.
     use_buffers: average batch-norm statistics too (default, torch's advice for EMA);
         False copies the model's.
-    Put it first among the callbacks so loggers see logs["ema_val_acc"].
+    The Solver attaches it to the model, updates it after every optimizer step, scores it on
+    the validation split after every epoch (logs["ema_val_acc"]) and saves it in checkpoints.
     """
 
-    def __init__(self, decay: float = 0.999, use_buffers: bool = True):
+    def __init__(self, decay: float = 0.999, use_buffers: bool = True, warmup: bool = False):
         get_ema_multi_avg_fn(decay)  # validates decay
-        self.decay, self.use_buffers = float(decay), bool(use_buffers)
+        self.decay, self.use_buffers, self.warmup = float(decay), bool(use_buffers), bool(warmup)
         self.averaged: AveragedModel | None = None
         self.val_acc_history: list[float] = []
         self._pending: dict | None = None
 
-    def set_solver(self, solver: Any) -> None:
-        self.solver = solver
-        self.averaged = AveragedModel(solver.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay),
-                                      use_buffers=self.use_buffers)
+    def attach(self, model: Module) -> None:
+        """Start averaging `model` (a copy of it; the first update copies its weights)."""
+        self.averaged = AveragedModel(model, multi_avg_fn=self._avg_fn, use_buffers=self.use_buffers)
         if self._pending is not None:  # load_state_dict came first
             self.load_state_dict(self._pending)
+
+    def _avg_fn(self, avg: list, current: list, n: Any) -> None:
+        """The EMA step for the n-th update (n >= 1: the first update copies)."""
+        decay = min(self.decay, (1 + int(n)) / (10 + int(n))) if self.warmup else self.decay
+        get_ema_multi_avg_fn(decay)(avg, current, n)
+
+    def current_decay(self) -> float:
+        """The decay the next update uses."""
+        n = 0 if self.averaged is None else int(self.averaged.n_averaged)
+        return min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
 
     @property
     def model(self) -> Module:
         """The averaged weights as a plain copy of the model (what to save or evaluate)."""
         if self.averaged is None:
-            raise RuntimeError("EMA: not attached to a Solver yet")
+            raise RuntimeError("EMA: not attached to a model yet (give it to a cr.Solver, or call attach)")
         return self.averaged.module
 
-    def on_train_begin(self, logs: dict[str, Any]) -> None: ...
+    def update(self, model: Module) -> None:
+        """Fold `model`'s current weights into the average (after an optimizer step)."""
+        if self.averaged is None:
+            raise RuntimeError("EMA: not attached to a model yet (give it to a cr.Solver, or call attach)")
+        self.averaged.update_parameters(model)
 
-    def on_train_end(self, logs: dict[str, Any]) -> None: ...
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None: ...
-
-    def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
-        self.averaged.update_parameters(self.solver.model)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        acc = self.accuracy(self.solver.data["X_val"], self.solver.data["y_val"])
-        self.val_acc_history.append(acc)
-        logs["ema_val_acc"] = acc
-
-    def accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int | None = None) -> float:
+    def accuracy(self, X: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
         """Accuracy of the averaged weights on prepared X (cr.metrics: eval mode, no_grad, batched)."""
         from ..metrics import accuracy, predict_scores
 
         if len(X) == 0:
             return float("nan")
-        bs = int(batch_size or getattr(self.solver, "eval_batch_size", 256))
-        return accuracy(predict_scores(self.model, X, bs), y)
+        return accuracy(predict_scores(self.model, X, int(batch_size)), y)
 
     def state_dict(self) -> dict[str, Any]:
         return {"averaged": None if self.averaged is None else dict(self.averaged.state_dict()),
-                "val_acc_history": list(self.val_acc_history), "decay": self.decay}
+                "val_acc_history": list(self.val_acc_history), "decay": self.decay, "warmup": self.warmup}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.averaged is None:
@@ -253,9 +257,8 @@ class EMA:
             return
         if state.get("averaged") is not None:
             self.averaged.load_state_dict(state["averaged"])  # copied onto the model's device
-        if state.get("decay") is not None and float(state["decay"]) != self.decay:
-            # a resumed run keeps the decay it was averaging with
+        if state.get("decay") is not None:  # a resumed run keeps the average it was computing
             self.decay = float(state["decay"])
-            self.averaged.multi_avg_fn = get_ema_multi_avg_fn(self.decay)
+        self.warmup = bool(state.get("warmup", False))
         self.val_acc_history = [float(v) for v in state.get("val_acc_history", [])]
         self._pending = None

@@ -204,20 +204,61 @@ class Choice(Dimension):
         return f"Choice({list(self.choices)!r})"
 
 
+@dataclass(frozen=True)
+class ListChoice(Dimension):
+    """One of a fixed list of LISTS, for list-valued settings (an architecture as a hyperparameter:
+    `hidden_dims` of fc_net, `channels` of small_cnn). Optuna's categorical values must be scalars,
+    so each list is stored in the study as its comma-joined text ("64,128") and handed to the
+    objective as a tuple ((64, 128)); tables and plots show the text."""
+
+    choices: tuple
+
+    def __init__(self, choices: Iterable[Sequence[Any]]) -> None:
+        values = tuple(tuple(c) for c in choices)
+        if len(values) == 0 or any(len(v) == 0 for v in values):
+            raise ValueError(f"ListChoice: expected non-empty lists, got {list(values)!r}")
+        for v in (x for c in values for x in c):
+            if not isinstance(v, (str, int, float, bool)) or (isinstance(v, str) and "," in v):
+                raise ValueError(f"ListChoice: items must be numbers, bools or strings without commas, got {v!r}")
+        object.__setattr__(self, "choices", values)
+
+    @staticmethod
+    def encode(value: Sequence[Any]) -> str:
+        return ",".join(str(v) for v in value)
+
+    def decode(self, text: str) -> tuple:
+        return tuple(parse_scalar(v) for v in text.split(","))
+
+    def suggest(self, trial: Any, name: str) -> tuple:
+        return self.decode(trial.suggest_categorical(name, [self.encode(c) for c in self.choices]))
+
+    def distribution(self) -> Any:
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution([self.encode(c) for c in self.choices])
+
+    def to_dict(self) -> dict:
+        return {"type": "ListChoice", "choices": [list(c) for c in self.choices]}
+
+    def __repr__(self) -> str:
+        return f"ListChoice({[list(c) for c in self.choices]!r})"
+
+
 Space = Mapping[str, Dimension]
 
 
 def check_space(space: Mapping[str, Any]) -> dict[str, Dimension]:
-    """Validate a space dict; a plain list value is read as a Choice."""
+    """Validate a space dict; a plain list value is read as a Choice (a list of lists or tuples
+    as a ListChoice)."""
     if not isinstance(space, Mapping) or len(space) == 0:
         raise ValueError(f"search space: expected a non-empty dict name -> LogUniform/Uniform/IntUniform/Choice, got {space!r}")
     out: dict[str, Dimension] = {}
     for name, dim in space.items():
         if isinstance(dim, list):
-            dim = Choice(dim)
+            dim = ListChoice(dim) if dim and all(isinstance(v, (list, tuple)) for v in dim) else Choice(dim)
         if not isinstance(dim, Dimension):
             raise ValueError(
-                f"search space: {name!r} must be LogUniform, Uniform, IntUniform or Choice, got {dim!r}")
+                f"search space: {name!r} must be LogUniform, Uniform, IntUniform, Choice or ListChoice, got {dim!r}")
         out[str(name)] = dim
     return out
 
@@ -242,6 +283,8 @@ def space_from_dict(d: Mapping[str, Mapping]) -> dict[str, Dimension]:
             out[name] = IntUniform(spec["low"], spec["high"], log=spec.get("log", False))
         elif t == "Choice":
             out[name] = Choice(spec["choices"])
+        elif t == "ListChoice":
+            out[name] = ListChoice(spec["choices"])
         else:
             raise ValueError(f"search space: unknown dimension type {t!r} for {name!r}")
     return out
@@ -273,11 +316,18 @@ def parse_dimension(text: str) -> tuple[str, Dimension]:
         width=16:1024:int,log -> IntUniform(16, 1024, log=True)   (also int:log / log:int)
         hidden_dim=64,128,256 -> Choice([64, 128, 256])
         act=relu              -> Choice(["relu"])
+        hidden_dims=64,128|128,128|256  -> ListChoice([(64, 128), (128, 128), (256,)])
+                                 (lists separated by |, items by commas: an architecture)
     """
     name, sep, spec = text.partition("=")
     name, spec = name.strip(), spec.strip()
     if not sep or not name or not spec:
-        raise ValueError(f"--space: expected NAME=LOW:HIGH[:log|:int] or NAME=A,B,C, got {text!r}")
+        raise ValueError(f"--space: expected NAME=LOW:HIGH[:log|:int], NAME=A,B,C or NAME=A,B|C,D, got {text!r}")
+    if "|" in spec:
+        alternatives = [a.strip() for a in spec.split("|")]
+        if any(not a for a in alternatives):
+            raise ValueError(f"--space {name}: an empty list between '|' in {spec!r}")
+        return name, ListChoice([[parse_scalar(v.strip()) for v in a.split(",")] for a in alternatives])
     if ":" in spec:
         parts = spec.split(":")
         if len(parts) not in (2, 3, 4):

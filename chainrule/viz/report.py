@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..checkpoint import atomic_write_bytes
+from ..errors import UsageError
 
 __all__ = ["RunRecord", "Evaluation", "load_run", "evaluate_run", "write_report", "images_per_second"]
 
@@ -118,7 +119,8 @@ class RunRecord:
             return None
         # verdict.py: low_acc 0.9 suits digits/MNIST, ~0.6 CIFAR-10 from scratch
         low = 0.6 if "cifar" in str(self.data.get("name") or self.args.get("data", "")).lower() else 0.9
-        return diagnose_gap(self.train_acc, self.val_acc, low_acc=low)
+        return diagnose_gap(self.train_acc, self.val_acc, low_acc=low,  # + the loss curve's shape (issue 26)
+                            loss_history=None if self.loss_per_epoch else self.loss)
 
     def timing(self) -> dict[str, Any]:
         return images_per_second(self.metrics, self.counts.get("train"), self.results.get("wall_seconds"),
@@ -204,7 +206,7 @@ def load_run(run: str | os.PathLike, data: Any = None, *, max_eval: int | None =
     try:
         config = json.loads(cfg_path.read_text())
     except ValueError as e:
-        raise ValueError(f"{cfg_path} is not valid JSON: {e}") from None
+        raise UsageError(f"{cfg_path} is not valid JSON: {e}") from None
     metrics = _read_metrics(path / "metrics.jsonl")
     notes: list[str] = []
     hist = _checkpoint_history(path)
@@ -264,10 +266,10 @@ def write_report(runs: Sequence[str | os.PathLike | RunRecord], out: str | os.Pa
 
     runs = list(runs)
     if not runs:
-        raise ValueError("write_report: no runs given")
+        raise UsageError("write_report: no runs given")
     datas = list(data) if isinstance(data, (list, tuple)) else [data] * len(runs)
     if len(datas) != len(runs):
-        raise ValueError(f"write_report: {len(runs)} runs but {len(datas)} data entries")
+        raise UsageError(f"write_report: {len(runs)} runs but {len(datas)} data entries")
     records = [r if isinstance(r, RunRecord) else load_run(r, d, max_eval=max_eval) for r, d in zip(runs, datas)]
     out = Path(out)
     return atomic_write_bytes(out, render_report(records, title=title).encode("utf-8"))  # never half a page

@@ -63,12 +63,15 @@ img.px { image-rendering: pixelated; image-rendering: crisp-edges; }
            font-size: 13px; margin-right: 6px; }
 .v-ok { background: var(--good); } .v-still_rising { background: var(--accent); }
 .v-overfitting { background: var(--bad); } .v-underfitting { background: var(--warn); }
+.v-lr_too_high { background: var(--bad); } .v-lr_too_low, .v-bad_init, .v-noisy { background: var(--warn); }
 ul.lines { margin: 8px 0 0; padding-left: 20px; }
 .mis { display: grid; grid-template-columns: repeat(auto-fill, minmax(96px, 1fr)); gap: 10px; }
 .mis figure { margin: 0; text-align: center; font-size: 12px; }
 .mis img { width: 80px; height: 80px; border: 1px solid var(--line); }
 .mis .t { color: var(--good); } .mis .p { color: var(--bad); }
 .nowrap { white-space: nowrap; }
+table.compare td { overflow-wrap: anywhere; }   /* long argument values wrap: the table fits the page */
+table.compare td.verdicts { min-width: 120px; } table.compare .verdict { margin: 1px 4px 1px 0; }
 .note { color: var(--muted); font-size: 13px; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px;
           vertical-align: -1px; }
@@ -124,7 +127,7 @@ def curves_png(records: Sequence[Any]) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from .training import smooth
+    from .training import loss_panel
 
     fig = Figure(figsize=(15, 4.2))
     axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
@@ -133,15 +136,9 @@ def curves_png(records: Sequence[Any]) -> bytes:
     for k, r in enumerate(records):
         c = COLOURS[k % len(COLOURS)]
         label = r.name if several else None
-        loss = np.asarray(r.loss, np.float64)
-        if loss.size:
-            x = (np.arange(1, loss.size + 1) / r.iterations_per_epoch) if not r.loss_per_epoch else np.arange(1, loss.size + 1)
-            if not several and not r.loss_per_epoch:
-                axes[0].plot(x, loss, lw=0.6, alpha=0.3, color=c, label="per iteration")
-            axes[0].plot(x, smooth(loss) if not r.loss_per_epoch else loss, lw=1.8, color=c,
-                         label=label or ("smoothed" if not r.loss_per_epoch else "epoch mean"))
-            fin = loss[np.isfinite(loss) & (loss > 0)]
-            log_loss |= bool(fin.size and fin.max() / max(fin.min(), 1e-12) > 10)
+        # the same loss picture as plots/curves.png (viz.training.loss_panel)
+        log_loss |= loss_panel(axes[0], r.loss, r.iterations_per_epoch, colour=c, label=label, raw=not several,
+                               per_epoch=r.loss_per_epoch)
         ep = np.arange(1, len(r.val_acc) + 1)
         if r.train_acc:
             axes[1].plot(np.arange(1, len(r.train_acc) + 1), r.train_acc, "--o", ms=3, color=c,
@@ -159,9 +156,10 @@ def curves_png(records: Sequence[Any]) -> bytes:
     lrs = np.asarray([v for r in records for v in r.lr], np.float64)
     if lrs.size and np.all(lrs > 0) and lrs.max() / lrs.min() > 10:
         axes[2].set_yscale("log")
-    for ax, title, ylabel in zip(axes, ("Training loss", "Accuracy (train dashed, val solid, EMA dotted)", "Learning rate"),
-                                 ("loss", "accuracy", "learning rate")):
-        ax.set_title(title)
+    for ax, title, ylabel in zip(axes, (None, "Accuracy (train dashed, val solid, EMA dotted)", "Learning rate"),
+                                 ("training loss", "accuracy", "learning rate")):
+        if title:  # the loss panel has its own (per iteration, or epoch means)
+            ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -173,12 +171,12 @@ def curves_png(records: Sequence[Any]) -> bytes:
 
 
 def _filters_png(model: Any) -> tuple[bytes, tuple[int, ...]] | None:
-    from .training import filter_grid, first_layer_weights
+    from .training import filter_grid, first_layer_weights, framed
 
     w = first_layer_weights(model) if model is not None else None
     if w is None:
         return None
-    grid = filter_grid(w)
+    grid = framed(filter_grid(w))  # opaque gaps and border: white cells stay visible on the white card
     return png_bytes(upscale(grid, scale_for(grid.shape, 320))), tuple(w.shape)
 
 
@@ -204,10 +202,19 @@ def _verdict(r: Any) -> str:
     if d is None:
         inner = '<p class="note">no complete epoch: no verdict</p>'
     else:
-        badges = "".join(f'<span class="verdict v-{_e(c)}">{_e(c.replace("_", " "))}</span>' for c in d.codes)
+        badges = _badges(d.codes)
         lines = "".join(f"<li>{_e(line.lstrip('- '))}</li>" for line in d.lines[1:])
         inner = f"{badges}<p>{_e(d.lines[0])}</p><ul class=\"lines\">{lines}</ul>"
     return f'<section id="{r.anchor}-verdict"><h3>Train/val gap verdict</h3>{inner}</section>'
+
+
+def verdict_label(code: str) -> str:
+    """A verdict code in words: "still_rising" -> "still rising"."""
+    return code.replace("_", " ")
+
+
+def _badges(codes: Sequence[str]) -> str:
+    return "".join(f'<span class="verdict v-{_e(c)}">{_e(verdict_label(c))}</span>' for c in codes)
 
 
 def _curves(r: Any) -> str:
@@ -258,8 +265,12 @@ def _per_class(r: Any) -> str:
                     "</div></div></td></tr>")
     head = ('<tr><th>class</th><th class="num">examples</th><th class="num">correct</th>'
             '<th class="num">accuracy</th><th></th></tr>')
-    return (f'<section id="{r.anchor}-per-class"><h3>Per-class accuracy</h3><p class="note">{_eval_note(ev)}</p>'
+    return (f'<section id="{r.anchor}-per-class"><h3>Per-class accuracy, {_e(_split_name(ev.split))} split</h3><p class="note">{_eval_note(ev)}</p>'
             f"<table>{head}{''.join(rows)}</table></section>")
+
+
+def _split_name(split: str) -> str:
+    return {"val": "validation"}.get(split, split)
 
 
 def _eval_note(ev: Any) -> str:
@@ -286,7 +297,7 @@ def _confusion(r: Any) -> str:
             style = f"background: rgba({rgb[0]},{rgb[1]},{rgb[2]},{0.08 + 0.92 * a:.2f}); color: {colour}" if v else ""
             cells.append(f'<td style="{style}">{v if v else ""}</td>')
         rows.append(f'<tr><th class="row">{_e(c)}</th>{"".join(cells)}</tr>')
-    return (f'<section id="{r.anchor}-confusion"><h3>Confusion matrix</h3><p class="note">rows: true class, '
+    return (f'<section id="{r.anchor}-confusion"><h3>Confusion matrix, {_e(_split_name(ev.split))} split</h3><p class="note">rows: true class, '
             f'columns: predicted; {_eval_note(ev)}</p><table class="cm">{head}{"".join(rows)}</table></section>')
 
 
@@ -313,7 +324,7 @@ def _misclassified(r: Any, limit: int = 24) -> str:
                     f'<span class="p">{_e(ev.classes[ev.y_pred[i]])}</span> ({ev.prob[i]:.2f})</figcaption></figure>')
     n_wrong = int(np.sum(ev.y_true != ev.y_pred))
     body = f'<div class="mis">{"".join(figs)}</div>' if figs else "<p>none: every example is right</p>"
-    return (f'<section id="{r.anchor}-misclassified"><h3>Misclassified examples</h3><p class="note">{n_wrong:,} wrong '
+    return (f'<section id="{r.anchor}-misclassified"><h3>Misclassified {_e(_split_name(ev.split))} examples</h3><p class="note">{n_wrong:,} wrong '
             f"of {len(ev.y_true):,} {_e(ev.split)} examples; the {len(figs)} most confident mistakes, "
             f"true &rarr; predicted (probability)</p>{body}</section>")
 
@@ -357,9 +368,10 @@ def _comparison(records: Sequence[Any]) -> str:
                     f'<a href="#{r.anchor}">{_e(r.name)}</a></td>{cells}<td class="num">{_num(r.parameters)}</td>'
                     f'<td class="num">{pct(res.get("best_val_acc"))}</td><td class="num">{pct(res.get("test_acc"))}</td>'
                     f'<td class="num">{_num(r.timing()["images_per_s"])}</td>'
-                    f'<td>{_e(", ".join(d.codes) if d else "–")}</td></tr>')
+                    f'<td class="verdicts">{_badges(d.codes) if d else "–"}</td></tr>')
     return (f'<section id="comparison"><h2>Comparison of {len(records)} runs</h2>'
-            f'<p class="note">arguments that differ between the runs, and the results</p><div style="overflow-x:auto"><table>{head}{"".join(rows)}</table></div></section>'
+            f'<p class="note">arguments that differ between the runs, and the results</p>'
+            f'<table class="compare">{head}{"".join(rows)}</table></section>'
             f'<section id="overlay"><h2>Curves, overlaid</h2>{_img(curves_png(records), "overlaid curves")}</section>')
 
 

@@ -29,7 +29,6 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import backend
-from ..callbacks import Callback
 from ..nn.module import kept_modes, module_device
 from .images import png_bytes, scale_for, upscale
 
@@ -213,8 +212,12 @@ def _hparam_value(v: Any) -> Any:
     return v if isinstance(v, (bool, int, float, str)) or v is None else str(v)
 
 
-class TensorBoard(Callback):
+class TensorBoard:
     """Log a Solver run for TensorBoard (see the module docstring for the tags).
+
+    A cr.callbacks callback (its interface, not its class: this module does not import
+    chainrule.callbacks, which re-exports it): it reads only the model, the params, the
+    training state and the logs it is given.
 
     log_dir: the run's folder of event files; runs side by side: `tensorboard --logdir PARENT`.
     histograms_every: weight and gradient histograms (and the filters) every this many epochs
@@ -226,6 +229,8 @@ class TensorBoard(Callback):
         class and size are always logged).
     graph: log the model graph (one traced forward pass of one training example).
     """
+
+    rank_zero_only = True  # in a data-parallel run only rank 0 writes the event files
 
     def __init__(self, log_dir: str | Path, histograms_every: int = 1, *, ratio_every: int = 10,
                  misclassified: int = 32, hparams: Mapping[str, Any] | None = None, graph: bool = True,
@@ -240,18 +245,32 @@ class TensorBoard(Callback):
         self.hparams, self.graph, self.flush_secs = dict(hparams or {}), bool(graph), int(flush_secs)
         self.writer: SummaryWriter | None = None
         self._before: dict[str, np.ndarray] | None = None
+        self.model: Any = None
+        self.params: dict[str, Any] = {}
+        self.state: Any = None
 
-    # -- hooks
+    # -- the callback interface (chainrule.callbacks)
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def set_state(self, state: Any) -> None:
+        self.state = state
+
+    def on_epoch_begin(self, epoch, logs): ...
+
     def on_train_begin(self, logs):
-        s = self.solver
         if self.writer is not None:  # an earlier train() stopped early (Ctrl-C, NaN): close its file
             self.writer.close()
         self.writer = SummaryWriter(self.log_dir, flush_secs=self.flush_secs)
-        if s.step == 0:  # a resumed run already logged these
+        if logs.get("step", 0) == 0:  # a resumed run already logged these
             self.writer.add_hparams_start(self._all_hparams())
-            if self.graph and s.data["X_train"].shape[0]:
+            example = self.params.get("example_input")
+            if self.graph and example is not None and example.shape[0]:
                 try:
-                    self.writer.add_graph(s.model, s.data["X_train"][:1])
+                    self.writer.add_graph(self.model, example)
                 except Exception as e:  # a graph is a bonus; never stop training over it
                     print(f"TensorBoard: model graph not written ({type(e).__name__}: {e})")
         self.writer.flush()
@@ -262,13 +281,13 @@ class TensorBoard(Callback):
         w.add_scalar("train/lr", logs["lr"], step)
         if self.ratio_every:
             if self._before is not None and step % self.ratio_every == 0:
-                for name, p in self.solver.model.named_parameters():
+                for name, p in self.model.named_parameters():
                     new = backend.to_host(p.data)
                     ratio = np.linalg.norm(new - self._before[name]) / max(float(np.linalg.norm(new)), 1e-12)
                     w.add_scalar(f"update_ratio/{name}", ratio, step)
                 self._before = None
             if (step + 1) % self.ratio_every == 0:  # the parameters just before the next, measured step
-                self._before = {n: np.array(backend.to_host(p.data)) for n, p in self.solver.model.named_parameters()}
+                self._before = {n: np.array(backend.to_host(p.data)) for n, p in self.model.named_parameters()}
 
     def on_epoch_end(self, epoch, logs):
         w = self.writer
@@ -278,7 +297,7 @@ class TensorBoard(Callback):
                 tag = named.get(key) or (f"accuracy/{key[:-4]}" if key.endswith("_acc") else f"epoch/{key}")
                 w.add_scalar(tag, v, epoch)
         if self.histograms_every and epoch % self.histograms_every == 0:
-            for name, p in self.solver.model.named_parameters():
+            for name, p in self.model.named_parameters():
                 w.add_histogram(f"weights/{name}", backend.to_host(p.data), epoch)
                 if p.grad is not None:
                     w.add_histogram(f"grads/{name}", backend.to_host(p.grad.data), epoch)
@@ -286,7 +305,7 @@ class TensorBoard(Callback):
         w.flush()
 
     def on_train_end(self, logs):
-        s, w = self.solver, self.writer
+        s, w = self.state, self.writer
         if w is None:
             return
         if s.train_acc_history:
@@ -301,17 +320,17 @@ class TensorBoard(Callback):
 
     # -- pieces
     def _all_hparams(self) -> dict[str, Any]:
-        s = self.solver
-        hp = {k: _hparam_value(v) for k, v in s.settings.items() if k not in ("custom_schedule",)}
-        hp["model"] = type(s.model).__name__
-        hp["parameters"] = int(sum(p.data.size for p in s.model.parameters()))
+        config = self.params.get("config", {})
+        hp = {k: _hparam_value(v) for k, v in config.items() if k not in ("custom_schedule",)}
+        hp["model"] = type(self.model).__name__
+        hp["parameters"] = int(sum(p.data.size for p in self.model.parameters()))
         hp.update({k: _hparam_value(v) for k, v in self.hparams.items()})
         return hp
 
     def _filters(self, step: int) -> None:
         from .training import filter_grid, first_layer_weights
 
-        wts = first_layer_weights(self.solver.model)
+        wts = first_layer_weights(self.model)
         if wts is None:
             return
         grid = filter_grid(wts)
@@ -320,13 +339,13 @@ class TensorBoard(Callback):
     def _misclassified(self, step: int) -> None:
         from ..metrics import predict_scores
 
-        s = self.solver
-        X, y = s.data["X_val"], s.data["y_val"]
+        p = self.params
+        X, y = p["val_data"]
         if not self.misclassified or X.shape[0] == 0:
             return
-        pred = predict_scores(s.model, X, s.eval_batch_size).argmax(axis=1)
+        pred = predict_scores(self.model, X, p["eval_batch_size"]).argmax(axis=1)
         if np.any(pred != y):
-            self.writer.add_png("images/misclassified_val", misclassified_png(X, y, pred, s.classes,
+            self.writer.add_png("images/misclassified_val", misclassified_png(X, y, pred, p["classes"],
                                                                               self.misclassified), step)
 
 

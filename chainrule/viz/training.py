@@ -24,7 +24,7 @@ from .classifiers import save_figure
 
 __all__ = ["smooth", "plot_training_curves", "filter_grid", "plot_first_layer_filters",
            "plot_activation_histograms", "confusion_matrix", "plot_confusion_matrix", "plot_misclassified",
-           "first_layer_weights", "save_training_plots"]
+           "first_layer_weights", "save_training_plots", "loss_panel", "framed"]
 
 
 def smooth(values: Sequence[float], window: int | None = None) -> np.ndarray:
@@ -41,29 +41,51 @@ def smooth(values: Sequence[float], window: int | None = None) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ curves
+LOSS_TITLE = "Training loss (per iteration)"
+
+
+def loss_panel(ax: Any, loss: Sequence[float], iterations_per_epoch: float, colour: str = "C0",
+               label: str | None = None, raw: bool = True, per_epoch: bool = False) -> bool:
+    """Draw a training-loss history on `ax`, x in epochs: the raw per-iteration values (faint, if
+    `raw`) and their moving average; `per_epoch`: the history holds epoch means instead. The one
+    loss picture of plots/curves.png and the report. Returns whether it spans more than a decade
+    (the caller then uses a log scale)."""
+    v = np.asarray(loss, dtype=np.float64)
+    ax.set_title(LOSS_TITLE if not per_epoch else "Training loss (epoch means)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    if not v.size:
+        return False
+    if per_epoch:
+        ax.plot(np.arange(1, v.size + 1), v, "-o", ms=3, lw=1.8, color=colour, label=label or "epoch mean")
+    else:
+        x = np.arange(1, v.size + 1) / max(float(iterations_per_epoch), 1e-12)
+        if raw:
+            ax.plot(x, v, lw=0.6, alpha=0.35, color=colour, label="per iteration")
+        ax.plot(x, smooth(v), lw=1.8, color=colour, label=label or "smoothed")
+    finite = v[np.isfinite(v) & (v > 0)]
+    return bool(finite.size and finite.max() / max(finite.min(), 1e-12) > 10)
+
+
 def plot_training_curves(loss_history: Sequence[float], train_acc_history: Sequence[float],
                          val_acc_history: Sequence[float], path: str | os.PathLike,
                          lr_history: Sequence[float] | None = None, title: str = "") -> str:
-    """Three panels: the loss per iteration with a smoothed line (log scale when it spans
-    more than a decade), train vs val accuracy per epoch, and the learning rate per epoch."""
+    """Three panels: the loss per iteration with a smoothed line, x in epochs (log scale when it
+    spans more than a decade; `loss_panel`, as in the report), train vs val accuracy per epoch,
+    and the learning rate per epoch."""
     loss = np.asarray(loss_history, dtype=np.float64)
     tr, va = np.asarray(train_acc_history, float), np.asarray(val_acc_history, float)
     lr = np.asarray(lr_history if lr_history is not None else [], float)
     panels = 3 if lr.size else 2
     fig = Figure(figsize=(5 * panels, 4))
     ax = fig.add_subplot(1, panels, 1)
+    epochs = max(tr.size, va.size)
+    if loss_panel(ax, loss, loss.size / epochs if epochs else 1.0):
+        ax.set_yscale("log")
     if loss.size:
-        it = np.arange(1, loss.size + 1)
-        ax.plot(it, loss, lw=0.6, alpha=0.35, color="C0", label="per iteration")
-        ax.plot(it, smooth(loss), lw=1.8, color="C0", label="smoothed")
-        finite = loss[np.isfinite(loss) & (loss > 0)]
-        if finite.size and finite.max() / max(finite.min(), 1e-12) > 10:
-            ax.set_yscale("log")
         ax.legend(loc="upper right")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("training loss")
-    ax.set_title("Loss")
-    ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     ax = fig.add_subplot(1, panels, 2)
     ep = np.arange(1, max(tr.size, va.size) + 1)
@@ -101,6 +123,19 @@ def plot_training_curves(loss_history: Sequence[float], train_acc_history: Seque
 
 
 # ------------------------------------------------------------------ filters
+FRAME = (0x5b / 255, 0x84 / 255, 0xb1 / 255)  # the blue-grey around filters: white and black cells both show
+
+
+def framed(grid: np.ndarray, border: int = 1, colour: tuple[float, float, float] = FRAME) -> np.ndarray:
+    """A filter_grid (NaN gaps) as an opaque RGB image whose gaps and outer border are `colour`, so
+    that a filter's white (or black) cells stand out on any page."""
+    rgb = np.repeat(grid[..., None], 3, axis=2) if grid.ndim == 2 else np.asarray(grid, np.float64)
+    rgb = np.pad(rgb, ((border, border), (border, border), (0, 0)), constant_values=np.nan)
+    gaps = ~np.isfinite(rgb[..., 0])
+    rgb[gaps] = colour
+    return rgb
+
+
 def filter_grid(weights: np.ndarray, pad: int = 1, pad_value: float = np.nan) -> np.ndarray:
     """Tile conv filters (F, C, KH, KW) into one image, each filter scaled to [0, 1] on its own.
 
@@ -144,15 +179,11 @@ def plot_first_layer_filters(weights_or_model: Any, path: str | os.PathLike, tit
         if w is None:
             raise ValueError("plot_first_layer_filters: the model has no Conv2d layer")
     w = np.asarray(getattr(w, "data", w))
-    grid = filter_grid(w)
+    grid = framed(filter_grid(w))  # gaps and border in FRAME: white cells stay visible on white paper
     F, C, KH, KW = w.shape
     fig = Figure(figsize=(6, 6 * grid.shape[0] / grid.shape[1] + 0.5))
     ax = fig.add_subplot()
-    # RGBA with transparent gaps over a coloured background
-    rgb = np.repeat(grid[..., None], 3, axis=2) if grid.ndim == 2 else grid
-    rgba = np.concatenate([np.nan_to_num(rgb), np.isfinite(rgb[..., :1]).astype(np.float64)], axis=2)
-    ax.set_facecolor("#5b84b1")
-    ax.imshow(rgba, interpolation="nearest")
+    ax.imshow(grid, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"{title}: {F} filters, {C}x{KH}x{KW}")
@@ -304,7 +335,8 @@ def _histories(src: Any) -> dict[str, list[float]]:
 
 def save_training_plots(solver: Any, out_dir: str | os.PathLike, X_val: np.ndarray | None = None,
                         y_val: np.ndarray | None = None, classes: Sequence[str] | None = None, *,
-                        model: Any = None, preprocess: Any = None, max_hist_examples: int = 256) -> list[str]:
+                        model: Any = None, preprocess: Any = None, max_hist_examples: int = 256,
+                        split: str = "validation") -> list[str]:
     """Write every plot that applies into out_dir; returns the paths written.
 
     solver: a cr.Solver (after training), or a dict of histories (loss_history,
@@ -313,6 +345,7 @@ def save_training_plots(solver: Any, out_dir: str | os.PathLike, X_val: np.ndarr
         grid. Without them a Solver's own (preprocessed) validation split is used.
     model: the model, when `solver` is only histories (for filters and activation histograms).
     preprocess: the fitted preprocessing X_val needs (default: the Solver's `preprocess_`).
+    split: the name of the split X_val is, written in the titles of confusion.png and misclassified.png.
 
     Files: curves.png; and with a model: filters.png (if it has a Conv2d),
     activations.png; and with predictions: confusion.png, misclassified.png.
@@ -348,10 +381,12 @@ def save_training_plots(solver: Any, out_dir: str | os.PathLike, X_val: np.ndarr
             acts = {f"{n} {kinds.get(n, '')}".strip(): v for n, v in acts.items()}
             if acts:
                 paths.append(plot_activation_histograms(acts, out / "activations.png",
-                                                        title="Activations per layer (validation batch, eval mode)"))
+                                                        title=f"Activations per layer ({split} batch, eval mode)"))
     if pred is not None:
         if classes is not None and len(classes) <= int(max(truth.max(), pred.max())):
             classes = None
-        paths.append(plot_confusion_matrix(truth, pred, out / "confusion.png", classes=classes))
-        paths.append(plot_misclassified(images, truth, pred, out / "misclassified.png", classes=classes))
+        paths.append(plot_confusion_matrix(truth, pred, out / "confusion.png", classes=classes,
+                                           title=f"Confusion matrix, {split} split"))
+        paths.append(plot_misclassified(images, truth, pred, out / "misclassified.png", classes=classes,
+                                        title=f"Misclassified {split} examples"))
     return paths

@@ -18,7 +18,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.ops.geometry import conv_output_size
-from _common import parse, plt, save, table
+from _common import done, note, parse, plt, save, table
 
 
 def out_size(n: int, f: int, stride: int, pad: int) -> str:
@@ -58,12 +58,17 @@ def main(argv=None) -> dict:
 
     rows = [(f"7x7 input, 3x3 filter, stride {s}, pad {p}", {(1, 0): "5x5", (2, 0): "3x3", (3, 0): "doesn't fit",
                                                             (1, 1): "7x7"}[(s, p)],
-             f"{v[0]} (ran: {v[1]}x{v[1]})") for (s, p), v in sizes.items()]
-    rows += [("32x32x3, ten 5x5 filters, pad 2: output", "32x32x10", "x".join(map(str, shape[1:] + shape[:1]))),
-             ("... parameters", "760", str(params)),
-             ("2x2 max pool, stride 2", "[[6, 8], [3, 4]]", str(pooled.astype(int).tolist())),
+             f"{v[0]} (ran: {v[1]}x{v[1]})", str(v[0]) == str(v[1]) or (s, p) == (3, 0)) for (s, p), v in sizes.items()]
+    rows += [("32x32x3, ten 5x5 filters, pad 2: output", "32x32x10", "x".join(map(str, shape[1:] + shape[:1])),
+              shape == (10, 32, 32)),
+             ("... parameters", "760", str(params), params == 760),
+             ("2x2 max pool, stride 2", "[[6, 8], [3, 4]]", str(pooled.astype(int).tolist()),
+              pooled.astype(int).tolist() == [[6, 8], [3, 4]]),
              ("vertical-edge response: max |value|", "strong at vertical strokes", f"{np.abs(resp).max():.2f}")]
     table(rows, "Convolution and pooling sizes")
+    note("Stride 3 on a 7x7 input gives (7 - 3) / 3 + 1 = 2.33: the notes' \"doesn't fit\"; the layer floors "
+         "it to 2x2, as PyTorch does.")
+    done(args)
     return {"sizes": {f"{s}/{p}": v for (s, p), v in sizes.items()}, "shape": shape, "params": params,
             "pooled": pooled.tolist()}
 

@@ -10,7 +10,7 @@ variance at every layer, and He (std sqrt(2/fan_in)) fixes that.
 from __future__ import annotations
 
 from chainrule.diagnostics.init_experiment import init_experiment
-from _common import parse, plt, save, table
+from _common import done, parse, plt, save, table
 
 RUNS = [("tanh", "small"), ("tanh", "xavier"), ("relu", "xavier"), ("relu", "he")]
 
@@ -30,11 +30,16 @@ def main(argv=None) -> dict:
     fig.tight_layout()
     save(fig, args, "init_histograms.png")
     last = {k: r.stds[-1] for k, r in res.items()}
-    table([("tanh, W = 0.01 randn: std of layer 10", "~0 (collapses)", f"{last['tanh/small']:.1e}"),
-           ("tanh, Xavier: std of layer 10", "~0.2-0.3, stable", f"{last['tanh/xavier']:.3f}"),
-           ("ReLU, Xavier: std of layer 10", "shrinks by 1/sqrt(2) a layer", f"{last['relu/xavier']:.4f}"),
-           ("ReLU, He: std of layer 10", "stable", f"{last['relu/he']:.3f}")],
+    s = {k: r.stds for k, r in res.items()}
+    table([("tanh, W = 0.01 randn: std of layer 10", "~0 (collapses)", f"{last['tanh/small']:.1e}",
+            last["tanh/small"] < 1e-5),
+           ("tanh, Xavier: std of layer 10", "~0.2-0.3, stable", f"{last['tanh/xavier']:.3f}",
+            0.1 < last["tanh/xavier"] < 0.5),
+           ("ReLU, Xavier: std of layer 10", "shrinks by 1/sqrt(2) a layer", f"{last['relu/xavier']:.4f}",
+            last["relu/xavier"] < 0.1 * s["relu/xavier"][0]),
+           ("ReLU, He: std of layer 10", "stable", f"{last['relu/he']:.3f}", 0.5 < last["relu/he"] / s["relu/he"][0] < 2)],
           f"Initialisation: 10 layers x 500 units, {batch} unit-Gaussian inputs")
+    done(args)
     return {"stds": {k: r.stds for k, r in res.items()}}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import chainrule as cr
-from _common import parse, plt, save, table
+from _common import done, note, parse, plt, save, table
 
 
 DARK, LIGHT = ["#d62728", "#1f77b4", "#2ca02c"], ["#f4b6b6", "#b4d2ec", "#b8e0b8"]
@@ -55,10 +55,14 @@ def main(argv=None) -> dict:
     axes[2].set(xlabel="k", ylabel="cross-validation accuracy", title="5-fold cross-validation for k")
     save(fig, args, "knn.png")
 
-    table([("1-NN accuracy on its own training set", "100%", f"{train_acc[1]:.0%}"),
-           ("5-NN accuracy on its own training set", "< 100%", f"{train_acc[5]:.0%}"),
-           ("best k by 5-fold CV", "k ~ 7 on CIFAR-10", f"k = {best_k} ({mean.max():.1%})")],
+    table([("1-NN accuracy on its own training set", "100%", f"{train_acc[1]:.0%}", train_acc[1] == 1.0),
+           ("5-NN accuracy on its own training set", "< 100%", f"{train_acc[5]:.0%}", train_acc[5] < 1.0),
+           ("best k by 5-fold CV", "k ~ 7 on CIFAR-10", f"k = {best_k} ({mean.max():.1%})", best_k > 1)],
           "kNN on a 2-D toy set (150 points, 3 classes, 10% label noise)")
+    note("The toy set is three Gaussian blobs with 10% of the labels flipped: the islands 1-NN draws around "
+         "the flipped points are the notes' \"5-NN smooths out the outliers\". The best k depends on the data "
+         "(the notes' k ~ 7 is CIFAR-10's); shown here: a k above 1 beats 1-NN in cross-validation.")
+    done(args)
     return {"train_acc_1": train_acc[1], "train_acc_5": train_acc[5], "best_k": best_k,
             "cv_mean": dict(zip(ks, mean.tolist()))}
 

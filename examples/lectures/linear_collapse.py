@@ -15,7 +15,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import nn
-from _common import parse, plt, save, table
+from _common import done, parse, plt, save, table
 
 
 def collapse(depth: int = 10, width: int = 32, seed: int = 0) -> tuple[float, nn.Linear]:
@@ -60,15 +60,18 @@ def main(argv=None) -> dict:
     diff, single = collapse()
     steps = 300 if not args.quick else 60
     spread = {init: hidden_unit_spread(init, steps) for init in ("zero", "constant", "random")}
-    table([("10 stacked Linear layers vs their product: max |difference|", "0 (one linear map)", f"{diff:.1e}"),
-           ("hidden units' weights after training, zero init: max spread", "identical", f"{spread['zero']:.1e}"),
-           ("same, constant init 0.05", "identical", f"{spread['constant']:.1e}"),
-           ("same, random init (PyTorch's default)", "different", f"{spread['random']:.2f}")],
+    table([("10 stacked Linear layers vs their product: max |difference|", "0 (one linear map)", f"{diff:.1e}",
+            diff < 1e-12),
+           ("hidden units' weights after training, zero init: max spread", "identical", f"{spread['zero']:.1e}",
+            spread["zero"] == 0.0),
+           ("same, constant init 0.05", "identical", f"{spread['constant']:.1e}", spread["constant"] < 1e-6),
+           ("same, random init (PyTorch's default)", "different", f"{spread['random']:.2f}", spread["random"] > 0.1)],
           f"Linear stacks collapse; symmetric starts stay symmetric ({steps} SGD steps on digits)")
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.bar(list(spread), [max(v, 1e-16) for v in spread.values()], color=["tab:gray", "tab:orange", "tab:blue"])
     ax.set(yscale="log", ylabel="max spread between hidden units' weights", title="Symmetry breaking")
     save(fig, args, "linear_collapse.png")
+    done(args)
     return {"collapse_diff": diff, "spread": spread}
 
 

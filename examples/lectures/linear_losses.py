@@ -24,7 +24,7 @@ import numpy as np
 from chainrule import nn
 from chainrule.classifiers.softmax_loss import softmax_loss_vectorized
 from chainrule.classifiers.svm_loss import svm_loss_vectorized
-from _common import parse, plt, save, table
+from _common import done, note, parse, plt, save, table
 
 SCORES = np.array([[3.2, 1.3, 2.2], [5.1, 4.9, 2.5], [-1.7, 2.0, -3.1]])  # (classes, images)
 LABELS = np.array([0, 1, 2])  # cat image is a cat, car image a car, frog image a frog
@@ -56,13 +56,16 @@ def main(argv=None) -> dict:
     w1, w2 = np.array([1.0, 0, 0, 0]), np.full(4, 0.25)
     r1, r2 = float(w1 @ w1), float(w2 @ w2)
 
-    table([("SVM loss: cat, car, frog image", "2.9, 0, 12.9", ", ".join(f"{v:.1f}" for v in svm_each)),
-           ("SVM loss: mean", "5.27", f"{svm_mean:.4f}"),
-           ("softmax probabilities, cat image", "0.13, 0.87, 0.00", ", ".join(f"{p:.2f}" for p in probs)),
-           ("softmax loss, cat image", "0.89 (log10)", f"{cat_loss:.2f} (ln) = {cat_loss / math.log(10):.2f} (log10)"),
+    table([("SVM loss: cat, car, frog image", "2.9, 0, 12.9", ", ".join(f"{v:.1f}" for v in svm_each),
+            np.allclose(svm_each, [2.9, 0.0, 12.9])),
+           ("SVM loss: mean", "5.27", f"{svm_mean:.4f}", round(svm_mean, 2) == 5.27),
+           ("softmax probabilities, cat image", "0.13, 0.87, 0.00", ", ".join(f"{p:.2f}" for p in probs),
+            np.allclose(np.round(probs, 2), [0.13, 0.87, 0.0])),
+           ("softmax loss, cat image", "0.89 (log10)", f"{cat_loss:.2f} (ln) = {cat_loss / math.log(10):.2f} (log10)",
+            round(cat_loss / math.log(10), 2) == 0.89),
            ("softmax loss, mean of the three", "-", f"{soft_mean:.4f} (nn.CrossEntropyLoss {ce:.4f})"),
-           ("w1.x and w2.x", "1, 1", f"{w1 @ x:g}, {w2 @ x:g}"),
-           ("R(w1), R(w2) (L2)", "1, 0.25", f"{r1:g}, {r2:g}")],
+           ("w1.x and w2.x", "1, 1", f"{w1 @ x:g}, {w2 @ x:g}", float(w1 @ x) == float(w2 @ x) == 1.0),
+           ("R(w1), R(w2) (L2)", "1, 0.25", f"{r1:g}, {r2:g}", (r1, r2) == (1.0, 0.25))],
           "Linear classifier losses on the slides' three images")
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -71,6 +74,11 @@ def main(argv=None) -> dict:
     axes[1].bar(["cat", "car", "frog"], probs, color="tab:orange")
     axes[1].set(title=f"softmax of the cat image's scores (loss {cat_loss:.2f})", ylim=(0, 1))
     save(fig, args, "linear_losses.png")
+    note(f"The softmax slide's 0.89 is -log10(0.13); the loss every framework (and the rest of the course) "
+         f"uses is the natural log, {cat_loss:.2f}. The SVM mean is 15.8 / 3 = {svm_mean:.4f}. The same numbers "
+         "come out of cr.classifiers (svm_loss_vectorized, softmax_loss_vectorized) and of nn.SVMLoss / "
+         "nn.CrossEntropyLoss, which the script checks against each other.")
+    done(args)
     return {"svm": svm_each.tolist(), "svm_mean": float(svm_mean), "nn_svm_mean": hinge,
             "probs": probs.tolist(), "cat_loss": cat_loss, "cat_loss_log10": cat_loss / math.log(10),
             "softmax_mean": float(soft_mean), "nn_ce": ce, "scores_equal": float(w1 @ x) == float(w2 @ x),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from _common import parse, plt, save, table
+from _common import done, parse, plt, save, table
 
 
 def g(x: np.ndarray, peak: float) -> np.ndarray:
@@ -57,10 +57,11 @@ def main(argv=None) -> dict:
                ylabel="unimportant parameter")
     save(fig, args, "random_vs_grid.png")
     table([("distinct values of the important parameter, 9 trials", "3 vs 9",
-            f"{distinct['grid']} vs {distinct['random']}"),
+            f"{distinct['grid']} vs {distinct['random']}", distinct == {"grid": 3, "random": 9}),
            (f"mean best f over {repeats} problems: grid / random", "random better",
-            f"{mean['grid']:.3f} / {mean['random']:.3f}")],
+            f"{mean['grid']:.3f} / {mean['random']:.3f}", mean["random"] > mean["grid"])],
           "Random vs grid search (Bergstra and Bengio 2012)")
+    done(args)
     return {"mean_best": mean, "distinct": distinct}
 
 

@@ -14,5 +14,6 @@ from .augment import (  # noqa: F401
     RandomResizedCrop, RandomScaleCrop,
 )
 from .affine import RandomAffine, RandomRotation, affine_matrices, warp_affine  # noqa: F401
+from .distortion import ElasticDistortion, RandomLensDistortion  # noqa: F401  (issue 26)
 from .resize import crop_resize, resize  # noqa: F401
 from .tta import CenterCrop, Resize, TenCrop, predict_multiscale, predict_tta  # noqa: F401

@@ -18,6 +18,7 @@ import numpy as np
 from .affine import RandomAffine, RandomRotation
 from .augment import ColorJitter, PCALighting, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, RandomScaleCrop
 from .base import Compose
+from .distortion import ElasticDistortion, RandomLensDistortion
 from .preprocess import MeanImage, PCAWhiten, PerChannelNormalize
 
 PREPROCESSORS: dict[str, tuple[Callable[..., Any], str]] = {
@@ -97,6 +98,9 @@ AUGMENTATIONS: dict[str, tuple[Callable[..., Any], str]] = {
     "jitter": (_jitter,
                "jitter[:B[:C[:S]]] colour jitter of brightness, contrast, saturation (0.4)"),
     "lighting": (_lighting, "lighting[:STD] AlexNet's PCA colour lighting (0.1; RGB)"),
+    "lens": (lambda X, k=0.3: RandomLensDistortion(float(k)), "lens[:K] radial lens distortion, k in [-K, K] (0.3)"),
+    "elastic": (lambda X, a=34, s=4: ElasticDistortion(float(a), float(s)),
+                "elastic[:ALPHA[:SIGMA]] Simard's elastic distortion in pixels (34, 4)"),
 }
 
 

@@ -13,3 +13,4 @@ from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,  
 from .collate import default_collate, default_convert  # noqa: F401
 from .worker import WorkerInfo, current_rng, get_worker_info  # noqa: F401
 from .dataloader import DataLoader  # noqa: F401
+from .distributed import DistributedSampler  # noqa: F401  (issue 24: each rank its shard)

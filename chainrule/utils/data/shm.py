@@ -52,7 +52,7 @@ class SlotPool:
     all of its slot files when it exits (and the main process sweeps the prefix in any case).
     """
 
-    def __init__(self, base: str, keep: int = 8):
+    def __init__(self, base: str, keep: int = 4):
         self.base, self.keep, self.count = base, keep, 0
         self.slots: dict[int, list] = {}   # id -> [path, size, mmap, busy]
         self.batch: list[int] = []         # slots taken by the batch being made
