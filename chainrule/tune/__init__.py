@@ -8,11 +8,10 @@ Bayesian (TPE), grid; median pruning ("babysitting"); one process, local worker 
     result = search(objective, space, n_trials=30)
     print(result.table(top=10)); result.plot("lr_vs_wd.png")
 """
-try:  # Optuna is the optional [tune] extra: without it, one line naming the install (issue 21 item 2)
-    import optuna  # noqa: F401
-except ImportError as e:
-    raise ImportError("chainrule.tune (hyperparameter search) needs optuna, an optional dependency: "
-                      "pip install 'chainrule[tune]'") from e
+from ..errors import require_module
+
+# Optuna is the optional [tune] extra: without it, one line naming the install (issue 21 item 2)
+require_module("optuna", "tune", "chainrule.tune (hyperparameter search)")
 from .space import Choice, IntUniform, ListChoice, LogUniform, Uniform, parse_dimension, parse_space  # noqa: F401
 from .report import SearchResult, TuneBorderWarning, border_messages  # noqa: F401
 from .search import CoarseToFineResult, coarse_to_fine, narrow_space, search, trial_seed  # noqa: F401
