@@ -29,6 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import backend
+from ..errors import MissingDependencyError  # an ImportError naming the pip install
 from ..nn.module import kept_modes, module_device
 from .images import png_bytes, scale_for, upscale
 
@@ -43,7 +44,7 @@ def _tb():
         from tensorboard.compat.proto import event_pb2, summary_pb2
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
     except ImportError as e:
-        raise ImportError(f"chainrule's TensorBoard logging needs the tensorboard package: {INSTALL} ({e})") from None
+        raise MissingDependencyError(f"chainrule's TensorBoard logging needs the tensorboard package: {INSTALL} ({e})") from None
     return event_pb2, summary_pb2, EventFileWriter
 
 
