@@ -213,3 +213,36 @@ def load_model(run: Path, device: Any = None):
             return load(ck, device=device)
         raise CLIError(f"{run} has no model.safetensors (did training finish?)")
     return load(path, device=device)
+
+
+def inputs_splits(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], list[str] | None]:
+    """(splits, class names) for linear/knn: the preprocessed pixels, or with --features the image
+    features (chainrule.features; standardised on the training split) in their place."""
+    if not args.features:
+        return prepared_splits(args)
+    from chainrule.features import feature_splits
+    data = load_data(args.data, args.data_dir, args.subsample)
+    try:
+        return feature_splits(data, args.features), data.classes
+    except ValueError as e:
+        raise CLIError(f"--features: {e}") from None
+
+
+def describe_inputs(args: argparse.Namespace) -> str:
+    """What linear/knn classify, for their first line: 'features hog,hsv' or 'preprocessing X'."""
+    return f"features {args.features}" if args.features else f"preprocessing {args.preprocess}"
+
+
+def train_to_end(solver: Any) -> int | None:
+    """solver.train(), with the CLI's endings: Ctrl-C gives its line and exit code 130 (returned),
+    a non-finite loss a one-line error; None when training ran to its end."""
+    from ..solver import NonFiniteLossError, TrainingInterrupted
+
+    try:
+        solver.train()
+    except TrainingInterrupted as e:
+        print(f"\nchainrule train: {e}", file=sys.stderr)
+        return 130
+    except NonFiniteLossError as e:
+        raise CLIError(str(e)) from None
+    return None

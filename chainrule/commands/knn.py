@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     common.at_least("--folds", args.folds, 2)
     pool, args.subsample = args.subsample, None  # --subsample applies to train+val together, below
     common.at_least("--subsample", pool, 1)
-    splits, _ = common.prepared_splits(args) if not args.features else _feature_splits(args)
+    splits, _ = common.inputs_splits(args)
     # Cross-validate on train + val together: the folds do the validating.
     X = np.concatenate([splits["X_train"], splits["X_val"]])
     y = np.concatenate([splits["y_train"], splits["y_val"]])
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--ks: k={ks[-1]} is larger than a cross-validation training fold "
                          f"({fold_size} samples); expected k <= {fold_size}")
     print(f"{args.data}: {len(y)} train+val images, {len(splits['y_test'])} test images "
-          f"({_what(args)}); {args.folds}-fold cross-validation, metric {args.metric}")
+          f"({common.describe_inputs(args)}); {args.folds}-fold cross-validation, metric {args.metric}")
     res = cross_validate(partial(KNearestNeighbor, metric=args.metric), X, y, {"k": ks},
                          num_folds=args.folds, seed=args.seed)
     print(res.table())
@@ -72,16 +72,3 @@ def run(args: argparse.Namespace) -> int:
                             title=f"kNN ({args.metric}) on {args.data}: {args.folds}-fold cross-validation")
     print(f"saved accuracy-vs-k plot to {path}")
     return 0
-
-
-def _feature_splits(args: argparse.Namespace):
-    from chainrule.features import feature_splits
-    data = common.load_data(args.data, args.data_dir, args.subsample)
-    try:
-        return feature_splits(data, args.features), data.classes
-    except ValueError as e:
-        raise CLIError(f"--features: {e}") from None
-
-
-def _what(args: argparse.Namespace) -> str:
-    return f"features {args.features}" if args.features else f"preprocessing {args.preprocess}"

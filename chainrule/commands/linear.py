@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from . import CLIError, common
+from . import common
 
 HELP = "linear SVM / softmax classifier by SGD: accuracies, loss curve, class templates"
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.classifiers import LinearSVM, Softmax, visualize_templates  # scikit-learn
     from chainrule.viz.classifiers import plot_loss_curve  # matplotlib
 
-    splits, classes = common.prepared_splits(args) if not args.features else _feature_splits(args)
+    splits, classes = common.inputs_splits(args)
     X = {p: splits["X_" + p] for p in ("train", "val", "test")}
     cls = LinearSVM if args.loss == "svm" else Softmax
     with common.option("--lr/--reg/--reg-type/--beta/--iters/--batch-size"):
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                   batch_size=args.batch_size, seed=args.seed)
         clf._check_params()  # the options' values, checked before the data is touched
     print(f"{args.data}: training {cls.__name__} on {len(X['train'])} images "
-          f"({_what(args)}), {args.iters} iterations of batch {args.batch_size}, "
+          f"({common.describe_inputs(args)}), {args.iters} iterations of batch {args.batch_size}, "
           f"lr {args.lr:g}, reg {args.reg:g} ({args.reg_type})")
     clf.fit(X["train"], splits["y_train"])
     print(f"loss: first {clf.loss_history_[0]:.4f}, last {clf.loss_history_[-1]:.4f}")
@@ -56,16 +56,3 @@ def run(args: argparse.Namespace) -> int:
                             class_names=classes)
         print(f"saved class templates to {stem}_templates.png")
     return 0
-
-
-def _feature_splits(args: argparse.Namespace):
-    from chainrule.features import feature_splits
-    data = common.load_data(args.data, args.data_dir, args.subsample)
-    try:
-        return feature_splits(data, args.features), data.classes
-    except ValueError as e:
-        raise CLIError(f"--features: {e}") from None
-
-
-def _what(args: argparse.Namespace) -> str:
-    return f"features {args.features}" if args.features else f"preprocessing {args.preprocess}"

@@ -25,7 +25,7 @@ from ..optim.lr_scheduler import SPEC_FORMS
 from ..optim.swa_utils import EMA
 from ..rng import manual_seed
 from ..serialization import save
-from ..solver import NonFiniteLossError, Solver, TrainingInterrupted
+from ..solver import Solver
 from .. import distributed as dist
 from . import CLIError, common, runfolder
 
@@ -264,13 +264,8 @@ def _train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Names
         on = f" on {device}" if device.type == "cuda" else ""
         print(f"Training {a.model} ({n:,} parameters){on} on {a.data} ({info['counts']}) for {a.epochs} epochs "
               f"into {run_dir}")
-    try:
-        solver.train()
-    except TrainingInterrupted as e:
-        print(f"\nchainrule train: {e}", file=sys.stderr)
-        return 130
-    except NonFiniteLossError as e:
-        raise CLIError(str(e)) from None
+    if (code := common.train_to_end(solver)) is not None:
+        return code
     train_seconds = time.perf_counter() - t_start
 
     kept_weights, model = solver.choose_weights()  # with --ema: the average or the final raw weights

@@ -11,7 +11,6 @@ held-out images are the validation set.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from ..model_contract import describe_preprocess
 from ..optim.swa_utils import EMA
 from ..rng import manual_seed
 from ..serialization import save
-from ..solver import NonFiniteLossError, Solver, TrainingInterrupted
+from ..solver import Solver
 from . import CLIError, common
 
 FIT_SAMPLES = 2000  # images the preprocessing statistics are fitted on
@@ -128,13 +127,8 @@ def train(run_dir: Path, cfg: dict, a: argparse.Namespace, args: argparse.Namesp
         print(f"Training {a.model} ({n:,} parameters) on {a.data} streamed at {a.image_size}x{a.image_size} "
               f"with {workers} workers ({cfg['data']['counts']}; augmentation: RandomResizedCrop + flip per "
               f"image, --augment is for in-memory data) for {a.epochs} epochs into {run_dir}")
-    try:
-        solver.train()
-    except TrainingInterrupted as e:
-        print(f"\nchainrule train: {e}", file=sys.stderr)
-        return 130
-    except NonFiniteLossError as e:
-        raise CLIError(str(e)) from None
+    if (code := common.train_to_end(solver)) is not None:
+        return code
     seconds = time.perf_counter() - t_start
     kept_weights, model = solver.choose_weights()
     if dist.get_rank() > 0:
