@@ -20,6 +20,15 @@ from .registry import register_model
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
 
 
+
+def imagenet_to_half_range(x):
+    """(N, 3, H, W) ImageNet-normalised input -> the (x - 0.5) / 0.5 range Google's weights expect
+    (torchvision's transform_input for GoogLeNet and Inception-v3)."""
+    x0 = x[:, 0:1] * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+    x1 = x[:, 1:2] * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
+    x2 = x[:, 2:3] * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
+    return cat([x0, x1, x2], dim=1)
+
 class BasicConv2d(nn.Module):
     """conv (no bias) - batch norm - relu."""
 
@@ -131,12 +140,7 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(1024, num_classes)
 
     def _transform_input(self, x):
-        if not self.transform_input:
-            return x
-        x0 = x[:, 0:1] * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
-        x1 = x[:, 1:2] * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
-        x2 = x[:, 2:3] * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
-        return cat([x0, x1, x2], dim=1)
+        return imagenet_to_half_range(x) if self.transform_input else x
 
     def forward(self, x):
         x = self._transform_input(x)

@@ -23,7 +23,7 @@ from ..nn import functional as F
 from ..nn.init import constant_
 from ..ops import cat
 from ._init import deferred_init, drawing, trunc_normal_
-from .googlenet import BasicConv2d
+from .googlenet import BasicConv2d, imagenet_to_half_range
 from .registry import register_model
 
 InceptionOutputs = namedtuple("InceptionOutputs", ["logits", "aux_logits"])
@@ -236,12 +236,7 @@ class Inception3(nn.Module):
                 constant_(m.bias, 0.0)
 
     def _transform_input(self, x):
-        if not self.transform_input:
-            return x
-        x0 = x[:, 0:1] * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
-        x1 = x[:, 1:2] * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
-        x2 = x[:, 2:3] * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
-        return cat([x0, x1, x2], dim=1)
+        return imagenet_to_half_range(x) if self.transform_input else x
 
     def forward(self, x):
         H, W = x.shape[-2:]
